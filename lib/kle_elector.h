@@ -1,0 +1,67 @@
+/*
+ * An election run over the transport: the one object a host embeds.
+ * It owns the state machine, the lock and the requests; the host gives it
+ * a kle_http_t and calls kle_elector_run() when it asks to be called.
+ */
+
+#ifndef KLE_ELECTOR_H
+#define KLE_ELECTOR_H
+
+#include "kle_election.h"
+#include "kle_http.h"
+#include "kle_kubeconfig.h"
+
+enum { KLE_LOG_ERR = 0, KLE_LOG_WARN, KLE_LOG_NOTICE, KLE_LOG_INFO,
+       KLE_LOG_DEBUG };
+
+typedef struct kle_elector_s  kle_elector_t;
+
+typedef struct {
+    const char             *name;          /* election name, for hooks/logs */
+    kle_election_config_t   election;
+    const char             *lock_kind;     /* "leases" | "configmaps" */
+    const char             *lock_where;    /* "NAMESPACE/NAME" */
+    kle_creds_t            *creds;         /* borrowed; outlives the elector */
+
+    /* optional: URLs that get a POST with a JSON body on each event */
+    const char             *hook_started;
+    const char             *hook_stopped;
+    const char             *hook_new_leader;
+
+    /* optional callbacks, all called from kle_elector_run/transport */
+    void  (*on_started_leading)(void *data);
+    void  (*on_stopped_leading)(void *data);
+    void  (*on_new_leader)(const char *holder, void *data);
+    void  (*on_change)(void *data);        /* status values changed */
+    void  (*log)(void *data, int level, const char *msg);
+    void   *data;
+} kle_elector_config_t;
+
+typedef struct {
+    kle_state_t   state;
+    int           is_leader;
+    kle_record_t  record;          /* last observed */
+    int64_t       renew_start;     /* mono ms, 0 if never */
+    char          last_error[256]; /* "" if the last request succeeded */
+    uint64_t      api_requests;
+    uint64_t      api_failures;
+} kle_elector_status_t;
+
+kle_elector_t *kle_elector_create(const kle_elector_config_t *cfg,
+    kle_http_t *http, char *err, size_t errlen);
+/* Does what is due now; returns ms until it wants to be called again. */
+long kle_elector_run(kle_elector_t *el);
+/*
+ * Graceful shutdown: cancels what is in flight and, if leading, writes the
+ * release record.  Keep calling run() until kle_elector_done().
+ */
+void kle_elector_release(kle_elector_t *el);
+int kle_elector_done(const kle_elector_t *el);
+void kle_elector_status(const kle_elector_t *el, kle_elector_status_t *st);
+void kle_elector_destroy(kle_elector_t *el);
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME readers used by hosts and the core. */
+int64_t kle_now_ms(void);
+int64_t kle_wall_us(void);
+
+#endif /* KLE_ELECTOR_H */
