@@ -33,6 +33,12 @@ typedef struct {
     void  (*on_stopped_leading)(void *data);
     void  (*on_new_leader)(const char *holder, void *data);
     void  (*on_change)(void *data);        /* status values changed */
+    /*
+     * The elector wants kle_elector_run() called in ms (replaces any
+     * earlier wish).  Called when a request completes inside the transport;
+     * hosts that call run() on their own schedule may leave it NULL.
+     */
+    void  (*schedule)(void *data, long ms);
     void  (*log)(void *data, int level, const char *msg);
     void   *data;
 } kle_elector_config_t;
@@ -57,6 +63,18 @@ long kle_elector_run(kle_elector_t *el);
  */
 void kle_elector_release(kle_elector_t *el);
 int kle_elector_done(const kle_elector_t *el);
+/*
+ * For hosts that are exiting and can no longer run their event loop:
+ * drops what is in flight and, if leading, writes the release record with
+ * a private blocking transport, waiting at most timeout_ms.  0 if released
+ * (or nothing to release), -1 if the write failed.
+ */
+int kle_elector_release_sync(kle_elector_t *el, long timeout_ms);
+/*
+ * Stops without releasing (a newer process took over the role): cancels
+ * what is in flight; run() does nothing more.
+ */
+void kle_elector_stop(kle_elector_t *el);
 void kle_elector_status(const kle_elector_t *el, kle_elector_status_t *st);
 void kle_elector_destroy(kle_elector_t *el);
 

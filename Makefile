@@ -1,0 +1,119 @@
+# ngx_http_leader_election_module: the election core (lib/), its CLI, the
+# nginx module built against Debian's nginx-dev tree, and the test suites.
+#
+#   make test      install what is missing, build everything, run every suite
+#   make demo      three nginx replicas on loopback electing a leader
+#   make module NGINX_SRC=/path/to/nginx-src   build against another tree
+
+SHELL      := /bin/bash
+CC         ?= cc
+CFLAGS     ?= -g -O2 -Wall -Wextra -Werror=implicit-function-declaration \
+              -fstack-protector-strong -D_FORTIFY_SOURCE=2
+LIBS        = -lcurl -ljson-c -lyaml
+B           = build
+
+NGINX_SRC  ?= /usr/share/nginx/src
+NGX_BUILD   = $(B)/nginx
+NGX_CC_OPT  = -g -O2 -fstack-protector-strong -Wformat \
+              -Werror=format-security -fPIC -Wdate-time -D_FORTIFY_SOURCE=2
+NGX_LD_OPT  = -Wl,-z,relro -Wl,-z,now -fPIC
+MODULE_SO   = $(B)/modules/ngx_http_leader_election_module.so
+
+LIB_SRCS    = lib/kle_record.c lib/kle_lock.c lib/kle_election.c \
+              lib/kle_kubeconfig.c lib/kle_http.c lib/kle_elector.c
+LIB_OBJS    = $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
+LIB_HDRS    = $(wildcard lib/*.h)
+UNIT_SRCS   = $(wildcard t/unit/test_*.c)
+UNIT_BINS   = $(UNIT_SRCS:t/unit/%.c=$(B)/t/%)
+MODULE_SRCS = $(wildcard module/*.c module/*.h)
+
+# Debian packages the build and the suites need.
+DEB_PKGS    = build-essential nginx nginx-dev libcurl4-openssl-dev \
+              libjson-c-dev libyaml-dev python3-kubernetes openssl \
+              libtest-base-perl libipc-run3-perl libtext-diff-perl \
+              liburi-perl libwww-perl libjson-pp-perl valgrind curl
+
+.PHONY: all deps lib module unit test test-unit test-valgrind test-nginx \
+        demo clean
+
+all: lib module unit
+
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    if [ "$$(id -u)" != 0 ]; then \
+	        echo "run as root or install them: apt-get install" $$missing; \
+	        exit 1; \
+	    fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+lib: $(B)/libkle.a $(B)/kle
+
+$(B)/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -Ilib -c -o $@ $<
+
+$(B)/libkle.a: $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(B)/kle: lib/kle.c $(B)/libkle.a
+	$(CC) $(CFLAGS) -Ilib -o $@ $< $(B)/libkle.a $(LIBS)
+
+unit: $(UNIT_BINS)
+
+$(B)/t/%: t/unit/%.c t/unit/kle_test.h $(B)/libkle.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ilib -It/unit -o $@ $< $(B)/libkle.a $(LIBS)
+
+# The module, built as Debian builds its own (conf_flags) so that it loads
+# into the distribution's nginx binary.
+module: $(MODULE_SO)
+
+$(NGX_BUILD)/Makefile: config
+	rm -rf $(NGX_BUILD) && mkdir -p $(B) && cp -r $(NGINX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && flags=() && \
+	    if [ -f conf_flags ]; then . ./conf_flags; \
+	        flags=("$${NGX_CONF_FLAGS[@]}"); fi && \
+	    ./configure "$${flags[@]}" --with-cc-opt="$(NGX_CC_OPT)" \
+	        --with-ld-opt="$(NGX_LD_OPT)" \
+	        --add-dynamic-module=$(CURDIR) > configure.log \
+	    || { tail -20 configure.log; exit 1; }
+
+$(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	@mkdir -p $(@D)
+	cp $(NGX_BUILD)/objs/ngx_http_leader_election_module.so $@
+
+# Every suite, through one prove run: unit binaries (TAP executables),
+# Python suites (executables) and Test::Nginx suites (*.t).
+TEST_ENV = TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE_SO) \
+           KLE_BIN=$(CURDIR)/$(B)/kle PATH=/usr/sbin:$$PATH
+
+test: deps all
+	$(TEST_ENV) prove -I t/lib --source Executable --source Perl \
+	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(wildcard t/*.t)
+
+test-unit: unit
+	prove --source Executable $(UNIT_BINS)
+
+# The C unit tests under valgrind: any leak or error fails.
+test-valgrind: unit
+	@for t in $(UNIT_BINS); do \
+	    valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+	        --error-exitcode=99 $$t > /dev/null \
+	        || { echo "valgrind: $$t failed"; exit 1; }; \
+	done; echo "valgrind: $(words $(UNIT_BINS)) unit suites clean"
+
+test-nginx: deps all
+	$(TEST_ENV) prove -I t/lib $(wildcard t/*.t)
+
+demo: deps all
+	bash t/demo.sh
+
+clean:
+	rm -rf $(B) t/servroot*

@@ -1,0 +1,634 @@
+/*
+ * HTTP transport on libcurl's multi interface.  Two ways to drive it:
+ * the host's event loop (socket and timer callbacks, as nginx does) or the
+ * built-in loop (kle_http_poll: curl_multi_poll, as the CLI does).
+ * Completion callbacks always run outside curl's own callbacks, so they may
+ * start or cancel requests.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <curl/curl.h>
+
+#include "kle_http.h"
+#include "kle_elector.h"
+
+#define KLE_HTTP_UA  "nginx-leader-election/0.1"
+
+typedef struct kle_http_sock_s  kle_http_sock_t;
+
+struct kle_http_sock_s {
+    int               fd;
+    void             *sock;      /* what the host's watch() returned */
+    kle_http_sock_t  *next;
+};
+
+struct kle_http_req_s {
+    kle_http_t         *http;
+    CURL               *easy;
+    struct curl_slist  *headers;
+    struct curl_slist  *connect_to;
+    char               *url;
+    char               *req_body;
+    char               *body;
+    size_t              len;
+    size_t              cap;
+    int                 too_large;
+    char                retry_after[32];
+    int                 has_retry_after;
+    char                error[CURL_ERROR_SIZE];
+    kle_http_done_pt    done;
+    void               *data;
+    kle_http_req_t     *prev;
+    kle_http_req_t     *next;
+};
+
+struct kle_http_s {
+    CURLM             *multi;
+    kle_http_loop_t    loop;
+    int                has_loop;
+    kle_http_req_t    *reqs;
+    int                pending;
+    kle_http_sock_t   *socks;    /* fds the host watches */
+};
+
+static int kle_http_curl_ready;
+
+
+static size_t
+kle_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    kle_http_req_t  *r = userdata;
+    size_t           n = size * nmemb;
+    char            *p;
+
+    if (r->len + n > KLE_HTTP_MAX_BODY) {
+        r->too_large = 1;
+        return 0;                /* curl aborts the transfer */
+    }
+
+    if (r->len + n + 1 > r->cap) {
+        size_t  cap = r->cap ? r->cap : 4096;
+
+        while (cap < r->len + n + 1) {
+            cap *= 2;
+        }
+
+        p = realloc(r->body, cap);
+        if (p == NULL) {
+            return 0;
+        }
+
+        r->body = p;
+        r->cap = cap;
+    }
+
+    memcpy(r->body + r->len, ptr, n);
+    r->len += n;
+    r->body[r->len] = '\0';
+
+    return n;
+}
+
+
+static size_t
+kle_http_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    kle_http_req_t  *r = userdata;
+    size_t           n = size * nitems, name = sizeof("Retry-After:") - 1;
+    size_t           i, j;
+
+    if (n > name && strncasecmp(buf, "Retry-After:", name) == 0) {
+        i = name;
+        while (i < n && (buf[i] == ' ' || buf[i] == '\t')) {
+            i++;
+        }
+        for (j = 0; i < n && j < sizeof(r->retry_after) - 1; i++) {
+            if (buf[i] == '\r' || buf[i] == '\n') {
+                break;
+            }
+            r->retry_after[j++] = buf[i];
+        }
+        r->retry_after[j] = '\0';
+        r->has_retry_after = 1;
+    }
+
+    return n;
+}
+
+
+static kle_http_sock_t *
+kle_http_sock_find(kle_http_t *h, int fd, kle_http_sock_t ***link)
+{
+    kle_http_sock_t  **l, *s;
+
+    for (l = &h->socks; (s = *l) != NULL; l = &s->next) {
+        if (s->fd == fd) {
+            if (link) {
+                *link = l;
+            }
+            return s;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+kle_http_sock_forget(kle_http_t *h, int fd)
+{
+    kle_http_sock_t  *s, **link;
+
+    s = kle_http_sock_find(h, fd, &link);
+    if (s != NULL) {
+        *link = s->next;
+        free(s);
+    }
+}
+
+
+static int
+kle_http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
+    void *socketp)
+{
+    kle_http_t       *h = userp;
+    kle_http_sock_t  *s = socketp;
+    int               events;
+
+    (void) easy;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (s != NULL) {
+            h->loop.watch(h->loop.host, fd, KLE_HTTP_REMOVE, s->sock);
+            kle_http_sock_forget(h, fd);
+        }
+        return 0;
+    }
+
+    if (s == NULL) {
+        s = calloc(1, sizeof(kle_http_sock_t));
+        if (s == NULL) {
+            return -1;
+        }
+        s->fd = fd;
+        s->next = h->socks;
+        h->socks = s;
+        curl_multi_assign(h->multi, fd, s);
+    }
+
+    events = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) {
+        events |= KLE_HTTP_IN;
+    }
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) {
+        events |= KLE_HTTP_OUT;
+    }
+
+    s->sock = h->loop.watch(h->loop.host, fd, events, s->sock);
+
+    return 0;
+}
+
+
+static int
+kle_http_timer_cb(CURLM *multi, long ms, void *userp)
+{
+    kle_http_t  *h = userp;
+
+    (void) multi;
+
+    return h->loop.timer(h->loop.host, ms);
+}
+
+
+/* curl closes its sockets here, so the host can let go of the fd first. */
+static int
+kle_http_close_cb(void *clientp, curl_socket_t fd)
+{
+    kle_http_t       *h = clientp;
+    kle_http_sock_t  *s;
+
+    s = kle_http_sock_find(h, fd, NULL);
+    if (s != NULL) {
+        h->loop.closing(h->loop.host, fd, s->sock);
+        kle_http_sock_forget(h, fd);
+    }
+
+    return close(fd);
+}
+
+
+kle_http_t *
+kle_http_create(const kle_http_loop_t *loop)
+{
+    kle_http_t  *h;
+
+    if (!kle_http_curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            return NULL;
+        }
+        kle_http_curl_ready = 1;
+    }
+
+    h = calloc(1, sizeof(kle_http_t));
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->multi = curl_multi_init();
+    if (h->multi == NULL) {
+        free(h);
+        return NULL;
+    }
+
+    if (loop != NULL) {
+        h->loop = *loop;
+        h->has_loop = 1;
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION,
+                          kle_http_socket_cb);
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+        curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION,
+                          kle_http_timer_cb);
+        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    }
+
+    /* one connection to the API server is plenty; keep it warm */
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 2L);
+
+    return h;
+}
+
+
+static void
+kle_http_req_free(kle_http_t *h, kle_http_req_t *r)
+{
+    if (r->prev) {
+        r->prev->next = r->next;
+    } else {
+        h->reqs = r->next;
+    }
+    if (r->next) {
+        r->next->prev = r->prev;
+    }
+    h->pending--;
+
+    if (r->easy) {
+        curl_multi_remove_handle(h->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+    }
+    curl_slist_free_all(r->headers);
+    curl_slist_free_all(r->connect_to);
+    free(r->url);
+    free(r->req_body);
+    free(r->body);
+    free(r);
+}
+
+
+void
+kle_http_destroy(kle_http_t *h)
+{
+    if (h == NULL) {
+        return;
+    }
+
+    while (h->reqs) {
+        kle_http_req_free(h, h->reqs);
+    }
+
+    /* may still call the socket and close callbacks for cached connections */
+    curl_multi_cleanup(h->multi);
+
+    while (h->socks) {
+        kle_http_sock_forget(h, h->socks->fd);
+    }
+
+    free(h);
+}
+
+
+static void
+kle_http_blob(CURL *easy, CURLoption opt, unsigned char *data, size_t len)
+{
+    struct curl_blob  blob;
+
+    blob.data = data;
+    blob.len = len;
+    blob.flags = CURL_BLOB_COPY;
+    curl_easy_setopt(easy, opt, &blob);
+}
+
+
+/*
+ * tls-server-name: connect to the URL's host but verify (and send SNI for)
+ * another name.  libcurl verifies against the URL's host, so the URL names
+ * tls_server_name and CONNECT_TO maps it to the real host.
+ */
+static int
+kle_http_server_name(kle_http_req_t *r, const char *url, const char *name)
+{
+    CURLU  *u;
+    char   *host = NULL, *port = NULL, *out = NULL, map[512];
+    int     rc = -1;
+
+    u = curl_url();
+    if (u == NULL) {
+        return -1;
+    }
+
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK
+        || curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK
+        || curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT)
+           != CURLUE_OK
+        || curl_url_set(u, CURLUPART_HOST, name, 0) != CURLUE_OK
+        || curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK)
+    {
+        goto done;
+    }
+
+    snprintf(map, sizeof(map), "%s:%s:%s:%s", name, port, host, port);
+    r->connect_to = curl_slist_append(NULL, map);
+    if (r->connect_to == NULL) {
+        goto done;
+    }
+
+    free(r->url);
+    r->url = strdup(out);
+    rc = r->url ? 0 : -1;
+
+done:
+
+    curl_free(host);
+    curl_free(port);
+    curl_free(out);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+
+static int
+kle_http_set_creds(kle_http_req_t *r, kle_creds_t *c)
+{
+    CURL        *e = r->easy;
+    const char  *token;
+    char        *auth;
+    size_t       n;
+
+    if (c->ca_data) {
+        kle_http_blob(e, CURLOPT_CAINFO_BLOB, c->ca_data, c->ca_len);
+    } else if (c->ca_file) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    }
+
+    if (c->cert_data) {
+        kle_http_blob(e, CURLOPT_SSLCERT_BLOB, c->cert_data, c->cert_len);
+    } else if (c->cert_file) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+    }
+
+    if (c->key_data) {
+        kle_http_blob(e, CURLOPT_SSLKEY_BLOB, c->key_data, c->key_len);
+    } else if (c->key_file) {
+        curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+    }
+
+    if (c->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+
+    if (c->proxy_url) {
+        curl_easy_setopt(e, CURLOPT_PROXY, c->proxy_url);
+    }
+
+    if (c->tls_server_name) {
+        if (kle_http_server_name(r, r->url, c->tls_server_name) != 0) {
+            return -1;
+        }
+        curl_easy_setopt(e, CURLOPT_CONNECT_TO, r->connect_to);
+    }
+
+    token = kle_creds_token(c, kle_now_ms(), 0);
+    if (token != NULL) {
+        n = sizeof("Authorization: Bearer ") + strlen(token);
+        auth = malloc(n);
+        if (auth == NULL) {
+            return -1;
+        }
+        snprintf(auth, n, "Authorization: Bearer %s", token);
+        r->headers = curl_slist_append(r->headers, auth);
+        /* the token is not left lying around in freed memory */
+        memset(auth, 0, n);
+        free(auth);
+    }
+
+    return 0;
+}
+
+
+kle_http_req_t *
+kle_http_send(kle_http_t *h, const char *method, const char *url,
+    const char *body, long timeout_ms, kle_creds_t *creds,
+    kle_http_done_pt done, void *data)
+{
+    CURL               *e;
+    kle_http_req_t     *r;
+    struct curl_slist  *l;
+
+    r = calloc(1, sizeof(kle_http_req_t));
+    if (r == NULL) {
+        return NULL;
+    }
+
+    r->http = h;
+    r->done = done;
+    r->data = data;
+    r->next = h->reqs;
+    if (h->reqs) {
+        h->reqs->prev = r;
+    }
+    h->reqs = r;
+    h->pending++;
+
+    r->url = strdup(url);
+    r->easy = e = curl_easy_init();
+    if (r->url == NULL || e == NULL) {
+        goto failed;
+    }
+
+    l = curl_slist_append(NULL, "Accept: application/json");
+    if (l == NULL) {
+        goto failed;
+    }
+    r->headers = l;
+
+    if (body != NULL) {
+        r->req_body = strdup(body);
+        l = curl_slist_append(r->headers, "Content-Type: application/json");
+        if (r->req_body == NULL || l == NULL) {
+            goto failed;
+        }
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->req_body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+    }
+
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+
+    if (creds != NULL && kle_http_set_creds(r, creds) != 0) {
+        goto failed;
+    }
+
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, KLE_HTTP_UA);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, kle_http_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, kle_http_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->error);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+
+    if (h->has_loop) {
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, kle_http_close_cb);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
+    }
+
+    if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+        goto failed;
+    }
+
+    return r;
+
+failed:
+
+    kle_http_req_free(h, r);
+    return NULL;
+}
+
+
+void
+kle_http_cancel(kle_http_t *h, kle_http_req_t *r)
+{
+    if (r != NULL) {
+        kle_http_req_free(h, r);
+    }
+}
+
+
+int
+kle_http_pending(const kle_http_t *h)
+{
+    return h->pending;
+}
+
+
+/* Hands finished transfers to their callbacks, outside curl's callbacks. */
+static void
+kle_http_finish(kle_http_t *h)
+{
+    CURLMsg              *m;
+    CURLcode              rc;
+    kle_http_req_t       *r;
+    kle_http_response_t   resp;
+    long                  code;
+    int                   left;
+    kle_http_done_pt      done;
+    void                 *data;
+
+    while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &r);
+        if (r == NULL) {
+            continue;
+        }
+
+        rc = m->data.result;
+        code = 0;
+
+        memset(&resp, 0, sizeof(resp));
+
+        if (rc == CURLE_OK) {
+            curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+            resp.code = (int) code;
+            resp.retry_after = r->has_retry_after ? r->retry_after : NULL;
+
+        } else if (r->too_large) {
+            resp.error = "the answer exceeds 4 MiB";
+
+        } else {
+            resp.error = r->error[0] ? r->error : curl_easy_strerror(rc);
+            resp.timed_out = (rc == CURLE_OPERATION_TIMEDOUT);
+        }
+
+        resp.body = r->body ? r->body : "";
+        resp.body_len = r->len;
+
+        /* detach first: the callback may start or cancel requests */
+        curl_multi_remove_handle(h->multi, r->easy);
+        done = r->done;
+        data = r->data;
+
+        done(&resp, data);
+
+        kle_http_req_free(h, r);
+    }
+}
+
+
+void
+kle_http_socket_action(kle_http_t *h, int fd, int what)
+{
+    int  running, ev = 0;
+
+    if (what & KLE_HTTP_IN) {
+        ev |= CURL_CSELECT_IN;
+    }
+    if (what & KLE_HTTP_OUT) {
+        ev |= CURL_CSELECT_OUT;
+    }
+
+    curl_multi_socket_action(h->multi, fd, ev, &running);
+    kle_http_finish(h);
+}
+
+
+void
+kle_http_timeout(kle_http_t *h)
+{
+    int  running;
+
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    kle_http_finish(h);
+}
+
+
+void
+kle_http_poll(kle_http_t *h, long ms)
+{
+    int  running;
+
+    curl_multi_perform(h->multi, &running);
+    kle_http_finish(h);
+
+    if (ms > 0) {
+        curl_multi_poll(h->multi, NULL, 0, (int) ms, NULL);
+        curl_multi_perform(h->multi, &running);
+        kle_http_finish(h);
+    }
+}
