@@ -1,0 +1,755 @@
+/*
+ * kle_kubeconfig: kubeconfig (YAML and JSON), in-cluster, direct, token
+ * refresh, copy/free.  Fixtures are written into a fresh temporary folder
+ * so that relative paths and missing files are under the test's control.
+ */
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kle_kubeconfig.h"
+#include "kle_test.h"
+
+#define CA_PEM  "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+#define CA_B64  "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VS" \
+                "VElGSUNBVEUtLS0tLQo="
+#define SECRET  "s3cr3t-t0ken"
+
+static char  dir[64];
+static char  err[1024];
+
+static const unsigned char  cert_bytes[] = { 0x00, 0xff, 0x10, 0x80, 0x7f };
+static const unsigned char  key_bytes[] = "KEY\0bytes\xfe";
+
+
+/* dir/name, in one of a few rotating buffers */
+
+static const char *
+at(const char *name)
+{
+    static int   i;
+    static char  buf[8][256];
+
+    i = (i + 1) % 8;
+    snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
+    return buf[i];
+}
+
+
+static const char *
+put(const char *name, const char *text)
+{
+    FILE        *f;
+    const char  *p;
+
+    p = at(name);
+    f = fopen(p, "w");
+    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
+        perror(p);
+        exit(2);
+    }
+
+    return p;
+}
+
+
+/* The message expected for a kubeconfig written by put(name, ...). */
+
+static const char *
+kerr(const char *name, const char *fmt, ...)
+{
+    int         n;
+    va_list     ap;
+    static char buf[1024];
+
+    n = snprintf(buf, sizeof(buf), "kubeconfig \"%s/%s\": ", dir, name);
+    va_start(ap, fmt);
+    vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+
+static int
+is_zero(const kle_creds_t *c)
+{
+    kle_creds_t  z;
+
+    memset(&z, 0, sizeof(z));
+    return memcmp(c, &z, sizeof(z)) == 0;
+}
+
+
+/* Loads a kubeconfig that must fail; checks the message and the state. */
+
+static void
+load_fails(const char *file, const char *context, const char *want,
+    const char *name)
+{
+    int          rc;
+    kle_creds_t  c;
+
+    memset(&c, 0xa5, sizeof(c));
+    err[0] = '\0';
+    rc = kle_kubeconfig_load(&c, at(file), context, err, sizeof(err));
+    is_int(rc, -1, name);
+    is_str(err, want, name);
+    ok(is_zero(&c), "creds zeroed after the error");
+    ok(strstr(err, SECRET) == NULL, "no token in the message");
+}
+
+
+static const char  main_yaml[] =
+    "apiVersion: v1\n"
+    "kind: Config\n"
+    "current-context: dev\n"
+    "preferences: {}\n"
+    "contexts:\n"
+    "- name: dev\n"
+    "  context:\n"
+    "    cluster: c1\n"
+    "    user: u1\n"
+    "    namespace: team-a\n"
+    "- name: prod\n"
+    "  context: {cluster: c2, user: u2}\n"
+    "- name: abs\n"
+    "  context:\n"
+    "    cluster: c3\n"
+    "- name: bare\n"
+    "  context:\n"
+    "    cluster: c3\n"
+    "    user: empty\n"
+    "clusters:\n"
+    "- name: c1\n"
+    "  cluster:\n"
+    "    server: https://c1.example:6443/\n"
+    "    certificate-authority: ca.crt\n"
+    "    tls-server-name: kube.internal\n"
+    "    proxy-url: http://proxy:3128\n"
+    "    insecure-skip-tls-verify: false\n"
+    "- name: c2\n"
+    "  cluster:\n"
+    "    server: \"http://127.0.0.1:8001\"\n"
+    "    insecure-skip-tls-verify: true\n"
+    "    certificate-authority-data: " CA_B64 "\n"
+    "    certificate-authority: ignored-when-data-is-given\n"
+    "- name: c3\n"
+    "  cluster:\n"
+    "    server: https://[fd00::10]:443/api//\n"
+    "    certificate-authority: @ABS@\n"
+    "users:\n"
+    "- name: u1\n"
+    "  user:\n"
+    "    token: " SECRET "\n"
+    "- name: u2\n"
+    "  user:\n"
+    "    token: replaced-by-the-file\n"
+    "    tokenFile: sub/tok\n"
+    "    client-certificate-data: AP8QgH8=\n"
+    "    client-key-data: |\n"
+    "      S0VZAGJ5\n"
+    "      dGVz/g==\n"
+    "- name: empty\n"
+    "  user: {}\n";
+
+
+static void
+test_yaml(void)
+{
+    char         text[4096], *p;
+    kle_creds_t  c;
+
+    if (mkdir(at("sub"), 0700) != 0) {
+        perror("mkdir");
+        exit(2);
+    }
+
+    put("ca.crt", CA_PEM);
+    put("sub/ca.pem", CA_PEM);
+    put("sub/tok", "  file-token\n\n");
+
+    /* the absolute CA path is only known at run time */
+    snprintf(text, sizeof(text), "%s", main_yaml);
+    p = strstr(text, "@ABS@");
+    memmove(p + strlen(at("sub/ca.pem")), p + 5, strlen(p + 5) + 1);
+    memcpy(p, at("sub/ca.pem"), strlen(at("sub/ca.pem")));
+    put("config", text);
+
+    /* current-context */
+    is_int(kle_kubeconfig_load(&c, at("config"), NULL, err, sizeof(err)), 0,
+           "current-context loads");
+    is_str(c.server, "https://c1.example:6443", "server, '/' stripped");
+    is_str(c.ca_file, at("ca.crt"), "relative CA resolved to the folder");
+    ok(c.ca_data == NULL && c.ca_len == 0, "no CA data");
+    is_str(c.tls_server_name, "kube.internal", "tls-server-name");
+    is_str(c.proxy_url, "http://proxy:3128", "proxy-url");
+    is_int(c.insecure, 0, "insecure-skip-tls-verify false");
+    is_str(c.namespace, "team-a", "namespace from the context");
+    is_str(c.token, SECRET, "static token");
+    ok(c.token_file == NULL, "no token file");
+    ok(c.cert_file == NULL && c.cert_data == NULL, "no client cert");
+    ok(c.key_file == NULL && c.key_data == NULL, "no client key");
+    is_str(c.source, at("config"), "source is the kubeconfig path");
+    is_str(kle_creds_token(&c, 123456789, 1), SECRET,
+           "a static token is returned as is");
+    kle_creds_free(&c);
+    ok(is_zero(&c), "free zeroes");
+
+    /* named context, -data, tokenFile */
+    is_int(kle_kubeconfig_load(&c, at("config"), "prod", err, sizeof(err)),
+           0, "named context loads");
+    is_str(c.server, "http://127.0.0.1:8001", "http server");
+    is_int(c.insecure, 1, "insecure-skip-tls-verify true");
+    is_int(c.ca_len, strlen(CA_PEM), "CA data length");
+    ok(c.ca_data && memcmp(c.ca_data, CA_PEM, c.ca_len) == 0,
+       "CA data decoded");
+    ok(c.ca_file == NULL, "CA data wins over the CA file");
+    is_int(c.cert_len, sizeof(cert_bytes), "cert data length");
+    ok(c.cert_data && memcmp(c.cert_data, cert_bytes, c.cert_len) == 0,
+       "cert data decoded (binary)");
+    is_int(c.key_len, sizeof(key_bytes) - 1, "key data length");
+    ok(c.key_data && memcmp(c.key_data, key_bytes, c.key_len) == 0,
+       "key data decoded across lines");
+    ok(c.namespace == NULL, "no namespace in the context");
+    is_str(c.token_file, at("sub/tok"), "tokenFile resolved");
+    is_str(c.token, "file-token", "tokenFile read now and trimmed");
+    ok(c.tls_server_name == NULL && c.proxy_url == NULL, "no extras");
+    kle_creds_free(&c);
+
+    /* absolute CA path, no user */
+    is_int(kle_kubeconfig_load(&c, at("config"), "abs", err, sizeof(err)),
+           0, "context without a user loads");
+    is_str(c.server, "https://[fd00::10]:443/api", "path kept, '/'s stripped");
+    is_str(c.ca_file, at("sub/ca.pem"), "absolute CA path kept");
+    ok(c.token == NULL && c.token_file == NULL, "no auth");
+    kle_creds_free(&c);
+
+    is_int(kle_kubeconfig_load(&c, at("config"), "bare", err, sizeof(err)),
+           0, "empty user {} loads");
+    ok(c.token == NULL && c.cert_file == NULL && c.key_data == NULL,
+       "empty user: no auth");
+    kle_creds_free(&c);
+}
+
+
+static void
+test_json(void)
+{
+    kle_creds_t  c;
+
+    put("config.json",
+        "{\n"
+        "\t\"kind\": \"Config\",\n"
+        "\t\"apiVersion\": \"v1\",\n"
+        "\t\"current-context\": \"j\",\n"
+        "\t\"clusters\": [{\"name\": \"jc\", \"cluster\": {\n"
+        "\t\t\"server\": \"https://10.1.2.3:6443\",\n"
+        "\t\t\"certificate-authority-data\": \"" CA_B64 "\",\n"
+        "\t\t\"insecure-skip-tls-verify\": false}}],\n"
+        "\t\"users\": [{\"name\": \"ju\", \"user\": {\n"
+        "\t\t\"client-certificate\": \"sub/ca.pem\",\n"
+        "\t\t\"client-key\": \"ca.crt\",\n"
+        "\t\t\"token\": null}}],\n"
+        "\t\"contexts\": [{\"name\": \"j\", \"context\": {\"cluster\": \"jc\","
+        " \"user\": \"ju\", \"namespace\": \"jn\"}}]\n"
+        "}\n");
+
+    is_int(kle_kubeconfig_load(&c, at("config.json"), NULL, err, sizeof(err)),
+           0, "JSON kubeconfig loads");
+    is_str(c.server, "https://10.1.2.3:6443", "JSON server");
+    ok(c.ca_data && c.ca_len == strlen(CA_PEM)
+       && memcmp(c.ca_data, CA_PEM, c.ca_len) == 0, "JSON CA data");
+    is_str(c.cert_file, at("sub/ca.pem"), "JSON client-certificate");
+    is_str(c.key_file, at("ca.crt"), "JSON client-key");
+    ok(c.token == NULL, "JSON null token is absent");
+    is_str(c.namespace, "jn", "JSON namespace");
+    kle_creds_free(&c);
+}
+
+
+static void
+test_token_refresh(void)
+{
+    int64_t      t = 5000000;
+    kle_creds_t  c;
+
+    put("rot", "tok1\n");
+    is_int(kle_creds_direct(&c, "https://k:6443", at("rot"), NULL, NULL, NULL,
+                            err, sizeof(err)), 0, "direct with token file");
+    is_str(c.token, "tok1", "token read at load");
+
+    is_str(kle_creds_token(&c, t, 0), "tok1", "first use");
+    is_int(c.token_read, t, "token_read set");
+
+    put("rot", "tok2\r\n");
+    is_str(kle_creds_token(&c, t + 59999, 0), "tok1", "59.999 s: old token");
+    is_int(c.token_read, t, "no read before 60 s");
+    is_str(kle_creds_token(&c, t + 60000, 0), "tok2", "60 s: new token");
+    is_int(c.token_read, t + 60000, "token_read moved");
+
+    put("rot", "tok3");
+    is_str(kle_creds_token(&c, t + 60001, 1), "tok3", "force re-reads");
+
+    put("rot", " \n");
+    is_str(kle_creds_token(&c, t + 60002, 1), "tok3", "empty keeps old");
+    is_int(c.token_read, t + 60002, "token_read set on a failed read");
+
+    put("rot", "bad\ntoken\n");
+    is_str(kle_creds_token(&c, t + 60003, 1), "tok3",
+           "a token with a newline inside keeps old");
+
+    unlink(at("rot"));
+    is_str(kle_creds_token(&c, t + 200000, 0), "tok3", "missing keeps old");
+    is_int(c.token_read, t + 200000, "token_read set on a missing file");
+
+    /* without a token every call tries */
+    put("rot", "tok4");
+    free(c.token);
+    c.token = NULL;
+    is_str(kle_creds_token(&c, t + 200001, 0), "tok4", "NULL token re-read");
+    kle_creds_free(&c);
+}
+
+
+static void
+test_errors(void)
+{
+    kle_creds_t  c;
+
+    memset(&c, 0xa5, sizeof(c));
+    is_int(kle_kubeconfig_load(&c, at("nonexistent"), NULL, err, sizeof(err)),
+           -1, "missing kubeconfig");
+    is_str(err, kerr("nonexistent", "cannot open: No such file or directory"),
+           "missing kubeconfig message");
+    ok(is_zero(&c), "zeroed");
+
+    load_fails("sub", NULL, kerr("sub", "cannot read: Is a directory"),
+               "a folder");
+
+    load_fails("config", "nope", kerr("config", "context \"nope\" not found"),
+               "unknown context");
+
+    put("e1", "apiVersion: v1\nclusters: []\n");
+    load_fails("e1", NULL,
+               kerr("e1", "no current-context and no context given"),
+               "no current-context");
+
+    put("e2", "apiVersion: v1\ncurrent-context: \"\"\n");
+    load_fails("e2", NULL,
+               kerr("e2", "no current-context and no context given"),
+               "empty current-context");
+
+    put("e3", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c1, user: u}}]\n"
+              "clusters: [{name: c1, cluster: {insecure: true}}]\n");
+    load_fails("e3", NULL, kerr("e3", "cluster \"c1\": missing \"server\""),
+               "missing server");
+
+    put("e4", "apiVersion: v1\n"
+              "kind: Config\n"
+              "current-context: a: b\n");
+    load_fails("e4", NULL,
+               kerr("e4", "line 3: mapping values are not allowed in this "
+                    "context"), "broken YAML");
+
+    put("e5", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+              "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+              "users:\n"
+              "- name: u\n"
+              "  user:\n"
+              "    client-certificate-data: AP8QgH8=\n"
+              "    client-key-data: AP8Q*H8=\n");
+    load_fails("e5", NULL,
+               kerr("e5", "users[0].user.client-key-data: invalid base64"),
+               "invalid base64");
+
+    put("e6", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+              "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+              "users:\n"
+              "- name: u\n"
+              "  user:\n"
+              "    token: " SECRET "\n"
+              "    exec:\n"
+              "      command: aws\n");
+    load_fails("e6", NULL,
+               kerr("e6", "user \"u\": exec credential plugins are not "
+                    "supported; use a token, tokenFile or client "
+                    "certificates"), "exec plugin");
+
+    put("e7", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+              "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+              "users: [{name: u, user: {tokenFile: missing-tok}}]\n");
+    load_fails("e7", NULL,
+               kerr("e7", "users[0].user.tokenFile \"%s\": cannot open: No "
+                    "such file or directory", at("missing-tok")),
+               "missing tokenFile");
+
+    put("e8", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c}}]\n"
+              "clusters: [{name: c, cluster: {server: 'https://h',\n"
+              "  certificate-authority: nope/ca.crt}}]\n");
+    load_fails("e8", NULL,
+               kerr("e8", "clusters[0].cluster.certificate-authority \"%s\": "
+                    "cannot open: No such file or directory",
+                    at("nope/ca.crt")), "missing CA file");
+
+    put("e9", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c}}]\n"
+              "clusters: [{name: d, cluster: {}},\n"
+              "           {name: c, cluster: {server: 'ftp://h'}}]\n");
+    load_fails("e9", NULL,
+               kerr("e9", "clusters[1].cluster.server \"ftp://h\": must start "
+                    "with https:// or http://"), "bad server scheme");
+
+    put("e10", "current-context: x\n"
+               "contexts: [{name: x, context: {cluster: nc}}]\n"
+               "clusters: [{name: c, cluster: {server: 'https://h'}}]\n");
+    load_fails("e10", NULL,
+               kerr("e10", "context \"x\": cluster \"nc\" not found"),
+               "cluster not found");
+
+    put("e11", "current-context: x\n"
+               "contexts: [{name: x, context: {cluster: c, user: nu}}]\n"
+               "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+               "users: [{name: u, user: {}}]\n");
+    load_fails("e11", NULL,
+               kerr("e11", "context \"x\": user \"nu\" not found"),
+               "user not found");
+
+    put("e12", "current-context: x\n"
+               "contexts: [{name: x, context: {user: u}}]\n");
+    load_fails("e12", NULL, kerr("e12", "context \"x\": missing \"cluster\""),
+               "context without cluster");
+
+    put("e13", "current-context: x\n"
+               "contexts: [{name: x, context: {cluster: c}},"
+               " {name: x, context: {cluster: c}}]\n");
+    load_fails("e13", NULL,
+               kerr("e13", "contexts[1]: duplicate context \"x\""),
+               "duplicate context");
+
+    put("e14", "current-context: x\ncontexts: {x: y}\n");
+    load_fails("e14", NULL, kerr("e14", "contexts: expected a list"),
+               "contexts not a list");
+
+    put("e15", "current-context: x\n"
+               "contexts: [{name: x, context: {cluster: c}}]\n"
+               "clusters: [{name: c, cluster: {server: https://h,\n"
+               "  insecure-skip-tls-verify: maybe}}]\n");
+    load_fails("e15", NULL,
+               kerr("e15", "clusters[0].cluster.insecure-skip-tls-verify: "
+                    "expected true or false"), "bad boolean");
+
+    put("e16", "current-context: x\n"
+               "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+               "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+               "users: [{name: u, user: {client-certificate: ca.crt}}]\n");
+    load_fails("e16", NULL,
+               kerr("e16", "user \"u\": client-certificate without "
+                    "client-key"), "cert without key");
+
+    put("e17", "");
+    load_fails("e17", NULL, kerr("e17", "empty file"), "empty file");
+
+    put("e18", "- a\n- b\n");
+    load_fails("e18", NULL,
+               kerr("e18", "not a kubeconfig (the top level is not a "
+                    "mapping)"), "top level list");
+
+    put("e19", "current-context: x\n"
+               "contexts: [{name: x, context: {cluster: c}}]\n"
+               "clusters: [{name: c, cluster: {server: [https://h]}}]\n");
+    load_fails("e19", NULL,
+               kerr("e19", "clusters[0].cluster.server: expected a string"),
+               "server not a string");
+
+    put("e20", "current-context: x\n"
+               "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+               "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+               "users: [{name: u, user: {token: \"" SECRET "\\r\\nX: y\"}}]\n");
+    load_fails("e20", NULL,
+               kerr("e20", "users[0].user.token: contains control "
+                    "characters"), "token with CR LF");
+
+    put("bad-tok", SECRET "\nsecond line\n");
+    put("e21", "current-context: x\n"
+               "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+               "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+               "users: [{name: u, user: {tokenFile: bad-tok}}]\n");
+    load_fails("e21", NULL,
+               kerr("e21", "users[0].user.tokenFile \"%s\": contains control "
+                    "characters", at("bad-tok")), "token file with newline");
+
+    /* the token is on the broken line: only the line number is shown */
+    put("e22", "current-context: x\n"
+               "users: [{name: u, user: {token: \"" SECRET "}}]\n");
+    load_fails("e22", NULL,
+               kerr("e22", "line 3: found unexpected end of stream"),
+               "broken YAML near a token");
+
+    put("e23", "current-context: x\n"
+               "contexts: [{name: x, context: {cluster: c}}]\n"
+               "clusters: [{name: c, cluster: {server: 'https://'}}]\n");
+    load_fails("e23", NULL,
+               kerr("e23", "clusters[0].cluster.server \"https://\": has no "
+                    "host"), "server without host");
+
+    put("e24", "a: b\nc: \xc3\x28\n");
+    load_fails("e24", NULL,
+               kerr("e24", "byte 9: invalid trailing UTF-8 octet"),
+               "not UTF-8");
+}
+
+
+static void
+test_base64(void)
+{
+    static const struct {
+        const char  *in;
+        const char  *out;   /* NULL: invalid */
+    } cases[] = {
+        { "YWI=", "ab" },
+        { "YWI", "ab" },
+        { "YWJjZA==", "abcd" },
+        { "YWJj\n ZA", "abcd" },
+        { "YWJjZA=", NULL },
+        { "YWJjZ", NULL },
+        { "====", NULL },
+        { "YW=I", NULL },
+        { "YWI==", NULL },
+        { "YWJj-_", NULL },
+    };
+
+    int          i;
+    char         text[512], name[64];
+    kle_creds_t  c;
+
+    for (i = 0; i < (int) (sizeof(cases) / sizeof(cases[0])); i++) {
+        snprintf(text, sizeof(text),
+                 "current-context: x\n"
+                 "contexts: [{name: x, context: {cluster: c}}]\n"
+                 "clusters: [{name: c, cluster: {server: 'https://h',\n"
+                 "  certificate-authority-data: \"%s\"}}]\n", cases[i].in);
+        put("b64", text);
+        snprintf(name, sizeof(name), "base64 case %d", i);
+
+        if (cases[i].out == NULL) {
+            load_fails("b64", NULL,
+                       kerr("b64", "clusters[0].cluster."
+                            "certificate-authority-data: invalid base64"),
+                       name);
+            continue;
+        }
+
+        is_int(kle_kubeconfig_load(&c, at("b64"), NULL, err, sizeof(err)), 0,
+               name);
+        ok(c.ca_data && c.ca_len == strlen(cases[i].out)
+           && memcmp(c.ca_data, cases[i].out, c.ca_len) == 0, name);
+        kle_creds_free(&c);
+    }
+}
+
+
+static void
+test_incluster(void)
+{
+    char         sa[128], e[512];
+    kle_creds_t  c;
+
+    snprintf(sa, sizeof(sa), "%s/sa", dir);
+    if (mkdir(sa, 0700) != 0) {
+        perror("mkdir");
+        exit(2);
+    }
+
+    put("sa/token", "sa-token\n");
+    put("sa/ca.crt", CA_PEM);
+    put("sa/namespace", "  kube-system \n");
+
+    setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+    setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+
+    is_int(kle_incluster_load(&c, sa, err, sizeof(err)), 0, "in-cluster");
+    is_str(c.server, "https://10.96.0.1:443", "IPv4 server");
+    is_str(c.token, "sa-token", "SA token read now");
+    is_str(c.token_file, at("sa/token"), "SA token file kept for re-reads");
+    is_str(c.ca_file, at("sa/ca.crt"), "SA CA");
+    is_str(c.namespace, "kube-system", "namespace trimmed");
+    is_str(c.source, "in-cluster", "source");
+    ok(c.ca_data == NULL && c.cert_file == NULL && !c.insecure, "rest unset");
+    kle_creds_free(&c);
+
+    setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+    unlink(at("sa/namespace"));
+    snprintf(e, sizeof(e), "%s/", sa);
+    is_int(kle_incluster_load(&c, e, err, sizeof(err)), 0, "in-cluster IPv6");
+    is_str(c.server, "https://[fd00::1]:443", "IPv6 bracketed");
+    is_str(c.token_file, at("sa/token"), "trailing '/' on the folder");
+    ok(c.namespace == NULL, "no namespace file: NULL");
+    kle_creds_free(&c);
+
+    memset(&c, 0xa5, sizeof(c));
+    put("sa/token", "\n");
+    is_int(kle_incluster_load(&c, sa, err, sizeof(err)), -1, "empty token");
+    snprintf(e, sizeof(e), "in-cluster configuration: \"%s\": is empty",
+             at("sa/token"));
+    is_str(err, e, "empty token message");
+    ok(is_zero(&c), "zeroed");
+
+    unlink(at("sa/token"));
+    is_int(kle_incluster_load(&c, sa, err, sizeof(err)), -1, "no token");
+    snprintf(e, sizeof(e), "in-cluster configuration: \"%s\": cannot open: "
+             "No such file or directory", at("sa/token"));
+    is_str(err, e, "missing token message");
+
+    put("sa/token", "t");
+    unlink(at("sa/ca.crt"));
+    is_int(kle_incluster_load(&c, sa, err, sizeof(err)), -1, "no CA");
+    snprintf(e, sizeof(e), "in-cluster configuration: \"%s\": cannot open: "
+             "No such file or directory", at("sa/ca.crt"));
+    is_str(err, e, "missing CA message");
+    ok(is_zero(&c), "zeroed");
+
+    setenv("KUBERNETES_SERVICE_PORT", "https", 1);
+    is_int(kle_incluster_load(&c, sa, err, sizeof(err)), -1, "bad port");
+    is_str(err, "in-cluster configuration: KUBERNETES_SERVICE_PORT \"https\" "
+           "is not a port number", "bad port message");
+
+    unsetenv("KUBERNETES_SERVICE_PORT");
+    is_int(kle_incluster_load(&c, sa, err, sizeof(err)), -1, "no port");
+    is_str(err, "in-cluster configuration: KUBERNETES_SERVICE_PORT is not set "
+           "(not running in a pod? use \"api_server kubeconfig PATH\")",
+           "missing port message");
+
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+    is_int(kle_incluster_load(&c, NULL, err, sizeof(err)), -1, "no host");
+    is_str(err, "in-cluster configuration: KUBERNETES_SERVICE_HOST is not set "
+           "(not running in a pod? use \"api_server kubeconfig PATH\")",
+           "missing host message");
+    ok(is_zero(&c), "zeroed");
+}
+
+
+static void
+test_direct(void)
+{
+    char         e[512];
+    kle_creds_t  c;
+
+    put("d-tok", "direct-token\n");
+
+    is_int(kle_creds_direct(&c, "https://api.example:6443/", at("d-tok"),
+                            at("ca.crt"), at("sub/ca.pem"), at("ca.crt"),
+                            err, sizeof(err)), 0, "direct");
+    is_str(c.server, "https://api.example:6443", "direct server");
+    is_str(c.token, "direct-token", "direct token");
+    is_str(c.token_file, at("d-tok"), "direct token file");
+    is_str(c.ca_file, at("ca.crt"), "direct CA");
+    is_str(c.cert_file, at("sub/ca.pem"), "direct cert");
+    is_str(c.key_file, at("ca.crt"), "direct key");
+    is_str(c.source, "https://api.example:6443", "source is the server");
+    kle_creds_free(&c);
+
+    is_int(kle_creds_direct(&c, "http://127.0.0.1:8001", NULL, NULL, NULL,
+                            NULL, err, sizeof(err)), 0, "direct, bare");
+    ok(c.token == NULL && c.ca_file == NULL && c.key_file == NULL, "bare");
+    kle_creds_free(&c);
+
+    memset(&c, 0xa5, sizeof(c));
+    is_int(kle_creds_direct(&c, "https://h", NULL, at("no-ca"), NULL, NULL,
+                            err, sizeof(err)), -1, "direct, missing CA");
+    snprintf(e, sizeof(e), "ca_file \"%s\": cannot open: No such file or "
+             "directory", at("no-ca"));
+    is_str(err, e, "missing CA message");
+    ok(is_zero(&c), "zeroed");
+
+    is_int(kle_creds_direct(&c, "https://h", at("no-tok"), NULL, NULL, NULL,
+                            err, sizeof(err)), -1, "direct, missing token");
+    snprintf(e, sizeof(e), "token_file \"%s\": cannot open: No such file or "
+             "directory", at("no-tok"));
+    is_str(err, e, "missing token message");
+
+    is_int(kle_creds_direct(&c, "https://h", NULL, NULL, at("ca.crt"), NULL,
+                            err, sizeof(err)), -1, "direct, cert alone");
+    snprintf(e, sizeof(e), "client_cert \"%s\" needs a client_key",
+             at("ca.crt"));
+    is_str(err, e, "cert alone message");
+
+    is_int(kle_creds_direct(&c, "h:6443", NULL, NULL, NULL, NULL,
+                            err, sizeof(err)), -1, "direct, no scheme");
+    is_str(err, "server \"h:6443\": must start with https:// or http://",
+           "no scheme message");
+    ok(is_zero(&c), "zeroed");
+}
+
+
+static void
+test_copy(void)
+{
+    kle_creds_t  a, b;
+
+    is_int(kle_kubeconfig_load(&a, at("config"), "prod", err, sizeof(err)),
+           0, "load for copy");
+    a.tls_server_name = strdup("tsn");
+    a.namespace = strdup("ns");
+    a.token_read = 42;
+
+    is_int(kle_creds_copy(&b, &a), 0, "copy");
+    kle_creds_free(&a);
+
+    is_str(b.server, "http://127.0.0.1:8001", "copied server");
+    is_str(b.token, "file-token", "copied token");
+    is_str(b.token_file, at("sub/tok"), "copied token file");
+    is_str(b.tls_server_name, "tsn", "copied tls-server-name");
+    is_str(b.namespace, "ns", "copied namespace");
+    is_int(b.insecure, 1, "copied insecure");
+    is_int(b.token_read, 42, "copied token_read");
+    is_str(b.source, at("config"), "copied source");
+    ok(b.ca_data && b.ca_len == strlen(CA_PEM)
+       && memcmp(b.ca_data, CA_PEM, b.ca_len) == 0, "copied CA data");
+    ok(b.cert_data && b.cert_len == sizeof(cert_bytes)
+       && memcmp(b.cert_data, cert_bytes, b.cert_len) == 0,
+       "copied cert data");
+    ok(b.key_data && b.key_len == sizeof(key_bytes) - 1
+       && memcmp(b.key_data, key_bytes, b.key_len) == 0, "copied key data");
+    ok(b.ca_file == NULL && b.proxy_url == NULL, "NULLs stay NULL");
+
+    kle_creds_free(&b);
+    ok(is_zero(&b), "copy freed");
+}
+
+
+int
+main(void)
+{
+    char  cmd[128];
+
+    snprintf(dir, sizeof(dir), "/tmp/kle_kc_XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+
+    test_yaml();
+    test_json();
+    test_token_refresh();
+    test_errors();
+    test_base64();
+    test_incluster();
+    test_direct();
+    test_copy();
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        printf("# could not remove %s\n", dir);
+    }
+
+    return done_testing();
+}
