@@ -94,7 +94,7 @@ $(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
 TEST_ENV = TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE_SO) \
            KLE_BIN=$(CURDIR)/$(B)/kle PATH=/usr/sbin:$$PATH
 
-test: deps all
+test: deps all test-valgrind
 	$(TEST_ENV) prove -I t/lib --source Executable --source Perl \
 	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(wildcard t/*.t)
 

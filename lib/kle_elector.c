@@ -318,7 +318,7 @@ kle_elector_note(kle_elector_t *el, const kle_api_result_t *res,
     }
 
     el->failures++;
-    snprintf(el->last_error, sizeof(el->last_error), "%s: %s%s%s", what,
+    snprintf(el->last_error, sizeof(el->last_error), "%s: %s%s%.200s", what,
              kle_api_status_name(res->status), res->message[0] ? ": " : "",
              res->message);
 
