@@ -1,0 +1,1666 @@
+/*
+ * kle_election: scripted histories on a fake clock, then two candidates
+ * racing on one simulated API server over many random schedules.
+ */
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kle_test.h"
+#include "kle_election.h"
+
+#define LD  15000
+#define RD  10000
+#define RP  2000
+
+/* 2026-01-01T00:00:00Z: the wall clock of the scripted histories */
+#define WALL0  INT64_C(1767225600000000)
+
+#define EV_UP    KLE_EV_STARTED_LEADING
+#define EV_DOWN  KLE_EV_STOPPED_LEADING
+#define EV_NL    KLE_EV_NEW_LEADER
+#define EV_CH    KLE_EV_CHANGED
+
+
+static int64_t
+wall(int64_t now)
+{
+    return WALL0 + now * 1000;
+}
+
+
+static void
+config(kle_election_config_t *cfg, const char *id)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->identity, sizeof(cfg->identity), "%s", id);
+    snprintf(cfg->address, sizeof(cfg->address), "10.0.0.1:8080");
+    cfg->lease_duration = LD;
+    cfg->renew_deadline = RD;
+    cfg->retry_period = RP;
+}
+
+
+static kle_record_t
+record(const char *holder, int64_t acquire, int64_t renew,
+    int32_t transitions)
+{
+    kle_record_t  rec;
+
+    memset(&rec, 0, sizeof(rec));
+    snprintf(rec.holder, sizeof(rec.holder), "%s", holder);
+    rec.lease_duration = LD / 1000;
+    rec.acquire_time = acquire;
+    rec.renew_time = renew;
+    rec.transitions = transitions;
+
+    return rec;
+}
+
+
+/* What "a" writes: its identity, address and lease. */
+static kle_record_t
+mine(int64_t acquire, int64_t renew, int32_t transitions)
+{
+    kle_record_t  rec;
+
+    rec = record("a", acquire, renew, transitions);
+    snprintf(rec.address, sizeof(rec.address), "10.0.0.1:8080");
+
+    return rec;
+}
+
+
+static void
+is_record(const kle_record_t *got, const kle_record_t *want,
+    const char *name)
+{
+    char  n[160];
+
+    snprintf(n, sizeof(n), "%s: holder", name);
+    is_str(got->holder, want->holder, n);
+    snprintf(n, sizeof(n), "%s: address", name);
+    is_str(got->address, want->address, n);
+    snprintf(n, sizeof(n), "%s: lease_duration", name);
+    is_int(got->lease_duration, want->lease_duration, n);
+    snprintf(n, sizeof(n), "%s: acquire_time", name);
+    is_int(got->acquire_time, want->acquire_time, n);
+    snprintf(n, sizeof(n), "%s: renew_time", name);
+    is_int(got->renew_time, want->renew_time, n);
+    snprintf(n, sizeof(n), "%s: transitions", name);
+    is_int(got->transitions, want->transitions, n);
+}
+
+
+static void
+start(kle_election_t *e, const char *id)
+{
+    kle_election_config_t  cfg;
+
+    config(&cfg, id);
+    kle_election_init(e, &cfg, 1);
+}
+
+
+static unsigned
+step(kle_election_t *e, int64_t now, kle_action_t *act)
+{
+    return kle_election_next(e, now, wall(now), act);
+}
+
+
+/* "a" leads: its CREATE goes out at t and succeeds at t + 50. */
+static void
+lead(kle_election_t *e, int64_t t)
+{
+    kle_action_t  act;
+
+    start(e, "a");
+    step(e, t, &act);
+    kle_election_on_result(e, t, KLE_API_NOT_FOUND, NULL, 0);
+    step(e, t, &act);
+    kle_election_on_result(e, t + 50, KLE_API_OK, NULL, 0);
+}
+
+
+/* "a" follows: its first GET, at t, shows rec. */
+static void
+follow(kle_election_t *e, int64_t t, const kle_record_t *rec)
+{
+    kle_action_t  act;
+
+    start(e, "a");
+    step(e, t, &act);
+    kle_election_on_result(e, t, KLE_API_OK, rec, 0);
+}
+
+
+static void
+test_validate(void)
+{
+    kle_election_config_t  cfg;
+    char                   err[256];
+
+    config(&cfg, "a");
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+           "15s/10s/2s is valid");
+
+    cfg.identity[0] = '\0';
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "empty identity refused");
+    is_str(err, "identity must not be empty", "empty identity message");
+
+    config(&cfg, "a");
+    cfg.retry_period = 0;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "retry_period 0 refused");
+    is_str(err, "retry_period must be greater than 0", "retry_period 0 msg");
+
+    cfg.retry_period = -5;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "negative retry_period refused");
+    is_str(err, "retry_period must be greater than 0",
+           "negative retry_period msg");
+
+    config(&cfg, "a");
+    cfg.lease_duration = 10000;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "lease_duration == renew_deadline refused");
+    is_str(err, "lease_duration (10s) must be greater than renew_deadline "
+           "(10s)", "lease_duration == renew_deadline msg");
+
+    cfg.lease_duration = 9000;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "lease_duration < renew_deadline refused");
+    is_str(err, "lease_duration (9s) must be greater than renew_deadline "
+           "(10s)", "lease_duration < renew_deadline msg");
+
+    config(&cfg, "a");
+    cfg.renew_deadline = 2000;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "renew_deadline == retry_period refused");
+    is_str(err, "renew_deadline (2s) must be greater than 1.2 * "
+           "retry_period (2s)", "renew_deadline == retry_period msg");
+
+    cfg.renew_deadline = 2400;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "renew_deadline == 1.2 * retry_period refused");
+    is_str(err, "renew_deadline (2400ms) must be greater than 1.2 * "
+           "retry_period (2s)", "renew_deadline == 1.2 * retry_period msg");
+
+    cfg.renew_deadline = 1500;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "renew_deadline < retry_period refused");
+    is_str(err, "renew_deadline (1500ms) must be greater than 1.2 * "
+           "retry_period (2s)", "renew_deadline < retry_period msg");
+
+    cfg.renew_deadline = 2401;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+           "renew_deadline just above 1.2 * retry_period is valid");
+
+    config(&cfg, "a");
+    cfg.lease_duration = 15500;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "fractional lease_duration refused");
+    is_str(err, "lease_duration (15500ms) must be a whole number of seconds",
+           "fractional lease_duration msg");
+
+    config(&cfg, "a");
+    cfg.lease_duration = INT64_C(3000000000000);
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "lease_duration beyond int32 seconds refused");
+    is_str(err, "lease_duration (3000000000s) must be at most 2147483647s",
+           "lease_duration too large msg");
+
+    config(&cfg, "a");
+    cfg.lease_duration = 1000;
+    cfg.renew_deadline = 2;
+    cfg.retry_period = 1;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+           "1s/2ms/1ms is valid");
+}
+
+
+static void
+test_fresh_start(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    want;
+    unsigned        ev;
+
+    start(&e, "a");
+    is_str(kle_state_name(e.state), "starting", "fresh: starting");
+    ok(!kle_election_is_leader(&e, 0), "fresh: not leader");
+
+    ev = step(&e, 100, &act);
+    is_int(act.kind, KLE_DO_GET, "fresh: first action is GET, at once");
+    is_int(act.timeout, RD / 2, "fresh: request timeout is RD/2");
+    is_int(ev, 0, "fresh: no events for sending");
+
+    ev = step(&e, 120, &act);
+    is_int(act.kind, KLE_DO_NOTHING, "fresh: nothing while GET in flight");
+    is_int(act.until, 0, "fresh: no deadline to wake for");
+
+    ev = kle_election_on_result(&e, 150, KLE_API_NOT_FOUND, NULL, 0);
+    is_int(ev, EV_CH, "fresh: 404 moves to following");
+    is_str(kle_state_name(e.state), "following", "fresh: following");
+
+    ev = step(&e, 150, &act);
+    is_int(act.kind, KLE_DO_CREATE, "fresh: 404 -> CREATE at once");
+    is_int(act.timeout, RD / 2, "fresh: CREATE timeout");
+    want = mine(wall(150), wall(150), 0);
+    is_record(&act.record, &want, "fresh: CREATE record");
+    ok(!kle_election_is_leader(&e, 160), "fresh: not leader before answer");
+
+    ev = kle_election_on_result(&e, 200, KLE_API_OK, NULL, 0);
+    is_int(ev, EV_UP | EV_NL | EV_CH, "fresh: created -> started, new");
+    is_str(kle_state_name(e.state), "leading", "fresh: leading");
+    is_str(e.reported, "a", "fresh: reported self");
+    is_int(e.renew_start, 150, "fresh: renew_start = CREATE's start");
+    is_int(e.observed_time, 200, "fresh: observed at the answer");
+    is_record(&e.observed, &want, "fresh: observed = written");
+    is_int(e.next_attempt, 200 + RP, "fresh: renew after RP");
+
+    ok(kle_election_is_leader(&e, 200), "fresh: leader");
+    ok(kle_election_is_leader(&e, 150 + RD - 1), "fresh: leader to RD-1");
+    ok(!kle_election_is_leader(&e, 150 + RD), "fresh: not leader at RD");
+
+    ev = step(&e, 300, &act);
+    is_int(act.kind, KLE_DO_WAIT, "fresh: then WAIT");
+    is_int(act.until, 200 + RP, "fresh: until the renew");
+    is_int(ev, 0, "fresh: no events while waiting");
+}
+
+
+static void
+test_follow(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    other;
+    unsigned        ev;
+
+    other = record("b", wall(-5000), wall(-1000), 4);
+
+    start(&e, "a");
+    step(&e, 0, &act);
+    ev = kle_election_on_result(&e, 10, KLE_API_OK, &other, 0);
+    is_int(ev, EV_NL | EV_CH, "follow: new leader b");
+    is_str(e.reported, "b", "follow: reported b");
+    is_str(kle_state_name(e.state), "following", "follow: following");
+    is_int(e.observed_time, 10, "follow: observed at the answer");
+    is_record(&e.observed, &other, "follow: observed");
+    ok(!kle_election_is_leader(&e, 10), "follow: not leader");
+
+    ev = step(&e, 10, &act);
+    is_int(act.kind, KLE_DO_WAIT, "follow: no write, WAIT");
+    ok(act.until >= 10 + RP && act.until < 10 + RP * 22 / 10,
+       "follow: retry in [RP, 2.2 RP)");
+    is_int(e.pending, KLE_DO_NOTHING, "follow: nothing pending");
+}
+
+
+/* Held by b and never renewed: taken over exactly a lease after 1000. */
+static void
+test_takeover(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    other, renewed, want;
+    unsigned        ev;
+
+    other = record("b", wall(-9000), wall(-1000), 4);
+
+    follow(&e, 1000, &other);
+    step(&e, 14000, &act);
+    is_int(act.kind, KLE_DO_GET, "takeover: re-read");
+    ev = kle_election_on_result(&e, 1000 + LD - 1, KLE_API_OK, &other, 0);
+    is_int(ev, 0, "takeover: same record, no events");
+    is_int(e.observed_time, 1000, "takeover: observed_time kept");
+    is_int(e.pending, KLE_DO_NOTHING, "takeover: valid to LD-1, no write");
+    ok(e.next_attempt >= 1000 + LD - 1 + RP, "takeover: retry later");
+
+    follow(&e, 1000, &other);
+    step(&e, 14000, &act);
+    ev = kle_election_on_result(&e, 1000 + LD, KLE_API_OK, &other, 0);
+    is_int(ev, 0, "takeover: expired, no events yet");
+    is_int(e.pending, KLE_DO_UPDATE, "takeover: UPDATE pending");
+    ev = step(&e, 1000 + LD, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "takeover: UPDATE at once");
+    want = mine(wall(1000 + LD), wall(1000 + LD), 5);
+    is_record(&act.record, &want, "takeover: record");
+    ev = kle_election_on_result(&e, 1000 + LD + 30, KLE_API_OK, NULL, 0);
+    is_int(ev, EV_UP | EV_NL | EV_CH, "takeover: leading");
+    is_int(e.renew_start, 1000 + LD, "takeover: renew_start");
+
+    /* a renewal seen at 10000 restarts the lease clock */
+    renewed = record("b", wall(-9000), wall(9000), 4);
+    follow(&e, 1000, &other);
+    step(&e, 10000, &act);
+    ev = kle_election_on_result(&e, 10000, KLE_API_OK, &renewed, 0);
+    is_int(ev, EV_CH, "takeover: renewal is a change, same leader");
+    is_int(e.observed_time, 10000, "takeover: observed_time moved");
+    step(&e, 16000, &act);
+    is_int(act.kind, KLE_DO_GET, "takeover: GET at 16000");
+    kle_election_on_result(&e, 16000, KLE_API_OK, &renewed, 0);
+    is_int(e.pending, KLE_DO_NOTHING, "takeover: renewed lease still valid");
+    is_int(e.observed_time, 10000, "takeover: observed_time still 10000");
+    step(&e, 25000, &act);
+    kle_election_on_result(&e, 25000, KLE_API_OK, &renewed, 0);
+    is_int(e.pending, KLE_DO_UPDATE, "takeover: taken a lease after 10000");
+}
+
+
+/*
+ * Remote times mean nothing here: a record renewed in 2000 or in 2100
+ * holds for a full lease from our own first sight of it.
+ */
+static void
+test_clock_skew(void)
+{
+    static const int64_t  renews[] = {
+        INT64_C(946684800000000),      /* 2000-01-01 */
+        INT64_C(4102444800000000)      /* 2100-01-01 */
+    };
+
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    other;
+    size_t          i;
+    int64_t         t0;
+
+    t0 = 500000;
+
+    for (i = 0; i < sizeof(renews) / sizeof(renews[0]); i++) {
+        other = record("b", renews[i], renews[i], 2);
+
+        follow(&e, t0, &other);
+        is_int(e.pending, KLE_DO_NOTHING, "skew: held at first sight");
+        step(&e, t0 + LD - 1, &act);
+        kle_election_on_result(&e, t0 + LD - 1, KLE_API_OK, &other, 0);
+        is_int(e.pending, KLE_DO_NOTHING, "skew: still held at LD-1");
+
+        step(&e, e.next_attempt, &act);
+        is_int(act.kind, KLE_DO_GET, "skew: next attempt GETs");
+        kle_election_on_result(&e, e.next_attempt, KLE_API_OK, &other, 0);
+        is_int(e.pending, KLE_DO_UPDATE, "skew: free after a full lease");
+    }
+}
+
+
+static void
+test_empty_holder(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    released, want;
+    unsigned        ev;
+
+    released = record("", wall(-100), wall(-100), 7);
+    released.lease_duration = 1;
+
+    start(&e, "a");
+    step(&e, 40, &act);
+    ev = kle_election_on_result(&e, 50, KLE_API_OK, &released, 0);
+    is_int(ev, EV_CH, "empty: a change, no new leader (none yet)");
+    ev = step(&e, 50, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "empty: free at once");
+    want = mine(wall(50), wall(50), 8);
+    is_record(&act.record, &want, "empty: record");
+    ev = kle_election_on_result(&e, 60, KLE_API_OK, NULL, 0);
+    is_int(ev, EV_UP | EV_NL | EV_CH, "empty: leading");
+}
+
+
+/* Restarted with the record still ours: keep the term. */
+static void
+test_restart_self(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    old, want;
+    unsigned        ev;
+
+    old = mine(wall(-60000), wall(-1000), 3);
+    snprintf(old.address, sizeof(old.address), "10.0.0.9:8080");
+
+    start(&e, "a");
+    step(&e, 0, &act);
+    ev = kle_election_on_result(&e, 5, KLE_API_OK, &old, 0);
+    is_int(ev, EV_NL | EV_CH, "restart: self reported as leader");
+    is_str(kle_state_name(e.state), "following", "restart: following");
+    ok(!kle_election_is_leader(&e, 5), "restart: not leader on a read");
+
+    step(&e, 5, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "restart: UPDATE at once");
+    want = mine(wall(-60000), wall(5), 3);
+    is_record(&act.record, &want, "restart: term kept, address ours");
+
+    ev = kle_election_on_result(&e, 20, KLE_API_OK, NULL, 0);
+    is_int(ev, EV_UP | EV_CH, "restart: leading, holder unchanged");
+    is_int(e.renew_start, 5, "restart: renew_start");
+}
+
+
+static void
+test_fast_path(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    want, echo;
+    unsigned        ev;
+
+    lead(&e, 150);
+    ev = step(&e, 2200, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "fast: renew without GET");
+    is_int(e.fast_path, 1, "fast: fast path flagged");
+    want = mine(wall(150), wall(2200), 0);
+    is_record(&act.record, &want, "fast: record");
+
+    /* the server's echo (here a ConfigMap: whole seconds) is observed */
+    echo = act.record;
+    echo.renew_time -= echo.renew_time % 1000000;
+    ev = kle_election_on_result(&e, 2250, KLE_API_OK, &echo, 0);
+    is_int(ev, EV_CH, "fast: renewed, only a change");
+    is_int(e.observed.renew_time, echo.renew_time, "fast: echo observed");
+    is_int(e.renew_start, 2200, "fast: renew_start");
+    is_int(e.next_attempt, 2250 + RP, "fast: next renew after RP");
+    is_int(e.fast_path, 0, "fast: flag cleared");
+
+    step(&e, 4250, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "fast: second renew");
+    want = mine(wall(150), wall(4250), 0);
+    is_record(&act.record, &want, "fast: second record");
+}
+
+
+static void
+test_fast_path_conflict(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    want, created, other;
+    unsigned        ev;
+
+    lead(&e, 150);
+    created = e.observed;
+
+    step(&e, 2200, &act);
+    ev = kle_election_on_result(&e, 2300, KLE_API_CONFLICT, NULL, 0);
+    is_int(ev, 0, "409: no events");
+    is_int(e.pending, KLE_DO_GET, "409: GET pending");
+    ev = step(&e, 2300, &act);
+    is_int(act.kind, KLE_DO_GET, "409: GET in the same attempt");
+    ev = kle_election_on_result(&e, 2350, KLE_API_OK, &created, 0);
+    is_int(ev, 0, "409: same record read back");
+    step(&e, 2350, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "409: UPDATE after GET");
+    is_int(e.fast_path, 0, "409: the slow path");
+    want = mine(wall(150), wall(2350), 0);
+    is_record(&act.record, &want, "409: record keeps the term");
+    ev = kle_election_on_result(&e, 2400, KLE_API_OK, NULL, 0);
+    is_int(ev, EV_CH, "409: renewed");
+    is_int(e.renew_start, 2350, "409: renew_start = UPDATE's start");
+
+    /* any failure falls back; here b holds a fresh record */
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    kle_election_on_result(&e, 2300, KLE_API_SERVER_ERROR, NULL, 0);
+    step(&e, 2300, &act);
+    is_int(act.kind, KLE_DO_GET, "500: GET in the same attempt");
+    other = record("b", wall(2000), wall(2000), 1);
+    ev = kle_election_on_result(&e, 2350, KLE_API_OK, &other, 0);
+    is_int(ev, EV_NL | EV_CH, "500: b seen");
+    is_str(kle_state_name(e.state), "leading", "500: leading until RD");
+    is_int(e.next_attempt, 2350 + RP, "500: retry at the renew cadence");
+    ok(kle_election_is_leader(&e, 150 + RD - 1), "500: leader to RD-1");
+
+    /* a 429 on the fast path also reads first */
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    kle_election_on_result(&e, 2300, KLE_API_TOO_MANY_REQUESTS, NULL, 30);
+    step(&e, 2300, &act);
+    is_int(act.kind, KLE_DO_GET, "429 on fast path: GET at once");
+}
+
+
+static void
+test_renew_deadline(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    b;
+    unsigned        ev;
+    int64_t         t;
+    int             fails;
+
+    lead(&e, 150);                        /* renew_start 150 */
+
+    fails = 0;
+    for (t = e.next_attempt; t < 8000; t = e.next_attempt) {
+        step(&e, t, &act);
+        fails += act.kind == KLE_DO_UPDATE;
+        kle_election_on_result(&e, t + 10, KLE_API_SERVER_ERROR, NULL, 0);
+        step(&e, t + 10, &act);
+        fails += act.kind == KLE_DO_GET;
+        kle_election_on_result(&e, t + 20, KLE_API_TRANSPORT, NULL, 0);
+        if (e.next_attempt != t + 20 + RP) {
+            break;
+        }
+    }
+    is_int(fails, 6, "deadline: 3 failed renewals, fast path then GET");
+    is_int(t, 8260, "deadline: renewals every RP after each failure");
+
+    step(&e, 8260, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "deadline: renewal in flight");
+    ev = step(&e, 150 + RD - 1, &act);
+    is_int(ev, 0, "deadline: no event at RD-1");
+    is_int(act.kind, KLE_DO_NOTHING, "deadline: nothing, in flight");
+    is_int(act.until, 150 + RD, "deadline: the lapse to wake for");
+    ok(kle_election_is_leader(&e, 150 + RD - 1), "deadline: leader at RD-1");
+
+    ev = step(&e, 150 + RD, &act);
+    is_int(ev, EV_DOWN | EV_CH, "deadline: stopped exactly at RD");
+    is_int(act.kind, KLE_DO_NOTHING, "deadline: still in flight");
+    is_int(act.until, 0, "deadline: no lapse to wake for now");
+    is_str(kle_state_name(e.state), "following", "deadline: following");
+    ok(!kle_election_is_leader(&e, 150 + RD), "deadline: not leader");
+
+    ev = step(&e, 150 + RD + 5, &act);
+    is_int(ev, 0, "deadline: stopped once");
+
+    /* the late answer started at 8260, after our last renewal */
+    ev = kle_election_on_result(&e, 10200, KLE_API_OK, NULL, 0);
+    is_int(ev, EV_UP | EV_CH, "deadline: late success leads again");
+    is_int(e.renew_start, 8260, "deadline: renew_start = its start");
+    ok(kle_election_is_leader(&e, 8260 + RD - 1), "deadline: to its RD-1");
+    ok(!kle_election_is_leader(&e, 8260 + RD), "deadline: not past it");
+
+    /* stepping down inside on_result: a failed attempt now jitters */
+    lead(&e, 150);
+    step(&e, 9000, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "deadline: renewal at 9000");
+    kle_election_on_result(&e, 9100, KLE_API_CONFLICT, NULL, 0);
+    step(&e, 9100, &act);
+    ev = kle_election_on_result(&e, 150 + RD, KLE_API_SERVER_ERROR, NULL, 0);
+    is_int(ev, EV_DOWN | EV_CH, "deadline: stopped in on_result");
+    ok(e.next_attempt >= 150 + RD + RP
+       && e.next_attempt < 150 + RD + RP * 22 / 10,
+       "deadline: a follower's jittered retry");
+
+    /* and inside observe() */
+    lead(&e, 150);
+    b = record("b", wall(0), wall(0), 1);
+    ev = kle_election_observe(&e, 150 + RD, &b);
+    is_int(ev, EV_DOWN | EV_NL | EV_CH, "deadline: stopped in observe");
+
+    /* WAIT ends at the lapse when the next attempt is later */
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    kle_election_on_result(&e, 2210, KLE_API_SERVER_ERROR, NULL, 0);
+    step(&e, 2210, &act);
+    kle_election_on_result(&e, 2220, KLE_API_TOO_MANY_REQUESTS, NULL, 60);
+    is_int(e.next_attempt, 62220, "deadline: Retry-After 60s honoured");
+    step(&e, 3000, &act);
+    is_int(act.kind, KLE_DO_WAIT, "deadline: WAIT");
+    is_int(act.until, 150 + RD, "deadline: until the lapse");
+    ev = step(&e, 150 + RD, &act);
+    is_int(ev, EV_DOWN | EV_CH, "deadline: stopped on waking");
+    is_int(act.kind, KLE_DO_WAIT, "deadline: then WAIT again");
+    is_int(act.until, 62220, "deadline: until the next attempt");
+}
+
+
+/* A write answered a whole RD after it started does not make a leader. */
+static void
+test_stale_write(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    unsigned        ev;
+
+    start(&e, "a");
+    step(&e, 0, &act);
+    kle_election_on_result(&e, 0, KLE_API_NOT_FOUND, NULL, 0);
+    step(&e, 0, &act);
+    ev = kle_election_on_result(&e, RD, KLE_API_OK, NULL, 0);
+    is_int(ev, EV_NL | EV_CH, "stale: ours, but not leading");
+    is_str(kle_state_name(e.state), "following", "stale: following");
+    is_int(e.next_attempt, RD + RP, "stale: renew soon");
+
+    step(&e, RD + RP, &act);
+    is_int(act.kind, KLE_DO_GET, "stale: not leading, so GET first");
+    kle_election_on_result(&e, RD + RP, KLE_API_OK, &e.observed, 0);
+    step(&e, RD + RP, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "stale: then UPDATE");
+    ev = kle_election_on_result(&e, RD + RP + 10, KLE_API_OK, NULL, 0);
+    is_int(ev, EV_UP | EV_CH, "stale: then leading");
+}
+
+
+static void
+test_too_many_requests(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+
+    start(&e, "a");
+    step(&e, 100, &act);
+    kle_election_on_result(&e, 100, KLE_API_TOO_MANY_REQUESTS, NULL, 30);
+    is_int(e.next_attempt, 30100, "429: waits Retry-After");
+    is_str(kle_state_name(e.state), "starting", "429: still starting");
+    step(&e, 30099, &act);
+    is_int(act.kind, KLE_DO_WAIT, "429: WAIT");
+    is_int(act.until, 30100, "429: until Retry-After");
+
+    start(&e, "a");
+    step(&e, 100, &act);
+    kle_election_on_result(&e, 100, KLE_API_TOO_MANY_REQUESTS, NULL, 1);
+    ok(e.next_attempt >= 100 + RP && e.next_attempt < 100 + RP * 22 / 10,
+       "429: a short Retry-After leaves the jitter");
+
+    start(&e, "a");
+    step(&e, 100, &act);
+    kle_election_on_result(&e, 100, KLE_API_SERVER_ERROR, NULL, 30);
+    ok(e.next_attempt < 100 + RP * 22 / 10, "429: only 429 defers");
+
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    kle_election_on_result(&e, 2210, KLE_API_TOO_MANY_REQUESTS, NULL, 30);
+    step(&e, 2210, &act);
+    kle_election_on_result(&e, 2220, KLE_API_TOO_MANY_REQUESTS, NULL, 3);
+    is_int(e.next_attempt, 5220, "429: leader waits Retry-After over RP");
+}
+
+
+static void
+test_jitter(void)
+{
+    kle_election_t         e, f;
+    kle_election_config_t  cfg;
+    kle_action_t           act;
+    int64_t                d, lo, hi, t;
+    uint64_t               seed;
+    int                    bad, i, same;
+
+    config(&cfg, "a");
+    lo = INT64_MAX;
+    hi = 0;
+    bad = 0;
+
+    for (seed = 0; seed < 2000; seed++) {
+        kle_election_init(&e, &cfg, seed);
+        t = 0;
+        for (i = 0; i < 5; i++) {
+            kle_election_next(&e, t, wall(t), &act);
+            kle_election_on_result(&e, t, KLE_API_TRANSPORT, NULL, 0);
+            d = e.next_attempt - t;
+            bad += d < RP || d * 10 >= RP * 22;
+            lo = d < lo ? d : lo;
+            hi = d > hi ? d : hi;
+            t = e.next_attempt;
+        }
+    }
+    is_int(bad, 0, "jitter: 10000 delays all in [RP, 2.2 RP)");
+    ok(lo < RP + RP / 100, "jitter: reaches down to RP");
+    ok(hi >= RP * 22 / 10 - RP / 100, "jitter: reaches up to 2.2 RP");
+
+    kle_election_init(&e, &cfg, 42);
+    kle_election_init(&f, &cfg, 42);
+    same = 1;
+    t = 0;
+    for (i = 0; i < 20; i++) {
+        kle_election_next(&e, t, wall(t), &act);
+        kle_election_on_result(&e, t, KLE_API_TRANSPORT, NULL, 0);
+        kle_election_next(&f, t, wall(t), &act);
+        kle_election_on_result(&f, t, KLE_API_TRANSPORT, NULL, 0);
+        same &= e.next_attempt == f.next_attempt;
+        t = e.next_attempt;
+    }
+    ok(same, "jitter: a seed gives the same delays");
+
+    /* the smallest periods stay inside the bounds too */
+    cfg.lease_duration = 1000;
+    cfg.renew_deadline = 20;
+    cfg.retry_period = 5;
+    kle_election_init(&e, &cfg, 7);
+    bad = 0;
+    for (t = 0; t < 10000; t = e.next_attempt) {
+        kle_election_next(&e, t, wall(t), &act);
+        kle_election_on_result(&e, t, KLE_API_TRANSPORT, NULL, 0);
+        d = e.next_attempt - t;
+        bad += d < 5 || d * 10 >= 5 * 22;
+    }
+    is_int(bad, 0, "jitter: 5ms period in [5, 11)");
+}
+
+
+/* b's record taken over, so the term is 5: the release keeps it. */
+static void
+take_over(kle_election_t *e)
+{
+    kle_action_t  act;
+    kle_record_t  released;
+
+    released = record("", wall(-100), wall(-100), 4);
+    released.lease_duration = 1;
+
+    start(e, "a");
+    step(e, 0, &act);
+    kle_election_on_result(e, 0, KLE_API_OK, &released, 0);
+    step(e, 0, &act);
+    kle_election_on_result(e, 10, KLE_API_OK, NULL, 0);
+}
+
+
+static void
+test_release(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    want, other;
+    unsigned        ev;
+    int             i, quiet;
+
+    take_over(&e);
+    is_str(kle_state_name(e.state), "leading", "release: leading first");
+
+    kle_election_release(&e);
+    ok(!kle_election_is_leader(&e, 500), "release: no longer claims");
+    ev = step(&e, 500, &act);
+    is_int(ev, 0, "release: no events for sending");
+    is_int(act.kind, KLE_DO_UPDATE, "release: UPDATE");
+    is_int(act.timeout, RD / 2, "release: timeout");
+    want = record("", wall(500), wall(500), 5);
+    want.lease_duration = 1;
+    is_record(&act.record, &want, "release: client-go's release record");
+    is_int(e.releasing, 1, "release: flagged");
+
+    ev = kle_election_on_result(&e, 520, KLE_API_OK, NULL, 0);
+    is_int(ev, EV_DOWN | EV_NL | EV_CH, "release: stopped, holder gone");
+    is_str(kle_state_name(e.state), "released", "release: released");
+    is_record(&e.observed, &want, "release: observed the release");
+    ok(!kle_election_is_leader(&e, 520), "release: not leader");
+
+    quiet = 1;
+    for (i = 0; i < 10; i++) {
+        ev = step(&e, 520 + i * 100000, &act);
+        quiet &= ev == 0 && act.kind == KLE_DO_NOTHING;
+    }
+    ok(quiet, "release: NOTHING forever");
+    other = record("b", wall(0), wall(0), 6);
+    is_int(kle_election_observe(&e, 600, &other), 0,
+           "release: observations ignored");
+    is_int(kle_election_on_result(&e, 600, KLE_API_OK, &other, 0), 0,
+           "release: results ignored");
+
+    /* a failed release is not retried */
+    take_over(&e);
+    kle_election_release(&e);
+    step(&e, 500, &act);
+    ev = kle_election_on_result(&e, 520, KLE_API_CONFLICT, NULL, 0);
+    is_int(ev, EV_DOWN | EV_CH, "release failed: stopped anyway");
+    is_str(kle_state_name(e.state), "released", "release failed: released");
+    step(&e, 600, &act);
+    is_int(act.kind, KLE_DO_NOTHING, "release failed: no retry");
+
+    /* a renewal in flight is cancelled by the host */
+    take_over(&e);
+    step(&e, 10 + RP, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "release in flight: renewal out");
+    kle_election_release(&e);
+    is_int(e.in_flight, KLE_DO_NOTHING, "release in flight: cancelled");
+    step(&e, 10 + RP + 5, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "release in flight: release out");
+    is_str(act.record.holder, "", "release in flight: release record");
+    kle_election_release(&e);
+    is_int(e.in_flight, KLE_DO_UPDATE, "release twice: release kept");
+
+    /* a leader past its deadline has nothing left to release */
+    take_over(&e);
+    kle_election_release(&e);
+    ev = step(&e, RD, &act);
+    is_int(ev, EV_DOWN | EV_CH, "release late: stopped");
+    is_int(act.kind, KLE_DO_NOTHING, "release late: no write");
+    is_str(kle_state_name(e.state), "released", "release late: released");
+}
+
+
+static void
+test_release_following(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    other;
+    unsigned        ev;
+
+    other = record("b", wall(0), wall(0), 1);
+    follow(&e, 0, &other);
+    kle_election_release(&e);
+    ev = step(&e, 100, &act);
+    is_int(ev, EV_CH, "release following: changed, no stop");
+    is_int(act.kind, KLE_DO_NOTHING, "release following: no request");
+    is_str(kle_state_name(e.state), "released", "release following: done");
+
+    /* while starting, with the first GET in flight */
+    start(&e, "a");
+    step(&e, 0, &act);
+    kle_election_release(&e);
+    ev = step(&e, 5, &act);
+    is_int(ev, EV_CH, "release starting: changed");
+    is_int(act.kind, KLE_DO_NOTHING, "release starting: no request");
+    is_int(kle_election_on_result(&e, 10, KLE_API_OK, &other, 0), 0,
+           "release starting: the cancelled GET is ignored");
+    is_str(kle_state_name(e.state), "released", "release starting: done");
+}
+
+
+static void
+test_new_leader(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    b1, b2, c, free_;
+    unsigned        ev;
+
+    b1 = record("b", wall(0), wall(0), 1);
+    b2 = record("b", wall(0), wall(2000), 1);
+    c = record("c", wall(3000), wall(3000), 2);
+    free_ = record("", wall(4000), wall(4000), 2);
+    free_.lease_duration = 1;
+
+    start(&e, "a");
+    step(&e, 0, &act);
+    ev = kle_election_on_result(&e, 0, KLE_API_OK, &b1, 0);
+    is_int(ev & EV_NL, EV_NL, "new leader: b at first sight");
+    step(&e, e.next_attempt, &act);
+    ev = kle_election_on_result(&e, e.next_attempt, KLE_API_OK, &b1, 0);
+    is_int(ev, 0, "new leader: b again, nothing");
+    step(&e, e.next_attempt, &act);
+    ev = kle_election_on_result(&e, e.next_attempt, KLE_API_OK, &b2, 0);
+    is_int(ev, EV_CH, "new leader: b renewed, a change only");
+    ev = kle_election_observe(&e, 7000, &c);
+    is_int(ev, EV_NL | EV_CH, "new leader: c, by watch");
+    is_str(e.reported, "c", "new leader: reported c");
+    ev = kle_election_observe(&e, 8000, &free_);
+    is_int(ev, EV_NL | EV_CH, "new leader: none");
+    is_str(e.reported, "", "new leader: reported none");
+    is_int(e.next_attempt, 8000, "new leader: a free record brings the "
+           "attempt forward");
+
+    step(&e, 8000, &act);
+    is_int(act.kind, KLE_DO_GET, "new leader: GET at once");
+    ev = kle_election_on_result(&e, 8010, KLE_API_OK, &free_, 0);
+    is_int(ev, 0, "new leader: still free");
+    step(&e, 8010, &act);
+    ev = kle_election_on_result(&e, 8020, KLE_API_OK, NULL, 0);
+    is_int(ev, EV_UP | EV_NL | EV_CH, "new leader: self");
+    is_str(e.reported, "a", "new leader: reported self");
+}
+
+
+static void
+test_observe(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    b, free_, old;
+    unsigned        ev;
+    int64_t         next;
+
+    b = record("b", wall(0), wall(0), 1);
+    free_ = record("", wall(10), wall(10), 1);
+    old = mine(wall(-9000), wall(-9000), 2);
+
+    /* before anything was read */
+    start(&e, "a");
+    ev = kle_election_observe(&e, 0, &b);
+    is_int(ev, EV_NL | EV_CH, "observe: first sight");
+    is_str(kle_state_name(e.state), "following", "observe: following");
+    is_int(e.observed_time, 0, "observe: observed_time");
+    step(&e, 50, &act);
+    ev = kle_election_on_result(&e, 60, KLE_API_OK, &b, 0);
+    is_int(ev, 0, "observe: the GET reads the same");
+    is_int(e.observed_time, 0, "observe: observed_time kept");
+
+    /* with a request in flight: recorded only */
+    follow(&e, 0, &b);
+    next = e.next_attempt;
+    step(&e, next, &act);
+    is_int(act.kind, KLE_DO_GET, "observe: GET in flight");
+    ev = kle_election_observe(&e, next + 5, &free_);
+    is_int(ev, EV_NL | EV_CH, "observe in flight: recorded");
+    is_int(e.next_attempt, next, "observe in flight: no reschedule");
+    is_int(e.in_flight, KLE_DO_GET, "observe in flight: GET still out");
+
+    /* a leader does not hurry on a free record */
+    lead(&e, 150);
+    ev = kle_election_observe(&e, 300, &free_);
+    is_int(ev, EV_NL | EV_CH, "observe leading: recorded");
+    is_int(e.next_attempt, 200 + RP, "observe leading: no reschedule");
+    step(&e, 300, &act);
+    is_int(act.kind, KLE_DO_WAIT, "observe leading: waits");
+
+    /* while leading, an event naming us is stale or an echo: ignored */
+    take_over(&e);
+    ev = kle_election_observe(&e, 100, &old);
+    is_int(ev, 0, "observe own while leading: ignored");
+    step(&e, 10 + RP, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "observe own while leading: renew");
+    is_int(act.record.transitions, 5, "observe own while leading: term");
+    is_int(act.record.acquire_time, wall(0),
+           "observe own while leading: acquire_time");
+
+    /* a stale event showing us to a follower must not allow a blind write */
+    follow(&e, 0, &b);
+    ev = kle_election_observe(&e, 100, &old);
+    is_int(ev, EV_NL | EV_CH, "observe stale self: recorded");
+    next = e.next_attempt;
+    step(&e, next, &act);
+    is_int(act.kind, KLE_DO_GET, "observe stale self: GET, no UPDATE");
+}
+
+
+static void
+test_stray_result(void)
+{
+    kle_election_t  e;
+    kle_record_t    b;
+
+    b = record("b", wall(0), wall(0), 1);
+    start(&e, "a");
+    is_int(kle_election_on_result(&e, 5, KLE_API_OK, &b, 0), 0,
+           "stray: ignored");
+    is_int(e.have_observed, 0, "stray: nothing observed");
+    is_str(kle_state_name(e.state), "starting", "stray: still starting");
+    is_str(kle_state_name((kle_state_t) 99), "unknown", "state name: unknown");
+}
+
+
+/*
+ * Two candidates on one simulated API server.  The server applies an
+ * UPDATE only on the version its writer last read (else 409); requests
+ * reach it and answer after random delays; answers get lost or time out
+ * while the write still lands later; watch events arrive late (later than
+ * a lease) and out of order; processes stall.  Each candidate reads the
+ * shared clock through its own monotonic and wall offsets; in half the
+ * schedules its monotonic clock also runs 10% fast or slow, within the
+ * tolerance LD / RD allows.
+ */
+
+#define SIM_LD     1000
+#define SIM_RD     700
+#define SIM_RP     100
+#define SIM_CHAOS  20000
+#define SIM_REQS   64
+#define SIM_WATCH  128
+#define SIM_RUNS   500
+
+typedef struct {
+    int                used;
+    int                who;
+    kle_action_kind_t  kind;
+    kle_record_t       rec;
+    long               version;       /* what the writer last read */
+    int64_t            apply_at;      /* -1 once applied */
+    int64_t            answer_at;     /* -1 once answered */
+    kle_api_status_t   fault;         /* refused before storage */
+    int                lost;          /* the host times out */
+    kle_api_status_t   status;
+    kle_record_t       result;
+    long               result_version;
+} sim_req_t;
+
+typedef struct {
+    int           used;
+    int           who;
+    int64_t       at;
+    kle_record_t  rec;
+} sim_watch_t;
+
+typedef struct {
+    kle_election_t  e;
+    char            id[8];
+    int64_t         mono_off;
+    int64_t         rate;             /* monotonic ms per 1000 sim ms */
+    int64_t         wall_off;
+    long            version;          /* the lock's last read version */
+    int             req;              /* in flight, -1 if none */
+    int64_t         wake;
+    int64_t         paused_until;     /* a stalled process */
+    int             stopped;
+    int             leading;          /* as the events tell it */
+} sim_cand_t;
+
+typedef struct {
+    uint64_t      rng;
+    int64_t       t;
+    int           faults;
+    int           exists;
+    kle_record_t  rec;
+    long          version;
+    sim_req_t     reqs[SIM_REQS];
+    sim_watch_t   watch[SIM_WATCH];
+    sim_cand_t    c[2];
+    int           bad_events;
+    int           overlap;
+    int           not_holder;
+    int           fencing;       /* transitions went wrong */
+    int           overflow;
+    long          started;
+    long          conflicts;
+} sim_t;
+
+static sim_t  sim;
+
+
+static uint64_t
+sim_rand(uint64_t n)
+{
+    uint64_t  x;
+
+    x = sim.rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    sim.rng = x;
+
+    return x % n;
+}
+
+
+static int64_t
+sim_delay(void)
+{
+    if (sim.faults && sim_rand(15) == 0) {
+        return 1 + (int64_t) sim_rand(500);
+    }
+
+    return 1 + (int64_t) sim_rand(30);
+}
+
+
+/* The candidate's monotonic clock at sim time t, and back. */
+static int64_t
+sim_mono(const sim_cand_t *c, int64_t t)
+{
+    return c->mono_off + t * c->rate / 1000;
+}
+
+
+static int64_t
+sim_time(const sim_cand_t *c, int64_t mono)
+{
+    int64_t  t;
+
+    t = (mono - c->mono_off) * 1000 / c->rate;
+    while (sim_mono(c, t) < mono) {
+        t++;
+    }
+
+    return t;
+}
+
+
+static void
+sim_publish(void)
+{
+    int  i, w;
+
+    for (i = 0; i < 2; i++) {
+        if (sim_rand(2)) {
+            continue;
+        }
+        for (w = 0; w < SIM_WATCH && sim.watch[w].used; w++) {
+            /* void */
+        }
+        if (w == SIM_WATCH) {
+            continue;
+        }
+        sim.watch[w].used = 1;
+        sim.watch[w].who = i;
+        sim.watch[w].at = sim.t + 1 + (int64_t) sim_rand(300);
+        if (sim.faults && sim_rand(10) == 0) {
+            sim.watch[w].at += (int64_t) sim_rand(2500);
+        }
+        sim.watch[w].rec = sim.rec;
+    }
+}
+
+
+static void
+sim_free_maybe(sim_req_t *r)
+{
+    if (r->apply_at == -1
+        && (r->answer_at == -1 || sim.c[r->who].stopped))
+    {
+        r->used = 0;
+    }
+}
+
+
+static void
+sim_apply(sim_req_t *r)
+{
+    r->apply_at = -1;
+
+    if (r->fault != KLE_API_OK) {
+        return;
+    }
+
+    switch (r->kind) {
+
+    case KLE_DO_GET:
+        r->status = sim.exists ? KLE_API_OK : KLE_API_NOT_FOUND;
+        r->result = sim.rec;
+        r->result_version = sim.version;
+        return;
+
+    case KLE_DO_CREATE:
+        if (sim.exists) {
+            r->status = KLE_API_ALREADY_EXISTS;
+            return;
+        }
+        sim.exists = 1;
+        break;
+
+    default:
+        if (!sim.exists) {
+            r->status = KLE_API_NOT_FOUND;
+            return;
+        }
+        if (r->version != sim.version) {
+            r->status = KLE_API_CONFLICT;
+            sim.conflicts++;
+            return;
+        }
+        break;
+    }
+
+    /* transitions is a fencing token: it grows with every new holder */
+    if (r->kind == KLE_DO_UPDATE
+        && (r->rec.transitions < sim.rec.transitions
+            || (r->rec.holder[0] != '\0'
+                && strcmp(r->rec.holder, sim.rec.holder) != 0
+                && r->rec.transitions == sim.rec.transitions)))
+    {
+        sim.fencing++;
+    }
+
+    sim.rec = r->rec;
+    sim.version++;
+    r->status = KLE_API_OK;
+    r->result = sim.rec;
+    r->result_version = sim.version;
+    sim_publish();
+}
+
+
+static void
+sim_events(sim_cand_t *c, unsigned ev)
+{
+    if (ev & EV_DOWN) {
+        sim.bad_events += !c->leading;
+        c->leading = 0;
+    }
+    if (ev & EV_UP) {
+        sim.bad_events += c->leading;
+        c->leading = 1;
+        sim.started++;
+    }
+    sim.bad_events += c->leading != (c->e.state == KLE_STATE_LEADING);
+}
+
+
+static void
+sim_send(sim_cand_t *c, const kle_action_t *act)
+{
+    sim_req_t  *r;
+    int64_t     answer;
+    int         i, k;
+
+    for (i = 0; i < SIM_REQS && sim.reqs[i].used; i++) {
+        /* void */
+    }
+    if (i == SIM_REQS) {
+        sim.overflow++;
+        return;
+    }
+
+    r = &sim.reqs[i];
+    memset(r, 0, sizeof(*r));
+    r->used = 1;
+    r->who = (int) (c - sim.c);
+    r->kind = act->kind;
+    r->rec = act->record;
+    r->version = c->version;
+    r->fault = KLE_API_OK;
+
+    if (sim.faults) {
+        k = (int) sim_rand(100);
+        if (k < 8) {
+            r->fault = KLE_API_SERVER_ERROR;
+        } else if (k < 10) {
+            r->fault = KLE_API_TOO_MANY_REQUESTS;
+        } else if (k < 18) {
+            r->lost = 1;
+        }
+    }
+
+    r->apply_at = sim.t + sim_delay();
+    answer = r->apply_at + sim_delay();
+    if (r->lost || answer > sim.t + act->timeout) {
+        r->lost = 1;
+        answer = sim.t + act->timeout;
+    }
+    r->answer_at = answer;
+
+    c->req = i;
+}
+
+
+static void
+sim_answer(sim_cand_t *c)
+{
+    sim_req_t          *r;
+    const kle_record_t *rec;
+    kle_api_status_t    status;
+    unsigned            ev;
+
+    r = &sim.reqs[c->req];
+    rec = NULL;
+
+    if (r->lost) {
+        status = KLE_API_TRANSPORT;
+    } else if (r->fault != KLE_API_OK) {
+        status = r->fault;
+    } else {
+        status = r->status;
+        if (status == KLE_API_OK) {
+            rec = &r->result;
+            c->version = r->result_version;
+        }
+    }
+
+    ev = kle_election_on_result(&c->e, sim_mono(c, sim.t), status, rec,
+                                status == KLE_API_TOO_MANY_REQUESTS);
+    sim_events(c, ev);
+
+    r->answer_at = -1;
+    sim_free_maybe(r);
+    c->req = -1;
+    c->wake = sim.t;
+}
+
+
+static void
+sim_drive(sim_cand_t *c)
+{
+    kle_action_t  act;
+    unsigned      ev;
+
+    ev = kle_election_next(&c->e, sim_mono(c, sim.t),
+                           WALL0 + (sim.t + c->wall_off) * 1000, &act);
+    sim_events(c, ev);
+
+    switch (act.kind) {
+
+    case KLE_DO_WAIT:
+        c->wake = sim_time(c, act.until);
+        if (sim_rand(4) == 0 && c->wake > sim.t + 1) {
+            /* a spurious wakeup */
+            c->wake = sim.t + 1
+                      + (int64_t) sim_rand((uint64_t) (c->wake - sim.t - 1));
+        }
+        return;
+
+    case KLE_DO_NOTHING:
+        break;
+
+    default:
+        sim_send(c, &act);
+        break;
+    }
+
+    /* woken by the answer, or now and then while it is out */
+    c->wake = sim_rand(2) ? INT64_MAX : sim.t + 1 + (int64_t) sim_rand(200);
+
+    if (sim.faults && sim_rand(60) == 0) {
+        c->paused_until = sim.t + 1 + (int64_t) sim_rand(1500);
+    }
+}
+
+
+static void
+sim_stop(sim_cand_t *c)
+{
+    int  i;
+
+    c->stopped = 1;
+
+    for (i = 0; i < SIM_REQS; i++) {
+        if (sim.reqs[i].used && &sim.c[sim.reqs[i].who] == c) {
+            sim_free_maybe(&sim.reqs[i]);
+        }
+    }
+}
+
+
+/* x, or when the candidate wakes from a pause if that is later */
+static int64_t
+sim_for(const sim_cand_t *c, int64_t x)
+{
+    return x > c->paused_until ? x : c->paused_until;
+}
+
+
+static void
+sim_check(int *took, int other)
+{
+    int  i, n, who;
+
+    n = 0;
+    who = -1;
+
+    for (i = 0; i < 2; i++) {
+        if (kle_election_is_leader(&sim.c[i].e, sim_mono(&sim.c[i], sim.t))) {
+            n++;
+            who = i;
+        }
+    }
+
+    sim.overlap += n > 1;
+
+    if (n == 1 && (!sim.exists
+                   || strcmp(sim.rec.holder, sim.c[who].id) != 0))
+    {
+        sim.not_holder++;
+    }
+
+    if (took != NULL && *took < 0 && who == other) {
+        *took = (int) sim.t;
+    }
+}
+
+
+static int64_t
+sim_next_time(void)
+{
+    int64_t  t;
+    int      i;
+
+    t = INT64_MAX;
+
+    for (i = 0; i < SIM_REQS; i++) {
+        sim_req_t  *r = &sim.reqs[i];
+
+        if (!r->used) {
+            continue;
+        }
+        if (r->apply_at >= 0 && r->apply_at < t) {
+            t = r->apply_at;
+        }
+        if (r->answer_at >= 0 && !sim.c[r->who].stopped
+            && sim_for(&sim.c[r->who], r->answer_at) < t)
+        {
+            t = sim_for(&sim.c[r->who], r->answer_at);
+        }
+    }
+
+    for (i = 0; i < SIM_WATCH; i++) {
+        sim_watch_t  *w = &sim.watch[i];
+
+        if (w->used && sim_for(&sim.c[w->who], w->at) < t) {
+            t = sim_for(&sim.c[w->who], w->at);
+        }
+    }
+
+    for (i = 0; i < 2; i++) {
+        if (!sim.c[i].stopped && sim_for(&sim.c[i], sim.c[i].wake) < t) {
+            t = sim_for(&sim.c[i], sim.c[i].wake);
+        }
+    }
+
+    return t;
+}
+
+
+static void
+sim_tick(int *took, int other)
+{
+    sim_cand_t  *c;
+    unsigned     ev;
+    int          i, j, first;
+
+    first = (int) sim_rand(SIM_REQS);
+    for (j = 0; j < SIM_REQS; j++) {
+        sim_req_t  *r = &sim.reqs[(first + j) % SIM_REQS];
+
+        if (r->used && r->apply_at == sim.t) {
+            sim_apply(r);
+            sim_free_maybe(r);
+        }
+    }
+
+    for (i = 0; i < SIM_WATCH; i++) {
+        if (!sim.watch[i].used) {
+            continue;
+        }
+        c = &sim.c[sim.watch[i].who];
+        if (sim_for(c, sim.watch[i].at) > sim.t) {
+            continue;
+        }
+        sim.watch[i].used = 0;
+        if (!c->stopped) {
+            ev = kle_election_observe(&c->e, sim_mono(c, sim.t),
+                                      &sim.watch[i].rec);
+            sim_events(c, ev);
+            c->wake = sim.t;
+        }
+    }
+
+    first = (int) sim_rand(2);
+    for (j = 0; j < 2; j++) {
+        c = &sim.c[(first + j) % 2];
+        if (!c->stopped && c->req >= 0
+            && sim_for(c, sim.reqs[c->req].answer_at) <= sim.t)
+        {
+            sim_answer(c);
+        }
+    }
+
+    for (j = 0; j < 2; j++) {
+        c = &sim.c[(first + j) % 2];
+        if (!c->stopped && sim_for(c, c->wake) <= sim.t) {
+            sim_drive(c);
+        }
+        if (!c->stopped && c->e.state == KLE_STATE_RELEASED) {
+            sim_stop(c);
+        }
+    }
+
+    sim_check(took, other);
+}
+
+
+static void
+sim_until(int64_t end, int *took, int other)
+{
+    int64_t  t;
+
+    for ( ;; ) {
+        t = sim_next_time();
+        if (t > end) {
+            sim.t = end;
+            return;
+        }
+        sim.t = t > sim.t ? t : sim.t + 1;
+        sim_tick(took, other);
+    }
+}
+
+
+/* One schedule; returns 0 or a short reason it failed. */
+static const char *
+sim_run(uint64_t seed)
+{
+    kle_election_config_t  cfg;
+    sim_cand_t            *c;
+    int64_t                end;
+    int                    i, leader, took;
+
+    memset(&sim, 0, sizeof(sim));
+    sim.rng = seed * 0x9e3779b97f4a7c15ULL + 1;
+    sim.faults = 1;
+
+    for (i = 0; i < 2; i++) {
+        c = &sim.c[i];
+        snprintf(c->id, sizeof(c->id), "c%d", i);
+        config(&cfg, c->id);
+        cfg.lease_duration = SIM_LD;
+        cfg.renew_deadline = SIM_RD;
+        cfg.retry_period = SIM_RP;
+        kle_election_init(&c->e, &cfg, seed * 2 + (uint64_t) i);
+        c->mono_off = (int64_t) sim_rand(1000000);
+        c->rate = seed % 2 ? 1000 : 900 + (int64_t) sim_rand(201);
+        c->wall_off = (int64_t) sim_rand(100000000) - 50000000;
+        c->req = -1;
+        c->wake = (int64_t) sim_rand(300);
+    }
+
+    sim_until(SIM_CHAOS, NULL, -1);
+
+    /* calm: a leader must emerge and stay */
+    sim.faults = 0;
+    sim_until(SIM_CHAOS + 3 * SIM_LD, NULL, -1);
+
+    leader = -1;
+    for (i = 0; i < 2; i++) {
+        if (kle_election_is_leader(&sim.c[i].e,
+                                   sim_mono(&sim.c[i], sim.t)))
+        {
+            leader = i;
+        }
+    }
+    if (leader < 0) {
+        return "no leader after a calm period";
+    }
+
+    /*
+     * The leader goes: half the time it just stops calling, else it
+     * releases first and stops once released.  Its requests still land.
+     */
+    if (seed % 4 < 2) {
+        sim_stop(&sim.c[leader]);
+
+    } else {
+        c = &sim.c[leader];
+        kle_election_release(&c->e);
+        if (c->req >= 0) {
+            /* cancelled by the host: its answer never comes */
+            sim.reqs[c->req].answer_at = -1;
+            sim_free_maybe(&sim.reqs[c->req]);
+            c->req = -1;
+        }
+        c->wake = sim.t;
+    }
+
+    took = -1;
+    end = sim.t + (2 * SIM_LD + 200) * 1000 / 900;   /* the slowest clock */
+    sim_until(end, &took, 1 - leader);
+
+    if (sim.overflow) {
+        return "request pool overflow";
+    }
+    if (sim.bad_events) {
+        return "events out of order";
+    }
+    if (sim.overlap) {
+        return "two leaders at once";
+    }
+    if (sim.not_holder) {
+        return "a leader the server does not name";
+    }
+    if (sim.fencing) {
+        return "transitions did not grow with the holder";
+    }
+    if (took < 0) {
+        return "no takeover after the leader stopped";
+    }
+    if (kle_election_is_leader(&sim.c[leader].e,
+                               sim_mono(&sim.c[leader], sim.t)))
+    {
+        return "the stopped leader still leads";
+    }
+
+    return NULL;
+}
+
+
+static void
+test_simulation(void)
+{
+    const char  *why, *first;
+    uint64_t     seed, bad_seed;
+    long         started, conflicts;
+    int          failed;
+
+    failed = 0;
+    first = NULL;
+    bad_seed = 0;
+    started = 0;
+    conflicts = 0;
+
+    for (seed = 1; seed <= SIM_RUNS; seed++) {
+        why = sim_run(seed);
+        started += sim.started;
+        conflicts += sim.conflicts;
+        if (why != NULL) {
+            if (failed++ == 0) {
+                first = why;
+                bad_seed = seed;
+            }
+        }
+    }
+
+    if (!ok(failed == 0, "simulation: every schedule safe and live")) {
+        printf("#   %d schedules failed; seed %" PRIu64 ": %s\n",
+               failed, bad_seed, first);
+    }
+
+    /* the schedules must exercise handovers and lost races */
+    ok(started > 3 * SIM_RUNS, "simulation: leadership changed hands often");
+    ok(conflicts > SIM_RUNS, "simulation: writes lost races");
+    printf("# %ld STARTED_LEADING, %ld conflicts over %d schedules\n",
+           started, conflicts, SIM_RUNS);
+}
+
+
+int
+main(void)
+{
+    test_validate();
+    test_fresh_start();
+    test_follow();
+    test_takeover();
+    test_clock_skew();
+    test_empty_holder();
+    test_restart_self();
+    test_fast_path();
+    test_fast_path_conflict();
+    test_renew_deadline();
+    test_stale_write();
+    test_too_many_requests();
+    test_jitter();
+    test_release();
+    test_release_following();
+    test_new_leader();
+    test_observe();
+    test_stray_result();
+    test_simulation();
+
+    return done_testing();
+}
