@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -267,8 +268,9 @@ kle_on_signal(int sig)
 static void
 kle_child_start(kle_run_t *r)
 {
-    pid_t  pid;
+    pid_t  pid, parent;
 
+    parent = getpid();
     pid = fork();
     if (pid < 0) {
         kle_stderr(KLE_LOG_ERR, "fork() failed");
@@ -277,6 +279,15 @@ kle_child_start(kle_run_t *r)
 
     if (pid == 0) {
         setpgid(0, 0);
+
+        /*
+         * If kle dies without stopping the command (SIGKILL, OOM), the
+         * command must not go on acting as leader on its own.
+         */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) {
+            _exit(127);
+        }
+
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_DFL);

@@ -333,8 +333,8 @@ kle_elector_note(kle_elector_t *el, const kle_api_result_t *res,
     switch (res->status) {
     case KLE_API_FORBIDDEN:
         level = KLE_LOG_ERR;
-        kle_log(el, level, "%s (check the Role and RoleBinding: the service "
-                "account needs get, create and update on %s)",
+        kle_log(el, level, "%s (check RBAC, the Role and RoleBinding: the "
+                "service account needs get, create and update on %s)",
                 el->last_error, kle_lock_kind_name(el->lock.kind));
         return;
     case KLE_API_UNAUTHORIZED:
