@@ -16,6 +16,7 @@
 
 #define KLE_HOOKS_MAX     8
 #define KLE_HOOK_TIMEOUT  5000    /* ms */
+#define KLE_WATCH_SECONDS 290     /* the server ends a watch after this */
 
 typedef struct {
     kle_elector_t         *el;
@@ -36,6 +37,10 @@ struct kle_elector_s {
     kle_action_kind_t      req_kind;
     kle_record_t           req_record;
     kle_hook_t             hook_reqs[KLE_HOOKS_MAX];
+
+    kle_http_req_t        *watch;         /* a follower's watch on the lock */
+    int64_t                watch_after;   /* mono ms: none before */
+    int                    watch_off;     /* the server refuses watches */
 
     kle_api_status_t       failing;       /* condition last logged */
     int                    failing_code;
@@ -465,6 +470,135 @@ kle_elector_answer(const kle_http_response_t *resp, void *data)
 }
 
 
+/*
+ * Followers watch the lock so that a release or a change is seen at once
+ * rather than at the next poll.  Polling goes on regardless: the watch
+ * only brings observations forward, it decides nothing.
+ */
+static void
+kle_elector_watch_line(const char *line, size_t len, void *data)
+{
+    kle_elector_t  *el = data;
+    json_object    *ev, *type, *obj;
+    kle_record_t    rec;
+    const char     *t, *body;
+    char            err[256];
+    unsigned        events;
+
+    ev = json_tokener_parse(line);
+    (void) len;
+
+    if (ev == NULL
+        || !json_object_object_get_ex(ev, "type", &type)
+        || !json_object_is_type(type, json_type_string)
+        || !json_object_object_get_ex(ev, "object", &obj))
+    {
+        kle_log(el, KLE_LOG_DEBUG, "watch: ignoring a malformed event");
+        json_object_put(ev);
+        return;
+    }
+
+    t = json_object_get_string(type);
+
+    if (strcmp(t, "ADDED") == 0 || strcmp(t, "MODIFIED") == 0) {
+        body = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
+        if (kle_lock_read(&el->lock, body, strlen(body), &rec, err,
+                          sizeof(err)) != 0)
+        {
+            kle_log(el, KLE_LOG_DEBUG, "watch: %s", err);
+            json_object_put(ev);
+            return;
+        }
+
+    } else if (strcmp(t, "DELETED") == 0) {
+        memset(&rec, 0, sizeof(rec));
+
+    } else {
+        /* ERROR (410 Expired: the version is too old) or BOOKMARK */
+        json_object_put(ev);
+        if (strcmp(t, "ERROR") == 0 && el->watch != NULL) {
+            kle_http_cancel(el->http, el->watch);
+            el->watch = NULL;
+            el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
+        }
+        return;
+    }
+
+    json_object_put(ev);
+
+    events = kle_election_observe(&el->election, kle_now_ms(), &rec);
+    kle_elector_events(el, events);
+
+    if (el->cfg.schedule) {
+        el->cfg.schedule(el->cfg.data, kle_elector_run(el));
+    }
+}
+
+
+static void
+kle_elector_watch_done(const kle_http_response_t *resp, void *data)
+{
+    kle_elector_t  *el = data;
+
+    el->watch = NULL;
+
+    if (resp->code == 200) {
+        el->watch_after = 0;                 /* ended by the server */
+
+    } else if (resp->code == 400 || resp->code == 403 || resp->code == 404
+               || resp->code == 405)
+    {
+        el->watch_off = 1;
+        kle_log(el, KLE_LOG_NOTICE, "watching the lock was refused (HTTP %d)"
+                "; following by polling only", resp->code);
+        return;
+
+    } else {
+        el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
+    }
+
+    if (el->cfg.schedule) {
+        el->cfg.schedule(el->cfg.data, kle_elector_run(el));
+    }
+}
+
+
+static void
+kle_elector_watch(kle_elector_t *el, int64_t now)
+{
+    char  path[768], url[1024];
+
+    if (el->election.state != KLE_STATE_FOLLOWING) {
+        if (el->watch != NULL) {
+            kle_http_cancel(el->http, el->watch);
+            el->watch = NULL;
+        }
+        return;
+    }
+
+    if (el->watch != NULL || el->watch_off || now < el->watch_after
+        || el->lock.resource_version[0] == '\0'
+        || kle_lock_watch_path(&el->lock, el->lock.resource_version, path,
+                               sizeof(path)) != 0)
+    {
+        return;
+    }
+
+    snprintf(url, sizeof(url), "%s%s&timeoutSeconds=%d",
+             el->cfg.creds->server, path, KLE_WATCH_SECONDS);
+
+    el->watch = kle_http_watch(el->http, url, (KLE_WATCH_SECONDS + 10) * 1000L,
+                               el->cfg.creds, kle_elector_watch_line,
+                               kle_elector_watch_done, el);
+    if (el->watch == NULL) {
+        el->watch_after = now + el->election.cfg.retry_period;
+        return;
+    }
+
+    el->requests++;
+}
+
+
 long
 kle_elector_run(kle_elector_t *el)
 {
@@ -481,6 +615,7 @@ kle_elector_run(kle_elector_t *el)
         now = kle_now_ms();
         ev = kle_election_next(e, now, kle_wall_us(), &act);
         kle_elector_events(el, ev);
+        kle_elector_watch(el, now);
 
         switch (act.kind) {
 
@@ -510,13 +645,26 @@ kle_elector_run(kle_elector_t *el)
 }
 
 
-void
-kle_elector_release(kle_elector_t *el)
+/* Drops the API request and the watch in flight. */
+static void
+kle_elector_cancel(kle_elector_t *el)
 {
     if (el->req != NULL) {
         kle_http_cancel(el->http, el->req);
         el->req = NULL;
     }
+
+    if (el->watch != NULL) {
+        kle_http_cancel(el->http, el->watch);
+        el->watch = NULL;
+    }
+}
+
+
+void
+kle_elector_release(kle_elector_t *el)
+{
+    kle_elector_cancel(el);
 
     kle_election_release(&el->election);
 }
@@ -600,11 +748,7 @@ kle_elector_release_sync(kle_elector_t *el, long timeout_ms)
 void
 kle_elector_stop(kle_elector_t *el)
 {
-    if (el->req != NULL) {
-        kle_http_cancel(el->http, el->req);
-        el->req = NULL;
-    }
-
+    kle_elector_cancel(el);
     el->stopped = 1;
 }
 
@@ -634,8 +778,8 @@ kle_elector_destroy(kle_elector_t *el)
         return;
     }
 
-    if (el->http != NULL && el->req != NULL) {
-        kle_http_cancel(el->http, el->req);
+    if (el->http != NULL) {
+        kle_elector_cancel(el);
     }
 
     for (i = 0; i < KLE_HOOKS_MAX; i++) {

@@ -42,6 +42,7 @@ struct kle_http_req_s {
     int                 has_retry_after;
     char                error[CURL_ERROR_SIZE];
     kle_http_done_pt    done;
+    kle_http_line_pt    on_line;     /* streaming: lines go here */
     void               *data;
     kle_http_req_t     *prev;
     kle_http_req_t     *next;
@@ -431,10 +432,10 @@ kle_http_set_creds(kle_http_req_t *r, kle_creds_t *c)
 }
 
 
-kle_http_req_t *
-kle_http_send(kle_http_t *h, const char *method, const char *url,
+static kle_http_req_t *
+kle_http_start(kle_http_t *h, const char *method, const char *url,
     const char *body, long timeout_ms, kle_creds_t *creds,
-    kle_http_done_pt done, void *data)
+    kle_http_line_pt on_line, kle_http_done_pt done, void *data)
 {
     CURL               *e;
     kle_http_req_t     *r;
@@ -447,6 +448,7 @@ kle_http_send(kle_http_t *h, const char *method, const char *url,
 
     r->http = h;
     r->done = done;
+    r->on_line = on_line;
     r->data = data;
     r->next = h->reqs;
     if (h->reqs) {
@@ -518,6 +520,26 @@ failed:
 }
 
 
+kle_http_req_t *
+kle_http_send(kle_http_t *h, const char *method, const char *url,
+    const char *body, long timeout_ms, kle_creds_t *creds,
+    kle_http_done_pt done, void *data)
+{
+    return kle_http_start(h, method, url, body, timeout_ms, creds, NULL,
+                          done, data);
+}
+
+
+kle_http_req_t *
+kle_http_watch(kle_http_t *h, const char *url, long timeout_ms,
+    kle_creds_t *creds, kle_http_line_pt on_line, kle_http_done_pt done,
+    void *data)
+{
+    return kle_http_start(h, "GET", url, NULL, timeout_ms, creds, on_line,
+                          done, data);
+}
+
+
 void
 kle_http_cancel(kle_http_t *h, kle_http_req_t *r)
 {
@@ -534,6 +556,65 @@ kle_http_pending(const kle_http_t *h)
 }
 
 
+/*
+ * Hands r's first complete line to its callback; 1 if there was one.  The
+ * line is moved out first: the callback may cancel any request, r too.
+ */
+static int
+kle_http_line(kle_http_req_t *r)
+{
+    char  *nl, *line;
+    size_t n;
+    long   code = 0;
+
+    if (r->on_line == NULL || r->len == 0) {
+        return 0;
+    }
+
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code != 200) {
+        return 0;                /* kept whole for the done callback */
+    }
+
+    nl = memchr(r->body, '\n', r->len);
+    if (nl == NULL) {
+        return 0;
+    }
+
+    n = nl - r->body;
+    line = malloc(n + 1);
+    if (line == NULL) {
+        return 0;
+    }
+
+    memcpy(line, r->body, n);
+    line[n] = '\0';
+    r->len -= n + 1;
+    memmove(r->body, nl + 1, r->len);
+    r->body[r->len] = '\0';
+
+    r->on_line(line, n, r->data);
+    free(line);
+
+    return 1;
+}
+
+
+static void
+kle_http_lines(kle_http_t *h)
+{
+    kle_http_req_t  *r = h->reqs;
+
+    while (r != NULL) {
+        if (kle_http_line(r)) {
+            r = h->reqs;         /* the list may have changed: rescan */
+        } else {
+            r = r->next;
+        }
+    }
+}
+
+
 /* Hands finished transfers to their callbacks, outside curl's callbacks. */
 static void
 kle_http_finish(kle_http_t *h)
@@ -546,6 +627,8 @@ kle_http_finish(kle_http_t *h)
     int                   left;
     kle_http_done_pt      done;
     void                 *data;
+
+    kle_http_lines(h);
 
     while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE) {
