@@ -1,0 +1,355 @@
+
+/*
+ * The state an elector shares with every worker: one zone per election,
+ * kept across reloads.  One process writes it; readers copy what they need
+ * under a seqlock and retry if a write overlapped, so that a request never
+ * waits on a lock and never makes a system call but clock_gettime().
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_leader_election_module.h"
+
+
+#if (KLE_ID_MAX != NGX_HTTP_LEADER_ELECTION_ID_MAX                            \
+     || KLE_ADDR_MAX != NGX_HTTP_LEADER_ELECTION_ADDR_MAX)
+#error "ngx_http_leader_election.h sizes must match lib/kle_record.h"
+#endif
+
+
+/* a reader gives up after this many tries: the writer died mid-write */
+#define NGX_HTTP_LEADER_ELECTION_READ_TRIES  1000
+
+/* a writer takes over a write left unfinished for this long (ms) */
+#define NGX_HTTP_LEADER_ELECTION_WRITE_WAIT  100
+
+
+static ngx_int_t ngx_http_leader_election_write_begin(
+    ngx_http_leader_election_t *le, ngx_atomic_uint_t generation,
+    ngx_atomic_uint_t *seq);
+static void ngx_http_leader_election_write_end(ngx_http_leader_election_t *le,
+    ngx_atomic_uint_t seq);
+
+
+ngx_http_leader_election_t *
+ngx_http_leader_election_lookup(ngx_cycle_t *cycle, ngx_str_t *name)
+{
+    ngx_uint_t                             i;
+    ngx_http_leader_election_t           **lep;
+    ngx_http_leader_election_main_conf_t  *lemcf;
+
+    lemcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_leader_election_module);
+
+    if (lemcf == NULL || lemcf->elections.nelts == 0) {
+        return NULL;
+    }
+
+    lep = lemcf->elections.elts;
+
+    if (name == NULL || name->len == 0) {
+        return lep[0];
+    }
+
+    for (i = 0; i < lemcf->elections.nelts; i++) {
+        if (lep[i]->name.len == name->len
+            && ngx_strncmp(lep[i]->name.data, name->data, name->len) == 0)
+        {
+            return lep[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_leader_election_state(ngx_http_leader_election_t *le,
+    ngx_http_leader_election_state_t *st)
+{
+    ngx_http_leader_election_snap_t  snap;
+
+    st->identity = le->identity;
+    st->is_leader = 0;
+    st->transitions = 0;
+    st->holder.len = 0;
+    st->holder.data = st->holder_data;
+    st->holder_address.len = 0;
+    st->holder_address.data = st->address_data;
+
+    if (ngx_http_leader_election_read_fields(le, &snap, renew_start, address)
+        != NGX_OK)
+    {
+        return NGX_BUSY;
+    }
+
+    st->is_leader = ngx_http_leader_election_is_leader(le, &snap,
+                                                       kle_now_ms());
+    st->transitions = snap.transitions;
+
+    st->holder.len = ngx_strnlen((u_char *) snap.holder, KLE_ID_MAX);
+    ngx_memcpy(st->holder_data, snap.holder, st->holder.len);
+
+    st->holder_address.len = ngx_strnlen((u_char *) snap.address,
+                                         KLE_ADDR_MAX);
+    ngx_memcpy(st->address_data, snap.address, st->holder_address.len);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_leader_election_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_leader_election_t  *ole = data;
+
+    ngx_slab_pool_t             *shpool;
+    ngx_http_leader_election_t  *le;
+
+    le = shm_zone->data;
+
+    if (ole) {
+        /* a reload: what the running elector published stays */
+        le->sh = ole->sh;
+
+        le->lock_changed =
+            ngx_strcmp(le->lock_kind.data, ole->lock_kind.data) != 0
+            || ngx_strcmp(le->lock_where.data, ole->lock_where.data) != 0
+            || ngx_strcmp(le->election.identity, ole->election.identity)
+               != 0;
+
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        le->sh = shpool->data;
+        return NGX_OK;
+    }
+
+    le->sh = ngx_slab_calloc(shpool, sizeof(ngx_http_leader_election_sh_t));
+    if (le->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = le->sh;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Called in the master for each configuration that goes live: electors of
+ * older generations stop writing from now on.
+ */
+
+void
+ngx_http_leader_election_new_generation(ngx_http_leader_election_t *le)
+{
+    ngx_atomic_uint_t  seq;
+
+    le->generation = ngx_atomic_fetch_add(&le->sh->generation, 1) + 1;
+
+    if (!le->lock_changed) {
+        return;
+    }
+
+    /* the published claim is on another lock or by another identity */
+
+    if (ngx_http_leader_election_write_begin(le, le->generation, &seq)
+        == NGX_OK)
+    {
+        ngx_memzero(&le->sh->snap, sizeof(ngx_http_leader_election_snap_t));
+        ngx_http_leader_election_write_end(le, seq);
+    }
+}
+
+
+/*
+ * keep_lead: leave state, leading and renew_start as they are (a new
+ * elector has not yet renewed the record that names this identity).
+ */
+
+ngx_int_t
+ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
+    ngx_atomic_uint_t generation, kle_elector_status_t *st,
+    ngx_uint_t keep_lead)
+{
+    ngx_atomic_uint_t                 seq;
+    ngx_http_leader_election_snap_t  *snap;
+
+    if (ngx_http_leader_election_write_begin(le, generation, &seq) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    snap = &le->sh->snap;
+
+    if (!keep_lead) {
+        snap->state = st->state;
+        snap->leading = (st->state == KLE_STATE_LEADING);
+        snap->renew_start = st->renew_start;
+    }
+
+    snap->transitions = st->record.transitions;
+    snap->acquire_time = st->record.acquire_time;
+    snap->renew_time = st->record.renew_time;
+    snap->api_requests = st->api_requests;
+    snap->api_failures = st->api_failures;
+
+    ngx_cpystrn((u_char *) snap->holder, (u_char *) st->record.holder,
+                KLE_ID_MAX);
+    ngx_cpystrn((u_char *) snap->address, (u_char *) st->record.address,
+                KLE_ADDR_MAX);
+    ngx_cpystrn((u_char *) snap->last_error, (u_char *) st->last_error,
+                sizeof(snap->last_error));
+
+    ngx_http_leader_election_write_end(le, seq);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_leader_election_heartbeat(ngx_http_leader_election_t *le,
+    ngx_atomic_uint_t generation)
+{
+    ngx_atomic_uint_t  seq;
+
+    if (ngx_http_leader_election_write_begin(le, generation, &seq) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    le->sh->snap.heartbeat = kle_now_ms();
+    le->sh->snap.elector_pid = ngx_pid;
+
+    ngx_http_leader_election_write_end(le, seq);
+
+    return NGX_OK;
+}
+
+
+/* Copies bytes from..to of the snapshot into the same place in snap. */
+
+ngx_int_t
+ngx_http_leader_election_read(ngx_http_leader_election_t *le,
+    ngx_http_leader_election_snap_t *snap, size_t from, size_t to)
+{
+    ngx_uint_t                      i;
+    ngx_atomic_uint_t               seq;
+    ngx_http_leader_election_sh_t  *sh;
+
+    sh = le->sh;
+
+    for (i = 0; i < NGX_HTTP_LEADER_ELECTION_READ_TRIES; i++) {
+
+        seq = sh->seq;
+
+        if (seq & 1) {
+            ngx_cpu_pause();
+            continue;
+        }
+
+        ngx_memory_barrier();
+
+        ngx_memcpy((u_char *) snap + from, (u_char *) &sh->snap + from,
+                   to - from);
+
+        ngx_memory_barrier();
+
+        if (sh->seq == seq) {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_BUSY;
+}
+
+
+/*
+ * The fail-safe: a claim lasts renew_deadline from the start of the renew
+ * that made it, so an elector that stopped (paused, killed, cut off)
+ * cannot leave the workers believing they lead.
+ */
+
+ngx_uint_t
+ngx_http_leader_election_is_leader(ngx_http_leader_election_t *le,
+    ngx_http_leader_election_snap_t *snap, int64_t now)
+{
+    return snap->leading
+           && snap->renew_start != 0
+           && now - snap->renew_start < (int64_t) le->renew_deadline;
+}
+
+
+/*
+ * Writers are the elector of the current generation and, for a moment
+ * during a reload, that of the previous one (the master too, when a reload
+ * changes the lock); the seq compare-and-set keeps them apart, and a writer
+ * whose generation is over writes nothing.
+ */
+
+static ngx_int_t
+ngx_http_leader_election_write_begin(ngx_http_leader_election_t *le,
+    ngx_atomic_uint_t generation, ngx_atomic_uint_t *seq)
+{
+    int64_t                         start;
+    ngx_atomic_uint_t               old, new;
+    ngx_http_leader_election_sh_t  *sh;
+
+    sh = le->sh;
+    start = 0;
+
+    for ( ;; ) {
+        old = sh->seq;
+
+        if (old & 1) {
+
+            if (start == 0) {
+                start = kle_now_ms();
+            }
+
+            /* a writer killed mid-write leaves seq odd: take it over */
+
+            if (kle_now_ms() - start < NGX_HTTP_LEADER_ELECTION_WRITE_WAIT) {
+                ngx_sched_yield();
+                continue;
+            }
+
+            new = old + 2;
+
+        } else {
+            new = old + 1;
+        }
+
+        if (ngx_atomic_cmp_set(&sh->seq, old, new)) {
+            break;
+        }
+    }
+
+    ngx_memory_barrier();
+
+    if (sh->generation != generation) {
+        ngx_http_leader_election_write_end(le, new);
+        return NGX_DECLINED;
+    }
+
+    *seq = new;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_leader_election_write_end(ngx_http_leader_election_t *le,
+    ngx_atomic_uint_t seq)
+{
+    ngx_memory_barrier();
+
+    le->sh->seq = seq + 1;
+}

@@ -1,0 +1,407 @@
+
+/*
+ * The elector role: one process per instance (worker 0, or the only
+ * process with "master_process off") runs one kle elector per election,
+ * each on a transport of its own over nginx's event loop, and publishes
+ * its status to the shared zone.
+ *
+ * Reload: the master gives the new configuration a new generation; the
+ * old worker 0 stops its electors as soon as it sees it, without
+ * releasing, and the new worker 0 finds the record held by this instance's
+ * identity and renews it: no transition.  Shutdown: exit_process releases
+ * the lock if this instance holds it and release_on_shutdown is on.  A
+ * worker 0 respawned after a crash starts over and resumes the same way.
+ * With "master_process off" a reload starts no new process: the electors
+ * stop (that mode is for development only).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+
+#include "ngx_http_leader_election_module.h"
+
+
+typedef struct {
+    ngx_http_leader_election_t       *le;
+    ngx_http_leader_election_loop_t  *loop;
+    kle_elector_t                    *elector;
+    kle_creds_t                       creds;
+    ngx_event_t                       event;
+    ngx_connection_t                  dummy;   /* the event's data */
+    ngx_atomic_uint_t                 generation;
+    unsigned                          inherit:1;
+    unsigned                          stopped:1;
+    unsigned                          exiting:1;
+} ngx_http_leader_election_runner_t;
+
+
+typedef struct {
+    ngx_http_leader_election_runner_t  *runners;
+    ngx_uint_t                          n;
+} ngx_http_leader_election_role_t;
+
+
+static ngx_int_t ngx_http_leader_election_start(
+    ngx_http_leader_election_runner_t *rn);
+static void ngx_http_leader_election_tick(ngx_event_t *ev);
+static void ngx_http_leader_election_stop(
+    ngx_http_leader_election_runner_t *rn);
+static void ngx_http_leader_election_retire(
+    ngx_http_leader_election_runner_t *rn);
+static void ngx_http_leader_election_schedule(void *data, long ms);
+static void ngx_http_leader_election_changed(void *data);
+static void ngx_http_leader_election_log(void *data, int level,
+    const char *msg);
+
+
+/* what the elector process runs */
+static ngx_http_leader_election_role_t  ngx_http_leader_election_role;
+
+
+static ngx_uint_t  ngx_http_leader_election_log_levels[] = {
+    NGX_LOG_ERR,                           /* KLE_LOG_ERR */
+    NGX_LOG_WARN,                          /* KLE_LOG_WARN */
+    NGX_LOG_NOTICE,                        /* KLE_LOG_NOTICE */
+    NGX_LOG_INFO,                          /* KLE_LOG_INFO */
+    NGX_LOG_DEBUG                          /* KLE_LOG_DEBUG */
+};
+
+
+ngx_int_t
+ngx_http_leader_election_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                             i, n;
+    ngx_http_leader_election_t           **lep;
+    ngx_http_leader_election_runner_t     *runners;
+    ngx_http_leader_election_main_conf_t  *lemcf;
+
+    /* cache manager and loader processes are not workers: ngx_worker is 0 */
+
+    if (ngx_process != NGX_PROCESS_SINGLE
+        && !(ngx_process == NGX_PROCESS_WORKER && ngx_worker == 0))
+    {
+        return NGX_OK;
+    }
+
+    lemcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_leader_election_module);
+
+    if (lemcf == NULL || lemcf->elections.nelts == 0) {
+        return NGX_OK;
+    }
+
+    n = lemcf->elections.nelts;
+
+    runners = ngx_calloc(n * sizeof(ngx_http_leader_election_runner_t),
+                         cycle->log);
+    if (runners == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_leader_election_role.runners = runners;
+    ngx_http_leader_election_role.n = n;
+
+    lep = lemcf->elections.elts;
+
+    for (i = 0; i < n; i++) {
+        runners[i].le = lep[i];
+
+        /* a failure is logged; the other elections still run */
+        (void) ngx_http_leader_election_start(&runners[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_leader_election_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                          i;
+    ngx_http_leader_election_runner_t  *runners;
+
+    runners = ngx_http_leader_election_role.runners;
+
+    if (runners == NULL) {
+        return;
+    }
+
+    for (i = 0; i < ngx_http_leader_election_role.n; i++) {
+        ngx_http_leader_election_retire(&runners[i]);
+    }
+
+    ngx_free(runners);
+
+    ngx_http_leader_election_role.runners = NULL;
+    ngx_http_leader_election_role.n = 0;
+}
+
+
+static ngx_int_t
+ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
+{
+    char                         err[512];
+    kle_elector_config_t         cfg;
+    ngx_http_leader_election_t  *le;
+
+    le = rn->le;
+
+    /* the elector refreshes the token in a copy of its own */
+
+    if (kle_creds_copy(&rn->creds, le->creds) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "leader_election \"%V\": could not copy the "
+                      "credentials", &le->name);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&cfg, sizeof(kle_elector_config_t));
+
+    cfg.name = (char *) le->name.data;
+    cfg.election = le->election;
+    cfg.lock_kind = (char *) le->lock_kind.data;
+    cfg.lock_where = (char *) le->lock_where.data;
+    cfg.creds = &rn->creds;
+    cfg.hook_started = (char *) le->on_started_leading.data;
+    cfg.hook_stopped = (char *) le->on_stopped_leading.data;
+    cfg.hook_new_leader = (char *) le->on_new_leader.data;
+    cfg.on_change = ngx_http_leader_election_changed;
+    cfg.schedule = ngx_http_leader_election_schedule;
+    cfg.log = ngx_http_leader_election_log;
+    cfg.data = rn;
+
+    /*
+     * A transport per election: a watch holds a connection for minutes,
+     * and curl limits the connections to one API server per transport.
+     */
+
+    rn->loop = ngx_http_leader_election_loop_create(ngx_cycle->log);
+    if (rn->loop == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "leader_election \"%V\": could not create the HTTP "
+                      "transport", &le->name);
+        kle_creds_free(&rn->creds);
+        return NGX_ERROR;
+    }
+
+    rn->elector = kle_elector_create(&cfg,
+                                 ngx_http_leader_election_loop_http(rn->loop),
+                                 err, sizeof(err));
+
+    if (rn->elector == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "leader_election \"%V\": %s", &le->name, err);
+        ngx_http_leader_election_loop_destroy(rn->loop);
+        rn->loop = NULL;
+        kle_creds_free(&rn->creds);
+        return NGX_ERROR;
+    }
+
+    rn->generation = le->generation;
+    rn->inherit = 1;
+
+    /* a dummy connection, as the event debug log reads ev->data's fd */
+
+    rn->dummy.fd = (ngx_socket_t) -1;
+    rn->dummy.data = rn;
+
+    rn->event.handler = ngx_http_leader_election_tick;
+    rn->event.data = &rn->dummy;
+    rn->event.log = ngx_cycle->log;
+    rn->event.cancelable = 1;
+
+    ngx_http_leader_election_schedule(rn, 0);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_leader_election_tick(ngx_event_t *ev)
+{
+    long                                ms;
+    ngx_connection_t                   *c;
+    ngx_http_leader_election_runner_t  *rn;
+
+    c = ev->data;
+    rn = c->data;
+
+    /* shutting down: nothing new starts; exit_process() releases */
+
+    if (rn->stopped || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (ngx_http_leader_election_heartbeat(rn->le, rn->generation) != NGX_OK)
+    {
+        ngx_http_leader_election_stop(rn);
+        return;
+    }
+
+    ms = kle_elector_run(rn->elector);
+
+    ngx_http_leader_election_schedule(rn, ms);
+}
+
+
+/* a newer configuration's elector runs the election now */
+
+static void
+ngx_http_leader_election_stop(ngx_http_leader_election_runner_t *rn)
+{
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "leader_election \"%V\": handed over to the reloaded "
+                  "configuration", &rn->le->name);
+
+    kle_elector_stop(rn->elector);
+    rn->stopped = 1;
+}
+
+
+static void
+ngx_http_leader_election_retire(ngx_http_leader_election_runner_t *rn)
+{
+    ngx_msec_t                   timeout;
+    kle_elector_status_t         st;
+    ngx_http_leader_election_t  *le;
+
+    if (rn->elector == NULL) {
+        return;
+    }
+
+    le = rn->le;
+    rn->exiting = 1;
+
+    if (rn->event.timer_set) {
+        ngx_del_timer(&rn->event);
+    }
+
+    kle_elector_status(rn->elector, &st);
+
+    if (rn->stopped
+        || le->sh->generation != rn->generation
+        || !le->release_on_shutdown
+        || st.state != KLE_STATE_LEADING)
+    {
+        /* a reload, or nothing to release */
+        kle_elector_stop(rn->elector);
+
+    } else {
+
+        /*
+         * The worker serves nothing any more: waiting here for the release
+         * delays no request.  On SIGTERM the master sends SIGKILL after
+         * about 1.5 s, so the wait is shorter then.
+         */
+
+        timeout = ngx_min(le->renew_deadline / 2,
+                          (ngx_msec_t) (ngx_terminate ? 1000 : 2000));
+
+        if (kle_elector_release_sync(rn->elector, (long) timeout) != 0) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "leader_election \"%V\": the lock was not "
+                          "released, it expires after lease_duration",
+                          &le->name);
+        }
+    }
+
+    kle_elector_destroy(rn->elector);
+    rn->elector = NULL;
+
+    ngx_http_leader_election_loop_destroy(rn->loop);
+    rn->loop = NULL;
+
+    kle_creds_free(&rn->creds);
+}
+
+
+static void
+ngx_http_leader_election_schedule(void *data, long ms)
+{
+    ngx_http_leader_election_runner_t *rn = data;
+
+    if (rn->stopped || rn->exiting) {
+        return;
+    }
+
+    /*
+     * Tick at least every retry_period: the heartbeat shows the elector
+     * alive.  At least 1 ms: a timer due now would run again within the
+     * same pass over the expired timers.
+     */
+
+    if (ms < 0 || ms > (long) rn->le->retry_period) {
+        ms = (long) rn->le->retry_period;
+    }
+
+    if (ms < 1) {
+        ms = 1;
+    }
+
+    /* a timer re-added within 300 ms of its old expiry would be ignored */
+
+    if (rn->event.timer_set) {
+        ngx_del_timer(&rn->event);
+    }
+
+    ngx_add_timer(&rn->event, (ngx_msec_t) ms);
+}
+
+
+static void
+ngx_http_leader_election_changed(void *data)
+{
+    ngx_http_leader_election_runner_t *rn = data;
+
+    kle_elector_status_t  st;
+
+    if (rn->stopped) {
+        return;
+    }
+
+    kle_elector_status(rn->elector, &st);
+
+    /*
+     * A new elector (after a reload or a crash) first reads the record;
+     * while it names this identity and is not yet renewed, the claim
+     * published before stands, limited to renew_deadline like any claim.
+     */
+
+    if (rn->inherit
+        && (st.state == KLE_STATE_LEADING
+            || (st.state != KLE_STATE_STARTING
+                && ngx_strcmp(st.record.holder, rn->le->election.identity)
+                   != 0)))
+    {
+        rn->inherit = 0;
+    }
+
+    if (ngx_http_leader_election_publish(rn->le, rn->generation, &st,
+                                         rn->inherit)
+        != NGX_OK)
+    {
+        /* superseded: the next tick stops the elector, outside its calls */
+        ngx_http_leader_election_schedule(rn, 0);
+    }
+}
+
+
+static void
+ngx_http_leader_election_log(void *data, int level, const char *msg)
+{
+    ngx_http_leader_election_runner_t *rn = data;
+
+    ngx_uint_t  lvl;
+
+    if (level < KLE_LOG_ERR || level > KLE_LOG_DEBUG) {
+        level = KLE_LOG_ERR;
+    }
+
+    lvl = ngx_http_leader_election_log_levels[level];
+
+    ngx_log_error(lvl, ngx_cycle->log, 0,
+                  "leader_election \"%V\": %s", &rn->le->name, msg);
+}
