@@ -87,7 +87,8 @@ $(NGX_BUILD)/Makefile: config
 $(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 	@mkdir -p $(@D)
-	cp $(NGX_BUILD)/objs/ngx_http_leader_election_module.so $@
+	# a new inode: overwriting a loaded .so in place crashes its users
+	install -m 0755 $(NGX_BUILD)/objs/ngx_http_leader_election_module.so $@
 
 # Every suite, through one prove run: unit binaries (TAP executables),
 # Python suites (executables) and Test::Nginx suites (*.t).

@@ -258,8 +258,8 @@ kle_http_create(const kle_http_loop_t *loop)
         curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     }
 
-    /* one connection to the API server is plenty; keep it warm */
-    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 2L);
+    /* a watch, a request and a release may be open at once; no more */
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
 
     return h;
 }

@@ -337,6 +337,38 @@ kle_creds_token(kle_creds_t *c, int64_t now_ms, int force)
 
 
 int
+kle_creds_inline(kle_creds_t *c, char *err, size_t errlen)
+{
+    struct {
+        const char      *path;
+        unsigned char  **data;
+        size_t          *len;
+    }       files[] = {
+        { c->ca_file, &c->ca_data, &c->ca_len },
+        { c->cert_file, &c->cert_data, &c->cert_len },
+        { c->key_file, &c->key_data, &c->key_len },
+    };
+    char    why[256];
+    size_t  i;
+
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (files[i].path == NULL || *files[i].data != NULL) {
+            continue;
+        }
+
+        *files[i].data = (unsigned char *) kle_file_read(files[i].path,
+                                                         files[i].len, why,
+                                                         sizeof(why));
+        if (*files[i].data == NULL) {
+            return kle_error(err, errlen, "\"%s\": %s", files[i].path, why);
+        }
+    }
+
+    return 0;
+}
+
+
+int
 kle_creds_copy(kle_creds_t *dst, const kle_creds_t *src)
 {
     memset(dst, 0, sizeof(*dst));

@@ -64,6 +64,14 @@ int kle_creds_direct(kle_creds_t *c, const char *server,
  */
 const char *kle_creds_token(kle_creds_t *c, int64_t now_ms, int force);
 
+/*
+ * Reads ca_file, cert_file and key_file into the matching *_data fields
+ * (files stay named for messages).  For hosts whose requests run in a
+ * less privileged process than the one that loaded the configuration, as
+ * nginx's workers do.  -1 with a reason naming the file.
+ */
+int kle_creds_inline(kle_creds_t *c, char *err, size_t errlen);
+
 /* Deep copy (hosts that fork keep the parent's copy intact); -1 on ENOMEM. */
 int kle_creds_copy(kle_creds_t *dst, const kle_creds_t *src);
 void kle_creds_free(kle_creds_t *c);

@@ -711,6 +711,11 @@ ngx_http_leader_election_load_creds(ngx_conf_t *cf,
         rc = kle_incluster_load(le->creds, NULL, err, sizeof(err));
     }
 
+    /* workers may not be able to read root-only key files: read them now */
+    if (rc == 0) {
+        rc = kle_creds_inline(le->creds, err, sizeof(err));
+    }
+
     if (rc != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%s in leader_election \"%V\"", err, &le->name);

@@ -726,6 +726,37 @@ test_copy(void)
 }
 
 
+/* Files read into memory for a less privileged process to use. */
+
+static void
+test_inline(void)
+{
+    kle_creds_t  c;
+
+    memset(&c, 0, sizeof(c));
+    put("inline-ca.pem", CA_PEM);
+    c.ca_file = strdup(at("inline-ca.pem"));
+    c.key_data = (unsigned char *) strdup("kept");
+    c.key_len = 4;
+    c.key_file = strdup(at("no-such-key"));
+
+    is_int(kle_creds_inline(&c, err, sizeof(err)), 0, "inline: ok");
+    ok(c.ca_data && c.ca_len == strlen(CA_PEM)
+       && memcmp(c.ca_data, CA_PEM, c.ca_len) == 0, "inline: CA read");
+    ok(c.key_len == 4 && memcmp(c.key_data, "kept", 4) == 0,
+       "inline: existing data kept, its file not read");
+    ok(c.cert_data == NULL, "inline: no cert, no cert data");
+    kle_creds_free(&c);
+
+    memset(&c, 0, sizeof(c));
+    c.cert_file = strdup(at("no-such-cert"));
+    is_int(kle_creds_inline(&c, err, sizeof(err)), -1, "inline: missing");
+    ok(strstr(err, "no-such-cert\": cannot open: No such file") != NULL,
+       "inline: the error names the file");
+    kle_creds_free(&c);
+}
+
+
 int
 main(void)
 {
@@ -745,6 +776,7 @@ main(void)
     test_incluster();
     test_direct();
     test_copy();
+    test_inline();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0) {
