@@ -48,6 +48,7 @@ struct kle_elector_s {
     uint64_t               requests;
     uint64_t               failures;
     int                    stopped;
+    int                    resume;        /* see kle_elector_config_t */
 };
 
 enum { KLE_HOOK_STARTED = 0, KLE_HOOK_STOPPED, KLE_HOOK_NEW_LEADER };
@@ -128,6 +129,7 @@ kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
 
     el->cfg = *cfg;
     el->http = http;
+    el->resume = cfg->resume;
     el->name = strdup(cfg->name ? cfg->name : "default");
     el->hooks[KLE_HOOK_STARTED] = kle_strdup_or_null(cfg->hook_started);
     el->hooks[KLE_HOOK_STOPPED] = kle_strdup_or_null(cfg->hook_stopped);
@@ -256,6 +258,16 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
 {
     const kle_elector_config_t  *cfg = &el->cfg;
     const kle_record_t          *rec = &el->election.observed;
+    int                          quiet = 0;
+
+    /* resuming our own claim: hooks were sent by the process before */
+
+    if (el->resume && (ev & (KLE_EV_NEW_LEADER | KLE_EV_STARTED_LEADING))) {
+        quiet = (strcmp(rec->holder, el->election.cfg.identity) == 0);
+        if (!quiet || (ev & KLE_EV_STARTED_LEADING)) {
+            el->resume = 0;
+        }
+    }
 
     if (ev & KLE_EV_NEW_LEADER) {
         if (rec->holder[0]) {
@@ -267,7 +279,9 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
         if (cfg->on_new_leader) {
             cfg->on_new_leader(rec->holder, cfg->data);
         }
-        kle_hook_fire(el, KLE_HOOK_NEW_LEADER);
+        if (!quiet) {
+            kle_hook_fire(el, KLE_HOOK_NEW_LEADER);
+        }
     }
 
     if (ev & KLE_EV_STOPPED_LEADING) {
@@ -284,7 +298,9 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
         if (cfg->on_started_leading) {
             cfg->on_started_leading(cfg->data);
         }
-        kle_hook_fire(el, KLE_HOOK_STARTED);
+        if (!quiet) {
+            kle_hook_fire(el, KLE_HOOK_STARTED);
+        }
     }
 
     if (ev && cfg->on_change) {

@@ -28,6 +28,14 @@ typedef struct {
     const char             *hook_stopped;
     const char             *hook_new_leader;
 
+    /*
+     * A previous process of this instance was leading (nginx: a reload or
+     * a respawned worker): if the first records seen name this identity,
+     * leading again is not news and the new_leader and started_leading
+     * hooks are not sent again.  Callbacks are called as usual.
+     */
+    int                     resume;
+
     /* optional callbacks, all called from kle_elector_run/transport */
     void  (*on_started_leading)(void *data);
     void  (*on_stopped_leading)(void *data);

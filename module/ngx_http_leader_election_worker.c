@@ -143,9 +143,10 @@ ngx_http_leader_election_exit_process(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
 {
-    char                         err[512];
-    kle_elector_config_t         cfg;
-    ngx_http_leader_election_t  *le;
+    char                              err[512];
+    kle_elector_config_t              cfg;
+    ngx_http_leader_election_t       *le;
+    ngx_http_leader_election_state_t  st;
 
     le = rn->le;
 
@@ -168,6 +169,10 @@ ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
     cfg.hook_started = (char *) le->on_started_leading.data;
     cfg.hook_stopped = (char *) le->on_stopped_leading.data;
     cfg.hook_new_leader = (char *) le->on_new_leader.data;
+    /* a reload or a respawn: the claim published before is this one's */
+    cfg.resume = (ngx_http_leader_election_state(le, &st) == NGX_OK
+                  && st.is_leader);
+
     cfg.on_change = ngx_http_leader_election_changed;
     cfg.schedule = ngx_http_leader_election_schedule;
     cfg.log = ngx_http_leader_election_log;
