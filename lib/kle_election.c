@@ -246,7 +246,8 @@ kle_election_on_result(kle_election_t *e, int64_t now,
         return ev | kle_on_written(e, now, rec);
     }
 
-    if (e->fast_path) {
+    /* the server asked us to back off: no GET now, the attempt ends */
+    if (e->fast_path && status != KLE_API_TOO_MANY_REQUESTS) {
         /* the record moved on, or the API failed: read it, same attempt */
         e->fast_path = 0;
         e->pending = KLE_DO_GET;

@@ -269,6 +269,16 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
         }
     }
 
+    /* in the order they happen: step down, see the holder, lead */
+
+    if (ev & KLE_EV_STOPPED_LEADING) {
+        kle_log(el, KLE_LOG_NOTICE, "stopped leading");
+        if (cfg->on_stopped_leading) {
+            cfg->on_stopped_leading(cfg->data);
+        }
+        kle_hook_fire(el, KLE_HOOK_STOPPED);
+    }
+
     if (ev & KLE_EV_NEW_LEADER) {
         if (rec->holder[0]) {
             kle_log(el, KLE_LOG_INFO, "leader is now \"%s\" (transitions %d)",
@@ -282,14 +292,6 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
         if (!quiet) {
             kle_hook_fire(el, KLE_HOOK_NEW_LEADER);
         }
-    }
-
-    if (ev & KLE_EV_STOPPED_LEADING) {
-        kle_log(el, KLE_LOG_NOTICE, "stopped leading");
-        if (cfg->on_stopped_leading) {
-            cfg->on_stopped_leading(cfg->data);
-        }
-        kle_hook_fire(el, KLE_HOOK_STOPPED);
     }
 
     if (ev & KLE_EV_STARTED_LEADING) {
@@ -312,6 +314,8 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
 /*
  * Errors are logged once per change of condition (the kind of failure and
  * its HTTP code), not on every retry; lost races only at debug level.
+ * Called once the state machine has taken the answer: a GET that only
+ * leads to a write does not end a failure, the write's answer does.
  */
 static void
 kle_elector_note(kle_elector_t *el, const kle_api_result_t *res,
@@ -322,11 +326,18 @@ kle_elector_note(kle_elector_t *el, const kle_api_result_t *res,
     if (res->status == KLE_API_OK
         || (res->status == KLE_API_NOT_FOUND && el->req_kind == KLE_DO_GET))
     {
+        if (el->req_kind == KLE_DO_GET
+            && el->election.pending != KLE_DO_NOTHING)
+        {
+            return;
+        }
+
         if (el->failing != KLE_API_OK) {
             kle_log(el, KLE_LOG_NOTICE, "API server requests succeed again");
             el->failing = KLE_API_OK;
             el->failing_code = 0;
         }
+
         el->last_error[0] = '\0';
         return;
     }
@@ -353,9 +364,8 @@ kle_elector_note(kle_elector_t *el, const kle_api_result_t *res,
 
     switch (res->status) {
     case KLE_API_FORBIDDEN:
-        level = KLE_LOG_ERR;
-        kle_log(el, level, "%s (check RBAC, the Role and RoleBinding: the "
-                "service account needs get, create and update on %s)",
+        kle_log(el, KLE_LOG_ERR, "%s (check RBAC, the Role and RoleBinding: "
+                "the service account needs get, create and update on %s)",
                 el->last_error, kle_lock_kind_name(el->lock.kind));
         return;
     case KLE_API_UNAUTHORIZED:
@@ -472,10 +482,9 @@ kle_elector_answer(const kle_http_response_t *resp, void *data)
         kle_creds_token(el->cfg.creds, kle_now_ms(), 1);
     }
 
-    kle_elector_note(el, &res, kle_elector_what(el->req_kind));
-
     ev = kle_election_on_result(&el->election, kle_now_ms(), res.status, got,
                                 res.retry_after);
+    kle_elector_note(el, &res, kle_elector_what(el->req_kind));
     kle_elector_events(el, ev | KLE_EV_CHANGED);
 
     next = kle_elector_run(el);

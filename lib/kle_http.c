@@ -158,10 +158,17 @@ kle_http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     void *socketp)
 {
     kle_http_t       *h = userp;
-    kle_http_sock_t  *s = socketp;
+    kle_http_sock_t  *s;
     int               events;
 
     (void) easy;
+    (void) socketp;
+
+    /*
+     * Our own table, not socketp: curl may still hand back the pointer of
+     * a socket whose record the close callback has already dropped.
+     */
+    s = kle_http_sock_find(h, fd, NULL);
 
     if (what == CURL_POLL_REMOVE) {
         if (s != NULL) {
@@ -179,7 +186,6 @@ kle_http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
         s->fd = fd;
         s->next = h->socks;
         h->socks = s;
-        curl_multi_assign(h->multi, fd, s);
     }
 
     events = 0;

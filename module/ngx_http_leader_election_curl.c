@@ -128,7 +128,9 @@ ngx_http_leader_election_watch(void *host, int fd, int what, void *sock)
 
     if (what & KLE_HTTP_REMOVE) {
         if (c != NULL) {
-            ngx_http_leader_election_free_connection(c, 0);
+            /* an fd curl already closed is out of epoll: no epoll_ctl() */
+            ngx_http_leader_election_free_connection(c,
+                    fcntl(fd, F_GETFD) == -1 ? NGX_CLOSE_EVENT : 0);
         }
 
         return NULL;

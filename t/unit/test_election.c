@@ -518,12 +518,14 @@ test_fast_path_conflict(void)
     is_int(e.next_attempt, 2350 + RP, "500: retry at the renew cadence");
     ok(kle_election_is_leader(&e, 150 + RD - 1), "500: leader to RD-1");
 
-    /* a 429 on the fast path also reads first */
+    /* a 429 on the fast path backs off: no GET, wait Retry-After */
     lead(&e, 150);
     step(&e, 2200, &act);
     kle_election_on_result(&e, 2300, KLE_API_TOO_MANY_REQUESTS, NULL, 30);
     step(&e, 2300, &act);
-    is_int(act.kind, KLE_DO_GET, "429 on fast path: GET at once");
+    is_int(act.kind, KLE_DO_WAIT, "429 on fast path: no GET");
+    is_int(act.until, 150 + RD, "429 on fast path: wakes at the lapse");
+    is_int(e.next_attempt, 2300 + 30000, "429 on fast path: Retry-After");
 }
 
 
@@ -669,10 +671,8 @@ test_too_many_requests(void)
 
     lead(&e, 150);
     step(&e, 2200, &act);
-    kle_election_on_result(&e, 2210, KLE_API_TOO_MANY_REQUESTS, NULL, 30);
-    step(&e, 2210, &act);
-    kle_election_on_result(&e, 2220, KLE_API_TOO_MANY_REQUESTS, NULL, 3);
-    is_int(e.next_attempt, 5220, "429: leader waits Retry-After over RP");
+    kle_election_on_result(&e, 2210, KLE_API_TOO_MANY_REQUESTS, NULL, 3);
+    is_int(e.next_attempt, 5210, "429: leader waits Retry-After over RP");
 }
 
 
