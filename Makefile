@@ -29,12 +29,11 @@ MODULE_SRCS = $(wildcard module/*.c module/*.h)
 
 # Debian packages the build and the suites need.
 DEB_PKGS    = build-essential nginx nginx-dev libcurl4-openssl-dev \
-              libjson-c-dev libyaml-dev python3-kubernetes openssl \
-              libtest-base-perl libipc-run3-perl libtext-diff-perl \
-              liburi-perl libwww-perl libjson-pp-perl valgrind curl
+              libjson-c-dev libyaml-dev python3 python3-kubernetes openssl \
+              libtest-base-perl libwww-perl valgrind curl wrk
 
 .PHONY: all deps lib module unit test test-unit test-valgrind test-nginx \
-        demo clean
+        test-nginx-valgrind bench demo clean
 
 all: lib module unit
 
@@ -95,7 +94,7 @@ $(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
 TEST_ENV = TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE_SO) \
            KLE_BIN=$(CURDIR)/$(B)/kle PATH=/usr/sbin:$$PATH
 
-test: deps all test-valgrind
+test: deps all test-valgrind test-nginx-valgrind
 	$(TEST_ENV) prove -I t/lib --source Executable --source Perl \
 	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(wildcard t/*.t)
 
@@ -113,8 +112,25 @@ test-valgrind: unit
 test-nginx: deps all
 	$(TEST_ENV) prove -I t/lib $(wildcard t/*.t)
 
+# The module under valgrind: the suites whose blocks each start their own
+# nginx and whose timings leave room for valgrind's slowness.
+VALGRIND_SUITES = t/001_directives.t t/002_single_leader.t t/011_multi.t \
+                  t/012_configmap.t
+TEST_NGINX_VALGRIND = --tool=memcheck --leak-check=full \
+    --show-possibly-lost=no --errors-for-leak-kinds=definite \
+    --num-callers=50 --suppressions=t/valgrind.suppress
+
+test-nginx-valgrind: deps all
+	$(TEST_ENV) TEST_NGINX_USE_VALGRIND="$(TEST_NGINX_VALGRIND)" \
+	    prove -I t/lib $(VALGRIND_SUITES)
+
 demo: deps all
 	bash t/demo.sh
+
+# Not part of make test: minutes of wrk and callgrind; see bench/README.md.
+bench: deps all
+	bash bench/variables_instructions.sh
+	bash bench/variables.sh
 
 clean:
 	rm -rf $(B) t/servroot*
