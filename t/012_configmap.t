@@ -187,7 +187,9 @@ $s = wait_until(8, sub { my $s = nginx_status(); $s && $s->{is_leader} && $s });
 my $took = Time::HiRes::time() - $t0;
 # the record's lease (3 s) counts, not this instance's (10 s)
 ok($s && $took >= 2.9, sprintf('not before the lease (3 s) ran out: %.2f s', $took));
-ok($s && $took < 3 + 2.2 + 0.5, sprintf('and within a retry after it: %.2f s', $took));
+# t0 is before nginx's first read; valgrind slows that start-up down
+my $slack = $ENV{TEST_NGINX_USE_VALGRIND} ? 2 : 0.5;
+ok($s && $took < 3 + 2.2 + $slack, sprintf('and within a retry after it: %.2f s', $took));
 is(main::record('cm-python'), Kle::Status::canon_json({
     holderIdentity => 'c1', leaseDurationSeconds => 10,
     acquireTime => '<RFC3339>', renewTime => '<RFC3339>',
