@@ -86,9 +86,11 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 }
 
 p=$(echo "${results[plain]}" | median)
 echo
-printf '%-8s %12s %8s\n' location "median rps" ratio
+c=$(echo "${results[core]}" | median)
+printf '%-8s %12s %10s %10s\n' location "median rps" "vs /plain" "vs /core"
 for loc in plain core leader all; do
     m=$(echo "${results[$loc]}" | median)
-    printf '/%-7s %12.0f %8.3f\n' "$loc" "$m" "$(awk -v a="$m" -v b="$p" \
-        'BEGIN { print a / b }')"
+    printf '/%-7s %12.0f %10.3f %10.3f\n' "$loc" "$m" \
+        "$(awk -v a="$m" -v b="$p" 'BEGIN { print a / b }')" \
+        "$(awk -v a="$m" -v b="$c" 'BEGIN { print a / b }')"
 done
