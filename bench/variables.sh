@@ -12,30 +12,13 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-so=$top/build/modules/ngx_http_leader_election_module.so
-nginx=${NGINX:-/usr/sbin/nginx}
 rounds=${ROUNDS:-5}
 duration=${DURATION:-5}
 port=${PORT:-18190}
-work=$(mktemp -d /tmp/kle-bench.XXXXXX)
-emu_pid=
-
 command -v wrk > /dev/null || { echo "wrk is not installed" >&2; exit 1; }
 
-cleanup() {
-    [ -s "$work/nginx/logs/nginx.pid" ] \
-        && kill -QUIT "$(cat "$work/nginx/logs/nginx.pid")" 2>/dev/null || true
-    [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
-    sleep 1
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. "$top/bench/lib.sh"
 
-python3 "$top/t/emulator/kube_emulator.py" --dir "$work/api" > /dev/null 2>&1 &
-emu_pid=$!
-for _ in $(seq 100); do [ -s "$work/api/port" ] && break; sleep 0.1; done
-
-mkdir -p "$work/nginx/conf" "$work/nginx/logs"
 cat > "$work/nginx/conf/nginx.conf" <<EOF
 load_module $so;
 worker_processes 1;
@@ -50,15 +33,7 @@ http {
         address     127.0.0.1:$port;
         api_server  kubeconfig $work/api/kubeconfig;
     }
-    server {
-        listen 127.0.0.1:$port;
-        location = /plain  { return 200 "1\n"; }
-        location = /core   { return 200 "\$nginx_version\n"; }
-        location = /leader { return 200 "\$leader_election_is_leader\n"; }
-        location = /all    {
-            return 200 "\$leader_election_is_leader \$leader_election_holder \$leader_election_holder_address \$leader_election_identity \$leader_election_transitions\n";
-        }
-    }
+$(bench_server)
 }
 EOF
 "$nginx" -p "$work/nginx" -c conf/nginx.conf
