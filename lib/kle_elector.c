@@ -96,19 +96,18 @@ kle_log(kle_elector_t *el, int level, const char *fmt, ...)
 }
 
 
-static char *
-kle_strdup_or_null(const char *s)
-{
-    return (s != NULL && s[0] != '\0') ? strdup(s) : NULL;
-}
-
-
 kle_elector_t *
 kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
     char *err, size_t errlen)
 {
     kle_elector_t  *el;
     uint64_t        seed;
+    size_t          i;
+    const char     *urls[3];
+
+    urls[KLE_HOOK_STARTED] = cfg->hook_started;
+    urls[KLE_HOOK_STOPPED] = cfg->hook_stopped;
+    urls[KLE_HOOK_NEW_LEADER] = cfg->hook_new_leader;
 
     if (kle_election_config_validate(&cfg->election, err, errlen) != 0) {
         return NULL;
@@ -131,21 +130,17 @@ kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
     el->http = http;
     el->resume = cfg->resume;
     el->name = strdup(cfg->name ? cfg->name : "default");
-    el->hooks[KLE_HOOK_STARTED] = kle_strdup_or_null(cfg->hook_started);
-    el->hooks[KLE_HOOK_STOPPED] = kle_strdup_or_null(cfg->hook_stopped);
-    el->hooks[KLE_HOOK_NEW_LEADER] = kle_strdup_or_null(cfg->hook_new_leader);
+    if (el->name == NULL) {
+        goto nomem;
+    }
 
-    if (el->name == NULL
-        || (cfg->hook_started && cfg->hook_started[0]
-            && el->hooks[KLE_HOOK_STARTED] == NULL)
-        || (cfg->hook_stopped && cfg->hook_stopped[0]
-            && el->hooks[KLE_HOOK_STOPPED] == NULL)
-        || (cfg->hook_new_leader && cfg->hook_new_leader[0]
-            && el->hooks[KLE_HOOK_NEW_LEADER] == NULL))
-    {
-        snprintf(err, errlen, "out of memory");
-        kle_elector_destroy(el);
-        return NULL;
+    for (i = 0; i < 3; i++) {
+        if (urls[i] != NULL && urls[i][0] != '\0') {
+            el->hooks[i] = strdup(urls[i]);
+            if (el->hooks[i] == NULL) {
+                goto nomem;
+            }
+        }
     }
 
     /* the strings were copied; do not keep the caller's pointers */
@@ -161,6 +156,12 @@ kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
     kle_election_init(&el->election, &cfg->election, seed);
 
     return el;
+
+nomem:
+
+    snprintf(err, errlen, "out of memory");
+    kle_elector_destroy(el);
+    return NULL;
 }
 
 
