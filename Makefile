@@ -19,7 +19,7 @@ NGX_CC_OPT  = -g -O2 -fstack-protector-strong -Wformat \
 NGX_LD_OPT  = -Wl,-z,relro -Wl,-z,now -fPIC
 MODULE_SO   = $(B)/modules/ngx_http_leader_election_module.so
 
-LIB_SRCS    = lib/kle_record.c lib/kle_lock.c lib/kle_election.c \
+LIB_SRCS    = lib/kle_clock.c lib/kle_record.c lib/kle_lock.c lib/kle_election.c \
               lib/kle_kubeconfig.c lib/kle_http.c lib/kle_elector.c
 LIB_OBJS    = $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
 LIB_HDRS    = $(wildcard lib/*.h)

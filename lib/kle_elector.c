@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
@@ -57,25 +56,6 @@ static const char *kle_hook_events[] = {
     "started_leading", "stopped_leading", "new_leader"
 };
 
-
-int64_t
-kle_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
-int64_t
-kle_wall_us(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 
 static void
@@ -789,6 +769,11 @@ kle_elector_status(const kle_elector_t *el, kle_elector_status_t *st)
     st->is_leader = kle_election_is_leader(e, kle_now_ms());
     st->record = e->observed;
     st->renew_start = e->state == KLE_STATE_LEADING ? e->renew_start : 0;
+
+    if (e->state == KLE_STATE_LEADING && !e->release_wanted) {
+        st->claim_until = e->renew_start + e->cfg.renew_deadline;
+        st->term = e->observed.transitions;
+    }
     snprintf(st->last_error, sizeof(st->last_error), "%s", el->last_error);
     st->api_requests = el->requests;
     st->api_failures = el->failures;

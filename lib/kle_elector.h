@@ -7,6 +7,7 @@
 #ifndef KLE_ELECTOR_H
 #define KLE_ELECTOR_H
 
+#include "kle_clock.h"
 #include "kle_election.h"
 #include "kle_http.h"
 #include "kle_kubeconfig.h"
@@ -56,6 +57,8 @@ typedef struct {
     int           is_leader;
     kle_record_t  record;          /* last observed */
     int64_t       renew_start;     /* mono ms, 0 if never */
+    int64_t       claim_until;     /* mono ms the claim ends, 0 if none */
+    int32_t       term;            /* transitions of the claimed term */
     char          last_error[256]; /* "" if the last request succeeded */
     uint64_t      api_requests;
     uint64_t      api_failures;
@@ -86,8 +89,5 @@ void kle_elector_stop(kle_elector_t *el);
 void kle_elector_status(const kle_elector_t *el, kle_elector_status_t *st);
 void kle_elector_destroy(kle_elector_t *el);
 
-/* CLOCK_MONOTONIC and CLOCK_REALTIME readers used by hosts and the core. */
-int64_t kle_now_ms(void);
-int64_t kle_wall_us(void);
 
 #endif /* KLE_ELECTOR_H */

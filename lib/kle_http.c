@@ -15,7 +15,7 @@
 #include <curl/curl.h>
 
 #include "kle_http.h"
-#include "kle_elector.h"
+#include "kle_clock.h"
 
 #define KLE_HTTP_UA  "nginx-leader-election/0.1"
 
