@@ -329,6 +329,10 @@ kle_creds_token(kle_creds_t *c, int64_t now_ms, int force)
         if (token != NULL) {
             kle_secret_free(c->token, c->token ? strlen(c->token) : 0);
             c->token = token;
+            c->token_error[0] = '\0';
+
+        } else {
+            snprintf(c->token_error, sizeof(c->token_error), "%s", why);
         }
     }
 
@@ -378,6 +382,7 @@ kle_creds_copy(kle_creds_t *dst, const kle_creds_t *src)
     dst->key_len = src->key_len;
     dst->insecure = src->insecure;
     dst->token_read = src->token_read;
+    memcpy(dst->token_error, src->token_error, sizeof(dst->token_error));
     memcpy(dst->source, src->source, sizeof(dst->source));
 
     if (kle_dup(&dst->server, src->server) != 0

@@ -30,6 +30,8 @@ typedef struct {
     char           *token;        /* current bearer token, NULL if none */
     char           *token_file;   /* re-read every 60 s and after a 401 */
     int64_t         token_read;   /* mono ms of the last read */
+    char            token_error[256];  /* why the last re-read failed
+                                          ("" if it did not) */
 
     char            source[512];  /* "in-cluster" or the kubeconfig path */
 } kle_creds_t;
