@@ -173,7 +173,7 @@ deb: deps
 	packaging/build-deb.sh $(DEB_OUT)
 
 test-deb: deb
-	t/smoke/test-deb.sh $(DEB_OUT)/libnginx-mod-http-leader-election_*.deb
+	t/smoke/test-deb.sh $(DEB_OUT)/libnginx-mod-*-leader-election_*.deb
 
 nginx-mainline: $(or $(ML_SKIP),$(ML_NGINX))
 

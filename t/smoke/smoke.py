@@ -424,6 +424,10 @@ def main():
     if not load:
         p.error('give --load-module or --include')
 
+    # make's ^C or a CI timeout: stop nginx and the emulator on the way out
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda n, f: sys.exit(128 + n))
+
     d = o.dir or tempfile.mkdtemp(prefix='kle-smoke-')
     os.makedirs(d, exist_ok=True)
     d = tempfile.mkdtemp(dir=os.path.abspath(d), prefix='run-')

@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
-# Installs the package built by `make deb` into this machine's nginx, checks
-# what dpkg put where, runs the smoke test (t/smoke/smoke.py) with the
-# distribution's /usr/sbin/nginx loading the module through the package's
-# modules-enabled snippet, then purges the package and checks that nothing
-# is left.  Needs root; starts no nginx service.  Refuses to run when the
-# package is already installed (it would remove it at the end).
+# Installs the packages built by `make deb` into this machine's nginx,
+# checks what dpkg put where, runs the smoke test (t/smoke/smoke.py) with
+# the distribution's /usr/sbin/nginx loading the module through the
+# package's modules-enabled snippet, then purges the packages and checks
+# that nothing is left.  Needs root; starts no nginx service.  Refuses to
+# run when a package is already installed (it would remove it at the end).
 #
-#   t/smoke/test-deb.sh build/deb/libnginx-mod-http-leader-election_V_A.deb
+#   t/smoke/test-deb.sh build/deb/libnginx-mod-http-leader-election_V_A.deb ...
 
 set -euo pipefail
 
-deb=$(readlink -f "$1")
 here=$(dirname "$(readlink -f "$0")")
 pkg=libnginx-mod-http-leader-election
 so=/usr/lib/nginx/modules/ngx_http_leader_election_module.so
@@ -31,17 +30,32 @@ ok() {  # ok DESCRIPTION COMMAND...: one TAP line; stops at a failure
 }
 
 [ "$(id -u)" = 0 ] || { echo "test-deb installs a package: run it as root" >&2; exit 1; }
-[ -f "$deb" ] || { echo "no package $1: make deb" >&2; exit 1; }
+debs=()
+pkgs=()
+for f; do
+    [ -f "$f" ] || { echo "no package $f: make deb" >&2; exit 1; }
+    debs+=("$(readlink -f "$f")")
+    pkgs+=("$(dpkg-deb --field "$f" Package)")
+done
+[[ " ${pkgs[*]} " = *" $pkg "* ]] || { echo "no $pkg among: $*" >&2; exit 1; }
 
 # Engineers sharing a machine: one install/purge cycle at a time.
 exec 9> /run/lock/$pkg.test-deb.lock
 flock -w 300 9 || { echo "another test-deb holds /run/lock/$pkg.test-deb.lock" >&2; exit 1; }
 
-if dpkg-query -W -f='${Status}' $pkg 2> /dev/null | grep -q 'ok installed'; then
-    echo "$pkg is already installed; test-deb would remove it." >&2
-    echo "Remove it first: dpkg --purge $pkg" >&2
-    exit 1
-fi
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2> /dev/null | grep -q 'ok installed'
+}
+gone() {
+    ! dpkg-query -W -f='${Status}' "$1" 2> /dev/null | grep -qv '^unknown ok not-installed$'
+}
+for p in "${pkgs[@]}"; do
+    if installed "$p"; then
+        echo "$p is already installed; test-deb would remove it." >&2
+        echo "Remove it first: dpkg --purge ${pkgs[*]}" >&2
+        exit 1
+    fi
+done
 
 # dpkg takes its lock or fails at once: wait while apt or dpkg runs.
 dpkg_wait() {
@@ -61,14 +75,17 @@ dpkg_wait() {
 }
 
 purge() {
-    dpkg_wait --purge $pkg > /dev/null
+    dpkg_wait --purge "${pkgs[@]}" > /dev/null
 }
 trap 'purge || true' EXIT
 
-echo "# $(dpkg-deb --field "$deb" Package Version | paste -sd ' ')"
-dpkg_wait -i "$deb" > /dev/null
-ok "dpkg -i installed $pkg" \
-    sh -c "dpkg-query -W -f='\${Status}' $pkg | grep -q 'install ok installed'"
+for f in "${debs[@]}"; do
+    echo "# $(dpkg-deb --field "$f" Package Version | paste -sd ' ')"
+done
+dpkg_wait -i "${debs[@]}" > /dev/null
+for p in "${pkgs[@]}"; do
+    ok "dpkg -i installed $p" installed "$p"
+done
 
 # The ABI the machine's nginx provides is the one the package depends on.
 abi=$(dpkg-query -W -f='${Provides}' nginx | grep -o 'nginx-abi-[^ ,]*')
@@ -97,8 +114,9 @@ ok "smoke test: the distribution's nginx, through modules-enabled" smoke
 
 purge
 trap - EXIT
-ok "dpkg --purge removed it" \
-    sh -c "! dpkg-query -W -f='\${Status}' $pkg 2> /dev/null | grep -q 'ok installed'"
+for p in "${pkgs[@]}"; do
+    ok "dpkg --purge removed $p" gone "$p"
+done
 absent() {
     local f
     for f; do
