@@ -164,6 +164,9 @@ ML_CONFIGURE     = --prefix=$(ML) --with-compat \
 # -j2, unless make already runs with -j (its jobserver then shares the cores)
 ML_JOBS          = $(if $(findstring -j,$(MAKEFLAGS)),,-j2)
 ML_SKIP          = $(if $(wildcard $(MAINLINE_TGZ)),,mainline-skip)
+# Its own ports and server root (the suites run one at a time here), so
+# that make -j2 test can run them beside the same suites under valgrind.
+ML_PORT          = $${TEST_NGINX_PORT:-1984} + 50
 
 .PHONY: deb test-deb nginx-mainline test-mainline mainline-skip
 
@@ -202,10 +205,11 @@ test-mainline: $(or $(ML_SKIP),deps lib $(ML_NGINX))
 ifneq ($(ML_SKIP),)
 	@true
 else
-	$(SMOKE) --nginx $(ML_NGINX) \
+	$(SMOKE) --nginx $(ML_NGINX) --port $$(($(ML_PORT) + 48)) \
 	    $$(printf -- '--load-module %s ' $(ML)/modules/*.so)
 	$(TEST_ENV) PATH=$(ML)/sbin:/usr/sbin:$$PATH \
 	    TEST_NGINX_BINARY=$(ML_NGINX) \
 	    TEST_NGINX_LOAD_MODULES="$$(echo $(ML)/modules/*.so)" \
+	    TEST_NGINX_PORT=$$(($(ML_PORT))) TEST_NGINX_SERVROOT=$(ML)/servroot \
 	    prove -I t/lib $(MAINLINE_SUITES)
 endif

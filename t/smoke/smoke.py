@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -98,12 +97,6 @@ def wait_until(secs, fn):
         time.sleep(0.05)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 class Emulator:
     def __init__(self, d):
         self.dir = d
@@ -150,9 +143,8 @@ class Emulator:
 
 
 class Nginx:
-    def __init__(self, binary, load, d, name, kubeconfig):
-        self.binary, self.name, self.dir = binary, name, d
-        self.port = free_port()
+    def __init__(self, binary, load, d, name, port, kubeconfig):
+        self.binary, self.name, self.dir, self.port = binary, name, d, port
         self.proc = None
         os.makedirs(d)
         self.conf = os.path.join(d, 'nginx.conf')
@@ -282,10 +274,11 @@ def alive(pid):
         return False
 
 
-def smoke(binary, load, d):
+def smoke(binary, load, d, port):
     api = Emulator(os.path.join(d, 'api'))
-    a = Nginx(binary, load, os.path.join(d, 'a'), 'a', api.kubeconfig)
-    b = Nginx(binary, load, os.path.join(d, 'b'), 'b', api.kubeconfig)
+    a = Nginx(binary, load, os.path.join(d, 'a'), 'a', port, api.kubeconfig)
+    b = Nginx(binary, load, os.path.join(d, 'b'), 'b', port + 1,
+              api.kubeconfig)
     try:
         run(api, a, b)
     except Failed:
@@ -412,11 +405,16 @@ def main():
                    metavar='SO', help='load_module this .so (repeatable)')
     p.add_argument('--include', metavar='GLOB',
                    help='include these files for the load_module lines')
+    p.add_argument('--port', type=int,
+                   help='a listens on PORT, b on PORT + 1 (default: '
+                   'TEST_NGINX_PORT, else 1984, + 96: clear of the ports '
+                   'the .t files take)')
     p.add_argument('--dir', help='work directory (default: a new one)')
     p.add_argument('--keep', action='store_true',
                    help='keep the work directory')
     o = p.parse_args()
 
+    port = o.port or int(os.environ.get('TEST_NGINX_PORT') or 1984) + 96
     load = ''.join('load_module %s;\n' % os.path.abspath(m)
                    for m in o.load_module)
     if o.include:
@@ -437,7 +435,7 @@ def main():
     print('# work directory: %s' % d)
     t0 = time.monotonic()
     try:
-        smoke(o.nginx, load, d)
+        smoke(o.nginx, load, d, port)
     except Failed as e:
         print('# FAILED: %s (files in %s)' % (e, d))
         return 1
