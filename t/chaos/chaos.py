@@ -1,0 +1,1057 @@
+#!/usr/bin/env python3
+"""make chaos: real nginx replicas, one emulated API server, random faults.
+
+    chaos.py --dir DIR [--seconds S] [--changes N] [--seed X] [--replicas R]
+             [--module SO] [--nginx BIN] [--mix kind=weight,...]
+
+Starts the Kubernetes API emulator, R nginx replicas (master_process on,
+two workers each, the module built in this tree, identities r1..rR) and,
+for each replica, a TCP proxy of its own between it and the API server.
+Probes every replica continuously and injects faults chosen at random
+(seeded) until N leadership changes or S seconds, whichever comes first.
+Then heals everything, checks that a leader comes back, stops every
+process it started and runs the checker (check.py) on what was recorded.
+Exit status: the checker's (non-zero on any violation or failure).
+
+Everything it records is on CLOCK_MONOTONIC (Python's time.monotonic() on
+Linux), the clock the module logs its claims on:
+
+    DIR/rN/logs/error.log   the replica's error log (debug_core: the
+                            module's claim lines)
+    DIR/probes/rN.log       "send_ms recv_ms HTTP is_leader token pid", or
+                            "send_ms recv_ms ERR reason"
+    DIR/faults.jsonl        one line per fault phase (start, end, ...)
+    DIR/params.json         the run's parameters, seed included
+"""
+
+import argparse
+import ctypes
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import check  # noqa: E402
+
+# (lease_duration s, renew_deadline ms, retry_period ms): client-go's rules,
+# lease 2-4 s.  The first is the one every replica starts with.
+TIMINGS = [(3, 2000, 500), (2, 1500, 500), (3, 2500, 1000), (4, 3000, 1000),
+           (2, 1200, 400), (4, 2500, 800), (3, 1500, 600)]
+
+# The faults and how often each is chosen (relative weights).
+MIX = {
+    'kill9': 8,             # kill -9 master and workers: a container dies
+    'kill9_master': 3,      # kill -9 the master only; orphans run, then die
+    'kill9_elector': 6,     # kill -9 the elector worker; the master respawns
+    'stop_elector': 6,      # SIGSTOP the elector worker > renew_deadline
+    'stop_replica': 4,      # SIGSTOP every process > lease_duration
+    'quit': 8,              # nginx -s quit (releases), start again later
+    'quit_slow': 4,         # the same while the API answers it slowly
+    'restart': 4,           # nginx -s quit, start at once
+    'reload': 5,            # nginx -s reload, same configuration
+    'reload_timings': 6,    # configuration rewritten with other timings
+    'reload_identity': 2,   # configuration rewritten with a new identity
+    'cutoff': 7,            # the replica's proxy blackholes > lease
+    'proxy_reset': 3,       # the replica's proxy resets every connection
+    'proxy_latency': 4,     # the replica's proxy delays both directions
+    'api_latency': 3,       # the API server answers late (everyone)
+    'api_5xx': 3,           # the API server fails requests
+    'api_lost_answer': 2,   # writes commit, their answer is a 500
+    'api_reset': 2,         # the API server resets connections
+    'api_410': 3,           # watch history compacted: 410 on resume
+    'api_429': 1,           # too many requests, Retry-After 1
+}
+API_FAULTS = {k for k in MIX if k.startswith('api_')}
+
+ELECTION = 'chaos'
+LOCK = 'leases default/chaos'
+PROBE_TIMEOUT = 3.0
+PROBE_GAP = 0.02
+
+
+def mono_ms():
+    return time.monotonic() * 1000.0
+
+
+def set_subreaper():
+    """Become the subreaper of what we start: nginx daemonizes, and a
+    master killed alone leaves workers that must not end as zombies of a
+    PID 1 that does not reap them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)          # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def proc_stat(pid):
+    """(state, ppid, session) of a process, or None if it is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            s = f.read()
+    except OSError:
+        return None
+    rest = s[s.rindex(')') + 2:].split()
+    return rest[0], int(rest[1]), int(rest[3])
+
+
+def all_pids():
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            yield int(d)
+
+
+class Recorder:
+    """faults.jsonl: one line per fault phase, with its monotonic time."""
+
+    def __init__(self, path):
+        self.f = open(path, 'a')
+        self.lock = threading.Lock()
+        self.counts = {}
+
+    def __call__(self, kind, target, phase, **detail):
+        rec = {'t': round(mono_ms(), 3), 'kind': kind, 'target': target,
+               'phase': phase}
+        rec.update(detail)
+        with self.lock:
+            self.f.write(json.dumps(rec) + '\n')
+            self.f.flush()
+            if phase == 'start':
+                self.counts[kind] = self.counts.get(kind, 0) + 1
+
+
+class Emulator:
+    def __init__(self, run):
+        self.dir = os.path.join(run.dir, 'api')
+        os.makedirs(self.dir, exist_ok=True)
+        for f in ('port', 'admin_port'):
+            if os.path.exists(os.path.join(self.dir, f)):
+                os.unlink(os.path.join(self.dir, f))
+        self.out = open(os.path.join(run.dir, 'emulator.out'), 'a')
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(TOP, 't/emulator/kube_emulator.py'),
+             '--dir', self.dir, '--admin-port', '0', '--history', '200'],
+            stdout=self.out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not (os.path.exists(os.path.join(self.dir, 'port'))
+                   and os.path.exists(os.path.join(self.dir, 'admin_port'))):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError('the emulator did not start; see %s'
+                                   % self.out.name)
+            time.sleep(0.05)
+        self.port = int(open(os.path.join(self.dir, 'port')).read())
+        self.admin_port = int(open(os.path.join(self.dir,
+                                                'admin_port')).read())
+        self.token = open(os.path.join(self.dir, 'token')).read().strip()
+        self.ca = os.path.join(self.dir, 'ca.crt')
+
+    def admin(self, method, path, body=None):
+        c = http.client.HTTPConnection('127.0.0.1', self.admin_port,
+                                       timeout=10)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            c.request(method, '/_emulator/' + path, body=data,
+                      headers={'Content-Type': 'application/json'})
+            r = c.getresponse()
+            out = r.read()
+            if r.status >= 300:
+                raise RuntimeError('emulator admin %s %s: %d %s'
+                                   % (method, path, r.status, out[:200]))
+            return json.loads(out) if out else None
+        finally:
+            c.close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Proxy:
+    def __init__(self, run, name, upstream_port):
+        self.log = open(os.path.join(run.dir, 'proxy-%s.log' % name), 'a')
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, 'proxy.py'),
+             '--upstream', '127.0.0.1:%d' % upstream_port],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.log, text=True, bufsize=1)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != 'port':
+            raise RuntimeError('proxy for %s did not start' % name)
+        self.port = int(line[1])
+        self.lock = threading.Lock()
+        self.mode = 'pass'
+
+    def command(self, cmd):
+        with self.lock:
+            self.proc.stdin.write(cmd + '\n')
+            self.proc.stdin.flush()
+            ans = self.proc.stdout.readline().strip()
+            if not ans.startswith('ok'):
+                raise RuntimeError('proxy: %s: %r' % (cmd, ans))
+            self.mode = cmd
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Replica:
+    def __init__(self, run, idx, port):
+        self.run = run
+        self.idx = idx
+        self.name = 'r%d' % idx
+        self.port = port
+        self.prefix = os.path.join(run.dir, self.name)
+        self.identity = self.name
+        self.identity_gen = 0
+        self.timings = run.timings[0]
+        self.masters = []           # every master pid started, in order
+        self.lock = threading.Lock()    # one fault at a time
+        self.up = False
+        self.starts = 0
+        os.makedirs(os.path.join(self.prefix, 'conf'), exist_ok=True)
+        os.makedirs(os.path.join(self.prefix, 'logs'), exist_ok=True)
+        self.proxy = Proxy(run, self.name, run.emu.port)
+        self.kubeconfig = os.path.join(self.prefix, 'conf', 'kubeconfig')
+        with open(self.kubeconfig, 'w') as f:
+            f.write(kubeconfig(self.proxy.port, run.emu.ca, run.emu.token))
+        os.chmod(self.kubeconfig, 0o600)
+
+    # configuration
+
+    def conf_text(self):
+        ld, rd, rp = self.timings
+        user = 'user root;\n' if os.geteuid() == 0 else ''
+        return f"""load_module {self.run.module};
+worker_processes 2;
+master_process on;
+daemon on;
+{user}error_log logs/error.log debug_core;
+pid logs/nginx.pid;
+
+events {{
+    worker_connections 256;
+    accept_mutex off;
+}}
+
+http {{
+    access_log off;
+    default_type text/plain;
+
+    leader_election {ELECTION} {{
+        lock            {LOCK};
+        identity        {self.identity};
+        address         127.0.0.1:{self.port};
+        lease_duration  {ld}s;
+        renew_deadline  {rd}ms;
+        retry_period    {rp}ms;
+        api_server      kubeconfig {self.kubeconfig};
+    }}
+
+    server {{
+        listen 127.0.0.1:{self.port};
+
+        location = /probe {{
+            return 200 "$leader_election_is_leader $leader_election_fencing_token $pid\\n";
+        }}
+        location = /leader {{
+            leader_election_status;
+        }}
+    }}
+}}
+"""
+
+    def write_conf(self):
+        path = os.path.join(self.prefix, 'conf', 'nginx.conf')
+        with open(path + '.tmp', 'w') as f:
+            f.write(self.conf_text())
+        os.replace(path + '.tmp', path)
+
+    def nginx(self, *args):
+        return subprocess.run(
+            [self.run.nginx, '-p', self.prefix + '/', '-c', 'conf/nginx.conf',
+             '-e', 'logs/error.log'] + list(args),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, timeout=30)
+
+    # processes
+
+    def pid_file(self):
+        return os.path.join(self.prefix, 'logs', 'nginx.pid')
+
+    def master(self):
+        try:
+            with open(self.pid_file()) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def procs(self):
+        """Live processes of this replica: every process in the session of
+        any master it ever had (workers keep it when orphaned)."""
+        sessions = set(self.masters)
+        out = []
+        for pid in all_pids():
+            st = proc_stat(pid)
+            if st is None or st[2] not in sessions:
+                continue
+            if st[0] in ('Z', 'X'):
+                self.run.reap(pid, st)
+                continue
+            out.append(pid)
+        return out
+
+    def signal_all(self, sig, master_first=True):
+        pids = self.procs()
+        m = self.master()
+        pids.sort(key=lambda p: (p != m) if master_first else (p == m))
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        return pids
+
+    def kill_all(self, timeout=10.0):
+        """SIGKILL to every process of the replica, until none is left."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.signal_all(signal.SIGKILL)
+            if not pids:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError('%s: processes %s survive SIGKILL'
+                                   % (self.name, pids))
+            time.sleep(0.02)
+        self.up = False
+        try:
+            os.unlink(self.pid_file())
+        except OSError:
+            pass
+
+    def start(self):
+        if self.procs():
+            raise RuntimeError('%s: start with processes left: %s'
+                               % (self.name, self.procs()))
+        self.write_conf()
+        try:
+            os.unlink(self.pid_file())
+        except OSError:
+            pass
+        # the clean-up either sees this master or stops it from starting
+        with self.run.proc_lock:
+            if self.run.closing:
+                raise RuntimeError('%s: not started: the run is closing'
+                                   % self.name)
+            r = self.nginx()
+            if r.returncode != 0:
+                raise RuntimeError('%s: nginx did not start: %s'
+                                   % (self.name, r.stdout.strip()))
+            deadline = time.monotonic() + 10
+            while self.master() is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError('%s: no pid file' % self.name)
+                time.sleep(0.01)
+            self.masters.append(self.master())
+        self.starts += 1
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', self.port), 1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError('%s: does not listen' % self.name)
+                time.sleep(0.02)
+        self.up = True
+
+    def quit(self, timeout=15.0):
+        """nginx -s quit, then waits for every process to exit."""
+        r = self.nginx('-s', 'quit')
+        if r.returncode != 0:
+            self.run.note('%s: nginx -s quit: %s' % (self.name,
+                                                     r.stdout.strip()))
+        deadline = time.monotonic() + timeout
+        while self.procs():
+            if time.monotonic() > deadline:
+                self.run.note('%s: still running %.0f s after quit; '
+                              'killed' % (self.name, timeout))
+                break
+            time.sleep(0.02)
+        self.kill_all()
+
+    def reload(self):
+        self.write_conf()
+        r = self.nginx('-s', 'reload')
+        if r.returncode != 0:
+            raise RuntimeError('%s: nginx -s reload: %s'
+                               % (self.name, r.stdout.strip()))
+
+    def status(self):
+        c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=1.5)
+        try:
+            c.request('GET', '/leader')
+            r = c.getresponse()
+            return json.loads(r.read())
+        finally:
+            c.close()
+
+    def elector_pid(self):
+        """The elector worker, from the status page, if it is ours."""
+        try:
+            pid = self.status().get('elector_pid')
+        except (OSError, ValueError, http.client.HTTPException):
+            return None
+        if not isinstance(pid, int) or pid not in self.procs():
+            return None
+        if pid == self.master():
+            return None
+        return pid
+
+
+class Prober(threading.Thread):
+    """GET /probe on a new connection each time, so that both workers
+    answer; the send and receive times bracket the moment the variables
+    were evaluated."""
+
+    def __init__(self, chaos, rep):
+        super().__init__(daemon=True, name='probe-' + rep.name)
+        self.chaos = chaos
+        self.rep = rep
+        self.out = open(os.path.join(chaos.dir, 'probes', rep.name + '.log'),
+                        'a')
+
+    def run_one(self):
+        s = time.monotonic()
+        try:
+            sock = socket.create_connection(('127.0.0.1', self.rep.port),
+                                            timeout=PROBE_TIMEOUT)
+            try:
+                sock.settimeout(PROBE_TIMEOUT)
+                sock.sendall(b'GET /probe HTTP/1.0\r\nHost: chaos\r\n\r\n')
+                data = b''
+                while True:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            finally:
+                sock.close()
+            r = time.monotonic()
+        except OSError as e:
+            r = time.monotonic()
+            self.out.write('%.3f %.3f ERR %s\n'
+                           % (s * 1000, r * 1000,
+                              type(e).__name__))
+            return False
+        head, _, body = data.partition(b'\r\n\r\n')
+        code = head.split(b' ', 2)[1].decode() if b' ' in head else '000'
+        fields = body.decode('ascii', 'replace').split(' ')
+        if code != '200' or len(fields) != 3:
+            self.out.write('%.3f %.3f ERR http-%s %r\n'
+                           % (s * 1000, r * 1000, code, body[:40]))
+            return False
+        leader, token, pid = fields[0], fields[1] or '-', fields[2].strip()
+        self.out.write('%.3f %.3f 200 %s %s %s\n'
+                       % (s * 1000, r * 1000, leader, token, pid))
+        if leader == '1':
+            self.chaos.leader_hint = (self.rep, r)
+        return True
+
+    def run(self):
+        while not self.chaos.probes_stop.is_set():
+            ok = self.run_one()
+            self.out.flush()
+            self.chaos.probes_stop.wait(PROBE_GAP if ok else 0.05)
+        self.out.close()
+
+
+class LogTail:
+    """Counts the terms claimed so far from the replicas' error logs, as
+    they grow, so that the run knows when it has seen enough changes."""
+
+    def __init__(self, paths):
+        self.paths = paths
+        self.offsets = {p: 0 for p in paths}
+        self.terms = set()
+        self.partial = {p: b'' for p in paths}
+
+    def poll(self):
+        for p in self.paths:
+            try:
+                with open(p, 'rb') as f:
+                    f.seek(self.offsets[p])
+                    data = f.read()
+            except OSError:
+                continue
+            self.offsets[p] += len(data)
+            data = self.partial[p] + data
+            lines = data.split(b'\n')
+            self.partial[p] = lines.pop()
+            for line in lines:
+                ev = check.parse_claim(line.decode('utf-8', 'replace'))
+                if ev and ev['kind'] == 'claim' and ev['until'] > ev['now']:
+                    self.terms.add(ev['term'])
+        return max(0, len(self.terms) - 1)
+
+
+class Chaos:
+    def __init__(self, a):
+        self.a = a
+        self.dir = os.path.abspath(a.dir)
+        self.rng = random.Random(a.seed)
+        self.timings = TIMINGS
+        self.nginx = a.nginx
+        self.module = os.path.abspath(a.module)
+        self.mix = dict(MIX)
+        if a.mix:
+            self.mix = parse_mix(a.mix)
+        self.replicas = []
+        self.emu = None
+        self.probers = []
+        self.probes_stop = threading.Event()
+        self.stop_faults = threading.Event()
+        self.leader_hint = None
+        self.fault_threads = []
+        self.api_lock = threading.Lock()
+        self.disrupted = 0
+        self.disrupted_lock = threading.Lock()
+        self.notes = []
+        self.errors = []
+        self.t0 = None
+        self.proc_lock = threading.Lock()
+        self.closing = False
+
+    # bookkeeping
+
+    def note(self, msg):
+        line = '%9.3f %s' % ((time.monotonic() - (self.t0 or 0)), msg)
+        self.notes.append(line)
+        with open(os.path.join(self.dir, 'notes.log'), 'a') as f:
+            f.write(line + '\n')
+        if self.a.verbose:
+            print(line, flush=True)
+
+    def reap(self, pid, st):
+        if st[1] == os.getpid():
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+    # set-up and tear-down
+
+    def setup(self):
+        if os.path.exists(self.dir):
+            shutil.rmtree(self.dir)
+        os.makedirs(os.path.join(self.dir, 'probes'))
+        self.record = Recorder(os.path.join(self.dir, 'faults.jsonl'))
+        self.record('run', None, 'setup')
+        self.emu = Emulator(self)
+        ports = free_ports(self.a.port, self.a.replicas)
+        for i in range(self.a.replicas):
+            self.replicas.append(Replica(self, i + 1, ports[i]))
+        params = {
+            'seed': self.a.seed, 'replicas': self.a.replicas,
+            'seconds': self.a.seconds, 'changes': self.a.changes,
+            'timings_start': list(self.timings[0]),
+            'timings': [list(t) for t in self.timings],
+            'mix': self.mix, 'fault_gap_s': self.a.fault_gap,
+            'leader_bias': self.a.leader_bias,
+            'nginx': self.nginx, 'module': self.module,
+            'ports': ports, 'api_port': self.emu.port,
+            'proxy_ports': [r.proxy.port for r in self.replicas],
+            'probe_gap_s': PROBE_GAP, 'probe_timeout_s': PROBE_TIMEOUT,
+            'election': ELECTION, 'lock': LOCK,
+            'nginx_version': nginx_version(self.nginx),
+        }
+        with open(os.path.join(self.dir, 'params.json'), 'w') as f:
+            json.dump(params, f, indent=1)
+        self.t0 = time.monotonic()
+        for rep in self.replicas:
+            rep.start()
+        for rep in self.replicas:
+            p = Prober(self, rep)
+            p.start()
+            self.probers.append(p)
+
+    def cleanup(self):
+        """Every process this run started ends here, whatever happened."""
+        self.stop_faults.set()
+        self.probes_stop.set()
+        with self.proc_lock:
+            self.closing = True
+        for rep in self.replicas:
+            try:
+                rep.signal_all(signal.SIGCONT)
+                rep.kill_all()
+            except Exception as e:          # keep cleaning up
+                self.errors.append('cleanup %s: %s' % (rep.name, e))
+        for rep in self.replicas:
+            rep.proxy.stop()
+        if self.emu:
+            self.emu.stop()
+        for p in self.probers:
+            p.join(PROBE_TIMEOUT + 1)
+
+    # the faults
+
+    def pick_replica(self):
+        """The current leader (with probability leader_bias) or any other
+        replica that no fault holds."""
+        free = [r for r in self.replicas if not r.lock.locked()]
+        if not free:
+            return None
+        hint = self.leader_hint
+        if (hint and hint[0] in free
+                and time.monotonic() - hint[1] < 2.0
+                and self.rng.random() < self.a.leader_bias):
+            return hint[0]
+        return self.rng.choice(free)
+
+    def start_fault(self, kind):
+        if kind in API_FAULTS:
+            if not self.api_lock.acquire(blocking=False):
+                return False
+            target = None
+        else:
+            with self.disrupted_lock:
+                if self.disrupted >= self.a.max_disrupted:
+                    return False
+                target = self.pick_replica()
+                if target is None:
+                    return False
+                target.lock.acquire()
+                self.disrupted += 1
+        seed = self.rng.getrandbits(32)
+        t = threading.Thread(target=self.fault_thread,
+                             args=(kind, target, random.Random(seed)),
+                             daemon=True, name='fault-' + kind)
+        t.start()
+        self.fault_threads.append(t)
+        return True
+
+    def fault_thread(self, kind, rep, rng):
+        try:
+            getattr(self, 'f_' + kind)(rep, rng)
+        except Exception as e:
+            msg = 'fault %s on %s failed: %s' % (kind, rep.name if rep
+                                                 else 'api', e)
+            self.errors.append(msg)
+            self.note(msg)
+        finally:
+            if rep is None:
+                self.api_lock.release()
+            else:
+                rep.lock.release()
+                with self.disrupted_lock:
+                    self.disrupted -= 1
+
+    def sleep(self, s):
+        # faults finish their course even when the run is stopping: a
+        # stopped process is continued, a proxy healed, a replica started
+        time.sleep(max(0.0, s))
+
+    def f_kill9(self, rep, rng):
+        # a container's death: every process of it at once.  Killing the
+        # master alone is another fault (f_kill9_master).
+        self.record('kill9', rep.name, 'start', pids=rep.procs())
+        rep.kill_all()
+        self.record('kill9', rep.name, 'dead')
+        self.sleep(rng.uniform(0.2, 2.0))
+        rep.start()
+        self.record('kill9', rep.name, 'end', master=rep.master())
+
+    def f_kill9_master(self, rep, rng):
+        # the workers survive their master and keep running the elector,
+        # under the same identity: they must all be gone before the replica
+        # starts again, or two electors would share one identity
+        m = rep.master()
+        self.record('kill9_master', rep.name, 'start', master=m)
+        if m:
+            os.kill(m, signal.SIGKILL)
+        self.sleep(rng.uniform(0.5, 2.5))
+        self.record('kill9_master', rep.name, 'orphans', pids=rep.procs())
+        rep.kill_all()
+        self.sleep(rng.uniform(0.1, 1.0))
+        rep.start()
+        self.record('kill9_master', rep.name, 'end', master=rep.master())
+
+    def f_kill9_elector(self, rep, rng):
+        pid = rep.elector_pid()
+        if pid is None:
+            self.record('kill9_elector', rep.name, 'skip')
+            return
+        self.record('kill9_elector', rep.name, 'start', pid=pid)
+        os.kill(pid, signal.SIGKILL)
+        self.sleep(0.5)
+        self.record('kill9_elector', rep.name, 'end')
+
+    def f_stop_elector(self, rep, rng):
+        pid = rep.elector_pid()
+        if pid is None:
+            self.record('stop_elector', rep.name, 'skip')
+            return
+        secs = rep.timings[1] / 1000.0 + rng.uniform(0.3, 2.0)
+        self.record('stop_elector', rep.name, 'start', pid=pid, secs=secs)
+        os.kill(pid, signal.SIGSTOP)
+        self.sleep(secs)
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        self.record('stop_elector', rep.name, 'end')
+
+    def f_stop_replica(self, rep, rng):
+        secs = rep.timings[0] + rng.uniform(0.3, 2.0)
+        pids = rep.signal_all(signal.SIGSTOP)
+        self.record('stop_replica', rep.name, 'start', pids=pids, secs=secs)
+        self.sleep(secs)
+        rep.signal_all(signal.SIGCONT, master_first=False)
+        self.record('stop_replica', rep.name, 'end')
+
+    def f_quit(self, rep, rng, kind='quit', down=None):
+        self.record(kind, rep.name, 'start', master=rep.master())
+        t = time.monotonic()
+        rep.quit()
+        self.record(kind, rep.name, 'exited',
+                    secs=round(time.monotonic() - t, 3))
+        self.sleep(rng.uniform(0.2, 2.0) if down is None else down)
+        rep.start()
+        self.record(kind, rep.name, 'end', master=rep.master())
+
+    def f_quit_slow(self, rep, rng):
+        # the release reaches the server at once; its answer comes late
+        ms = rng.randint(200, 700)
+        rep.proxy.command('latency 0 %d' % ms)
+        self.record('quit_slow', rep.name, 'latency', down_ms=ms)
+        try:
+            self.f_quit(rep, rng, 'quit_slow')
+        finally:
+            rep.proxy.command('pass')
+
+    def f_restart(self, rep, rng):
+        self.f_quit(rep, rng, 'restart', down=0)
+
+    def f_reload(self, rep, rng):
+        self.record('reload', rep.name, 'start', master=rep.master())
+        rep.reload()
+        self.sleep(0.3)
+        self.record('reload', rep.name, 'end')
+
+    def f_reload_timings(self, rep, rng):
+        old = rep.timings
+        rep.timings = rng.choice([t for t in self.timings if t != old])
+        self.record('reload_timings', rep.name, 'start', old=list(old),
+                    new=list(rep.timings))
+        rep.reload()
+        self.sleep(0.3)
+        self.record('reload_timings', rep.name, 'end')
+
+    def f_reload_identity(self, rep, rng):
+        # identities stay unique: the old one is never used again
+        rep.identity_gen += 1
+        old = rep.identity
+        rep.identity = '%s-%d' % (rep.name, rep.identity_gen)
+        self.record('reload_identity', rep.name, 'start', old=old,
+                    new=rep.identity)
+        rep.reload()
+        self.sleep(0.3)
+        self.record('reload_identity', rep.name, 'end')
+
+    def f_cutoff(self, rep, rng):
+        secs = rep.timings[0] + rng.uniform(0.5, 3.0)
+        rep.proxy.command('blackhole')
+        self.record('cutoff', rep.name, 'start', secs=secs)
+        self.sleep(secs)
+        rep.proxy.command('pass')
+        self.record('cutoff', rep.name, 'end')
+
+    def f_proxy_reset(self, rep, rng):
+        secs = rng.uniform(0.3, 2.0)
+        rep.proxy.command('reset')
+        self.record('proxy_reset', rep.name, 'start', secs=secs)
+        self.sleep(secs)
+        rep.proxy.command('pass')
+        self.record('proxy_reset', rep.name, 'end')
+
+    def f_proxy_latency(self, rep, rng):
+        up, down = rng.randint(20, 600), rng.randint(20, 600)
+        secs = rng.uniform(1.0, 4.0)
+        rep.proxy.command('latency %d %d' % (up, down))
+        self.record('proxy_latency', rep.name, 'start', up_ms=up,
+                    down_ms=down, secs=secs)
+        self.sleep(secs)
+        rep.proxy.command('pass')
+        self.record('proxy_latency', rep.name, 'end')
+
+    def api_fault(self, kind, spec, secs):
+        f = self.emu.admin('POST', 'faults', spec)
+        self.record(kind, None, 'start', fault=spec, secs=secs)
+        self.sleep(secs)
+        self.emu.admin('DELETE', 'faults/%d' % f['id'])
+        self.record(kind, None, 'end')
+
+    def f_api_latency(self, rep, rng):
+        self.api_fault('api_latency',
+                       {'kind': 'latency', 'ms': rng.randint(100, 800)},
+                       rng.uniform(1.0, 4.0))
+
+    def f_api_5xx(self, rep, rng):
+        spec = {'kind': 'status', 'code': rng.choice([500, 503, 504])}
+        m = rng.choice(['PUT', 'GET', None])
+        if m:
+            spec['method'] = m
+        self.api_fault('api_5xx', spec, rng.uniform(0.5, 3.0))
+
+    def f_api_lost_answer(self, rep, rng):
+        self.api_fault('api_lost_answer',
+                       {'kind': 'status', 'code': 500, 'after': True,
+                        'method': 'PUT', 'count': rng.randint(1, 3)},
+                       rng.uniform(1.0, 3.0))
+
+    def f_api_reset(self, rep, rng):
+        self.api_fault('api_reset', {'kind': 'reset'},
+                       rng.uniform(0.3, 2.0))
+
+    def f_api_429(self, rep, rng):
+        self.api_fault('api_429',
+                       {'kind': 'status', 'code': 429, 'retry_after': 1,
+                        'count': rng.randint(1, 5)},
+                       rng.uniform(1.0, 3.0))
+
+    def f_api_410(self, rep, rng):
+        self.record('api_410', None, 'start')
+        self.emu.admin('POST', 'compact')
+        self.record('api_410', None, 'end')
+
+    # the run
+
+    def run(self):
+        self.setup()
+        tail = LogTail([os.path.join(r.prefix, 'logs', 'error.log')
+                        for r in self.replicas])
+        kinds = sorted(self.mix)
+        weights = [self.mix[k] for k in kinds]
+        end = self.t0 + self.a.seconds
+        # the first leader, before any fault
+        self.sleep(self.timings[0][0] + 1)
+        self.record('run', None, 'faults-start')
+        changes = 0
+        last_poll = 0
+        while time.monotonic() < end:
+            if time.monotonic() - last_poll > 2:
+                last_poll = time.monotonic()
+                changes = tail.poll()
+                if self.a.changes and changes >= self.a.changes:
+                    break
+                self.fault_threads = [t for t in self.fault_threads
+                                      if t.is_alive()]
+            if len(self.errors) > 10:
+                self.note('too many errors; stopping the faults')
+                break
+            self.sleep(self.rng.expovariate(1.0 / self.a.fault_gap))
+            kind = self.rng.choices(kinds, weights)[0]
+            self.start_fault(kind)
+        self.record('run', None, 'faults-stop', changes=changes)
+        self.note('faults stop: about %d changes' % changes)
+        self.settle()
+
+    def settle(self):
+        """Every fault ends its course; then the replicas must elect one
+        leader again within a lease and a few retries."""
+        for t in self.fault_threads:
+            t.join(60)
+        self.emu.admin('DELETE', 'faults')
+        for rep in self.replicas:
+            rep.signal_all(signal.SIGCONT)
+            if rep.proxy.mode != 'pass':
+                rep.proxy.command('pass')
+            if not rep.procs():
+                rep.start()
+        t = time.monotonic()
+        self.record('run', None, 'healed')
+        limit = max(ld + 2.2 * rp / 1000.0 for ld, _, rp in
+                    (r.timings for r in self.replicas)) + 5.0
+        leader = None
+        while time.monotonic() - t < limit:
+            hint = self.leader_hint
+            if hint and hint[1] > t:
+                leader = hint[0]
+                break
+            time.sleep(0.05)
+        took = time.monotonic() - t
+        self.record('run', None, 'liveness',
+                    leader=leader.name if leader else None,
+                    secs=round(took, 3), limit=round(limit, 3))
+        if leader is None:
+            self.errors.append('no leader within %.1f s after the faults '
+                               'stopped' % limit)
+        self.sleep(1.0)
+        self.probes_stop.set()
+        for p in self.probers:
+            p.join(PROBE_TIMEOUT + 1)
+        for rep in self.replicas:
+            rep.quit()
+        self.record('run', None, 'end')
+
+
+def kubeconfig(port, ca, token):
+    """The API server as a replica reaches it: through its own proxy."""
+    q = json.dumps
+    return '\n'.join([
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        '- name: chaos',
+        '  cluster:',
+        '    server: ' + q('https://127.0.0.1:%d' % port),
+        '    certificate-authority: ' + q(ca),
+        'users:',
+        '- name: chaos',
+        '  user:',
+        '    token: ' + q(token),
+        'contexts:',
+        '- name: chaos',
+        '  context:',
+        '    cluster: chaos',
+        '    user: chaos',
+        '    namespace: default',
+        'current-context: chaos',
+        '']) + '\n'
+
+
+def parse_mix(text):
+    mix = {}
+    for item in text.split(','):
+        k, _, w = item.partition('=')
+        k = k.strip()
+        if k not in MIX:
+            raise SystemExit('unknown fault kind %r (known: %s)'
+                             % (k, ', '.join(sorted(MIX))))
+        mix[k] = float(w) if w else 1.0
+    return mix
+
+
+def free_ports(base, n):
+    """n consecutive free ports from base (below the ephemeral range, so
+    that nothing else takes them between the replicas' restarts)."""
+    port = base
+    while port + n < 32768:
+        ok = True
+        for p in range(port, port + n):
+            s = socket.socket()
+            try:
+                s.bind(('127.0.0.1', p))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+            if not ok:
+                break
+        if ok:
+            return list(range(port, port + n))
+        port += n
+    raise RuntimeError('no %d free ports from %d' % (n, base))
+
+
+def nginx_version(nginx):
+    try:
+        r = subprocess.run([nginx, '-v'], capture_output=True, text=True)
+        return (r.stderr or r.stdout).strip()
+    except OSError:
+        return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--dir', required=True)
+    ap.add_argument('--seconds', type=float, default=1800)
+    ap.add_argument('--changes', type=int, default=1000,
+                    help='stop after this many leadership changes (0: '
+                    'run for --seconds)')
+    ap.add_argument('--seed', type=int, default=None)
+    ap.add_argument('--replicas', type=int, default=4)
+    ap.add_argument('--max-disrupted', type=int, default=None,
+                    help='replicas under a fault at once (default R-2)')
+    ap.add_argument('--fault-gap', type=float, default=1.0,
+                    help='mean seconds between two faults')
+    ap.add_argument('--leader-bias', type=float, default=0.6,
+                    help='how often a replica fault targets the leader')
+    ap.add_argument('--mix', default=None,
+                    help='kind=weight,... instead of the default mix')
+    ap.add_argument('--port', type=int,
+                    default=int(os.environ.get('CHAOS_PORT', 18600)))
+    ap.add_argument('--nginx', default=os.environ.get('TEST_NGINX_BINARY',
+                                                      '/usr/sbin/nginx'))
+    ap.add_argument('--module', default=os.path.join(
+        TOP, 'build/modules/ngx_http_leader_election_module.so'))
+    ap.add_argument('--verbose', '-v', action='store_true')
+    a = ap.parse_args()
+    if not 3 <= a.replicas <= 5:
+        raise SystemExit('--replicas: 3 to 5')
+    if a.seed is None:
+        a.seed = random.SystemRandom().randrange(1 << 31)
+    if a.max_disrupted is None:
+        a.max_disrupted = max(1, a.replicas - 2)
+    for ld, rd, rp in TIMINGS:
+        assert ld * 1000 > rd > 1.2 * rp > 0
+
+    print('chaos: seed %d, %d replicas, up to %d changes or %.0f s; '
+          'run directory %s' % (a.seed, a.replicas, a.changes, a.seconds,
+                                a.dir), flush=True)
+    set_subreaper()
+    ch = Chaos(a)
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt('signal %d' % signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    interrupted = False
+    try:
+        ch.run()
+    except KeyboardInterrupt:
+        interrupted = True
+        print('chaos: interrupted; stopping everything', flush=True)
+    except Exception as e:
+        ch.errors.append('run failed: %s: %s' % (type(e).__name__, e))
+        print('chaos: %s' % ch.errors[-1], flush=True)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ch.cleanup()
+    with open(os.path.join(ch.dir, 'errors.log'), 'w') as f:
+        for e in ch.errors:
+            f.write(e + '\n')
+    if interrupted:
+        return 130
+    return check.main([ch.dir])
+
+
+if __name__ == '__main__':
+    sys.exit(main())
