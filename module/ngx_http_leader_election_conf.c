@@ -519,6 +519,11 @@ ngx_http_leader_election_finish(ngx_conf_t *cf, ngx_http_leader_election_t *le)
     le->election.renew_deadline = le->renew_deadline;
     le->election.retry_period = le->retry_period;
 
+    /* ConfigMap records hold whole seconds: core checks the margin */
+    le->election.whole_seconds = (ngx_strcmp(le->lock_kind.data,
+                                             "configmaps")
+                                  == 0);
+
     if (kle_election_config_validate(&le->election, err, sizeof(err)) != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%s in leader_election \"%V\"", err, &le->name);
