@@ -59,6 +59,10 @@ typedef struct {
 } ngx_http_leader_election_state_t;
 
 
+/* the variables' names by value: "leader_election_is_leader", ... */
+extern ngx_str_t  ngx_http_leader_election_names[];
+
+
 /*
  * The election called name in cycle's configuration; name NULL or empty
  * means the first one defined.  NULL if there is none, or if no http{}
@@ -67,6 +71,11 @@ typedef struct {
  */
 ngx_http_leader_election_t *ngx_http_leader_election_lookup(
     ngx_cycle_t *cycle, ngx_str_t *name);
+
+/* the n-th election defined (from 0), NULL past the last: for _NAME forms */
+ngx_http_leader_election_t *ngx_http_leader_election_nth(
+    ngx_cycle_t *cycle, ngx_uint_t n);
+ngx_str_t *ngx_http_leader_election_name(ngx_http_leader_election_t *le);
 
 /*
  * 1 if this instance leads: the claim published by its elector has not

@@ -88,6 +88,29 @@ ngx_http_leader_election_lookup(ngx_cycle_t *cycle, ngx_str_t *name)
 }
 
 
+ngx_http_leader_election_t *
+ngx_http_leader_election_nth(ngx_cycle_t *cycle, ngx_uint_t n)
+{
+    ngx_http_leader_election_main_conf_t  *lemcf;
+
+    lemcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_leader_election_module);
+
+    if (lemcf == NULL || n >= lemcf->elections.nelts) {
+        return NULL;
+    }
+
+    return ((ngx_http_leader_election_t **) lemcf->elections.elts)[n];
+}
+
+
+ngx_str_t *
+ngx_http_leader_election_name(ngx_http_leader_election_t *le)
+{
+    return &le->name;
+}
+
+
 /*
  * A new configuration is in force: its elections get a new generation, and
  * the electors of the previous one stop when they see it.  This is done

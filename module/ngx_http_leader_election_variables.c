@@ -36,33 +36,25 @@ static ngx_int_t ngx_http_leader_election_string(
     size_t size, ngx_str_t *value);
 
 
-static ngx_http_variable_t  ngx_http_leader_election_vars[] = {
+ngx_str_t  ngx_http_leader_election_names[] = {
+    ngx_string("leader_election_is_leader"),
+    ngx_string("leader_election_holder"),
+    ngx_string("leader_election_holder_address"),
+    ngx_string("leader_election_identity"),
+    ngx_string("leader_election_transitions"),
+    ngx_string("leader_election_fencing_token"),
+    ngx_null_string
+};
 
-    { ngx_string("leader_election_is_leader"), NULL,
-      ngx_http_leader_election_is_leader_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("leader_election_holder"), NULL,
-      ngx_http_leader_election_holder_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("leader_election_holder_address"), NULL,
-      ngx_http_leader_election_address_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("leader_election_identity"), NULL,
-      ngx_http_leader_election_identity_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("leader_election_transitions"), NULL,
-      ngx_http_leader_election_transitions_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("leader_election_fencing_token"), NULL,
-      ngx_http_leader_election_token_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
+/* by value, as the names above */
+static ngx_http_get_variable_pt  ngx_http_leader_election_handlers[] = {
+    ngx_http_leader_election_is_leader_variable,
+    ngx_http_leader_election_holder_variable,
+    ngx_http_leader_election_address_variable,
+    ngx_http_leader_election_identity_variable,
+    ngx_http_leader_election_transitions_variable,
+    ngx_http_leader_election_token_variable
 };
 
 
@@ -76,34 +68,37 @@ ngx_int_t
 ngx_http_leader_election_add_variables(ngx_conf_t *cf,
     ngx_http_leader_election_t *le)
 {
-    ngx_str_t                              name;
-    ngx_http_variable_t                   *var, *v, **first;
+    ngx_str_t                             *base, name;
+    ngx_uint_t                             i;
+    ngx_http_variable_t                   *var, **first;
     ngx_http_leader_election_main_conf_t  *lemcf;
 
     lemcf = ngx_http_conf_get_module_main_conf(cf,
                                             ngx_http_leader_election_module);
 
-    for (v = ngx_http_leader_election_vars; v->name.len; v++) {
+    for (i = 0; i < NGX_HTTP_LEADER_ELECTION_NVALUES; i++) {
+
+        base = &ngx_http_leader_election_names[i];
 
         if (le == NULL) {
-            name = v->name;
+            name = *base;
 
         } else {
-            name.len = v->name.len + 1 + le->name.len;
+            name.len = base->len + 1 + le->name.len;
             name.data = ngx_pnalloc(cf->pool, name.len);
             if (name.data == NULL) {
                 return NGX_ERROR;
             }
 
-            ngx_sprintf(name.data, "%V_%V", &v->name, &le->name);
+            ngx_sprintf(name.data, "%V_%V", base, &le->name);
         }
 
-        var = ngx_http_add_variable(cf, &name, v->flags);
+        var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOCACHEABLE);
         if (var == NULL) {
             return NGX_ERROR;
         }
 
-        var->get_handler = v->get_handler;
+        var->get_handler = ngx_http_leader_election_handlers[i];
         var->data = (uintptr_t) le;
 
         if (le == NULL) {
