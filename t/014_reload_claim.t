@@ -36,7 +36,7 @@ sub reload_with {
     return $t;
 }
 
-plan tests => 16;
+plan tests => 22;
 
 run_tests();
 
@@ -127,6 +127,32 @@ ok($renewed && $renewed->[0] - $renewed->[1] <= 6000 && $renewed->[0] - $renewed
 GET /vars
 --- response_body
 v2 1 c1
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 3: a reload that changes the identity: the master revokes the claim at once
+--- init
+package main;
+my $master = Test::Nginx::Util::get_pid_from_pidfile('');
+main::reload_with(sub {
+    my $t = shift;
+    $t =~ s/identity\s+c1;/identity        c2;/ or die "no identity";
+    $t =~ s{return 200 "v2 }{return 200 "v3 } or die "no /vars";
+    return $t;
+});
+my $first = wait_until(5, sub { my $v = nginx_var('/vars') // ''; $v =~ /^v3 / ? $v : '' });
+is($first, "v3 0 c1\n", 'the first answer of the new configuration: not leading, c1 still holds the lock') or diag(`tail -40 $ENV{TEST_NGINX_SERVER_ROOT}/logs/error.log`);
+# the old workers are gone once every answer comes from the new ones
+wait_until(5, sub { !grep { (nginx_var('/vars') // '') !~ /^v3 / } 1 .. 10 });
+my @none = @{ log_lines(qr/\[debug\] $master#\d+: leader_election "web": claim none now=\d+/) };
+is(scalar @none, 1, 'the master logged the revocation');
+--- request
+GET /vars
+--- response_body
+v3 0 c1
 --- no_error_log
 [alert]
 [crit]
