@@ -39,6 +39,8 @@ static char *ngx_http_leader_election_lock(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_leader_election_expand_slot(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_leader_election_address(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_leader_election_expand(ngx_conf_t *cf,
     ngx_str_t *value, ngx_str_t *out);
 static char *ngx_http_leader_election_api_server(ngx_conf_t *cf,
@@ -103,7 +105,7 @@ static ngx_command_t  ngx_http_leader_election_block_commands[] = {
 
     { ngx_string("address"),
       NGX_CONF_TAKE1,
-      ngx_http_leader_election_expand_slot,
+      ngx_http_leader_election_address,
       0,
       offsetof(ngx_http_leader_election_t, address),
       NULL },
@@ -501,13 +503,6 @@ ngx_http_leader_election_finish(ngx_conf_t *cf, ngx_http_leader_election_t *le)
         return NGX_CONF_ERROR;
     }
 
-    if (le->address.len >= KLE_ADDR_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "address \"%V\" is too long in "
-                           "leader_election \"%V\"", &le->address, &le->name);
-        return NGX_CONF_ERROR;
-    }
-
     ngx_memcpy(le->election.identity, le->identity.data, le->identity.len);
     ngx_memcpy(le->election.address, le->address.data, le->address.len);
 
@@ -736,6 +731,45 @@ ngx_http_leader_election_expand_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
 
     if (ngx_http_leader_election_expand(cf, &value[1], field) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * What other instances route to: the same strict HOST:PORT that readers
+ * accept, so that a typo shows in nginx -t, not as an address nobody sees.
+ */
+
+static char *
+ngx_http_leader_election_address(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_leader_election_t *le = conf;
+
+    char  *rv;
+
+    rv = ngx_http_leader_election_expand_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (le->address.len >= KLE_ADDR_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "address \"%V\" is too long in "
+                           "leader_election \"%V\"", &le->address, &le->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!kle_address_valid((char *) le->address.data, le->address.len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid address \"%V\" in leader_election "
+                           "\"%V\", it must be HOST:PORT: an IPv4 address, "
+                           "a bracketed IPv6 address or a DNS name, and a "
+                           "port from 1 to 65535",
+                           &le->address, &le->name);
         return NGX_CONF_ERROR;
     }
 

@@ -169,9 +169,19 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
     ngx_cpystrn((u_char *) snap->holder, (u_char *) st->record.holder,
                 KLE_ID_MAX);
 
-    /* PENDING_CORE_ADDRESS */
-    ngx_cpystrn((u_char *) snap->address, (u_char *) st->record.address,
-                KLE_ADDR_MAX);
+    /* core keeps an address only if its holder wrote it: check it anyway */
+
+    if (st->record.holder[0] != '\0'
+        && kle_address_valid(st->record.address,
+                             ngx_strnlen((u_char *) st->record.address,
+                                         KLE_ADDR_MAX)))
+    {
+        ngx_cpystrn((u_char *) snap->address, (u_char *) st->record.address,
+                    KLE_ADDR_MAX);
+
+    } else {
+        snap->address[0] = '\0';
+    }
 
     ngx_cpystrn((u_char *) snap->last_error, (u_char *) st->last_error,
                 sizeof(snap->last_error));

@@ -61,7 +61,7 @@ sub lease_with {
 lease_with('x', 'leader-election.nginx.org/address' => '10.0.0.1:80',
            'leader-election.nginx.org/address-holder' => 'x');
 
-plan tests => 31;
+plan tests => 36;
 
 {
     my ($rc, $text) = nginx_t(<<"_EOC_");
