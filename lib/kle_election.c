@@ -408,11 +408,28 @@ kle_on_written(kle_election_t *e, int64_t now, const kle_record_t *rec,
 {
     unsigned  ev;
 
+    e->fast_path = 0;
+
+    /*
+     * The server says it stored a record that does not name us: that is
+     * a read of someone else's record, not a claim of ours.
+     */
+    if (rec != NULL && !kle_record_names(rec, e->cfg.identity)) {
+        ev = kle_saw(e, now, rec, rv);
+
+        if (e->state == KLE_STATE_LEADING) {
+            e->next_attempt = now + e->cfg.retry_period;
+        } else {
+            kle_follow(e, now, 1);
+        }
+
+        return ev;
+    }
+
     /* without the server's echo we know the record, not its version */
     ev = kle_set_observed(e, now, rec ? rec : &e->pending_record,
                           rec ? rv : NULL);
 
-    e->fast_path = 0;
     e->renew_start = e->request_start;
     e->next_attempt = now + e->cfg.retry_period;
 

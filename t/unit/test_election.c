@@ -809,6 +809,20 @@ test_step_down(void)
     step(&e, 2300, &act);
     is_int(act.kind, KLE_DO_CREATE, "GET 404: CREATE in the same attempt");
 
+    /* a write whose echo names another holder is no claim */
+    start(&e, "a");
+    step(&e, 0, &act);
+    kle_election_on_result(&e, 0, KLE_API_NOT_FOUND, NULL, NULL, 0);
+    step(&e, 0, &act);
+    ev = kle_election_on_result(&e, 50, KLE_API_OK, &other, "3", 0);
+    is_int(ev & EV_UP, 0, "echo b: not leading");
+    is_str(e.observed.holder, "b", "echo b: b observed");
+    ok(!kle_election_is_leader(&e, 60), "echo b: no claim");
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    ev = kle_election_on_result(&e, 2250, KLE_API_OK, &other, "3", 0);
+    is_int(ev & EV_DOWN, EV_DOWN, "echo b: a leader steps down");
+
     /* a renewal answered 404: gone, so created again */
     lead(&e, 150);
     step(&e, 2200, &act);
