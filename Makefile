@@ -213,3 +213,39 @@ else
 	    TEST_NGINX_PORT=$$(($(ML_PORT))) TEST_NGINX_SERVROOT=$(ML)/servroot \
 	    prove -I t/lib $(MAINLINE_SUITES)
 endif
+
+# ---- Chaos: real nginx replicas under random faults -------------------------
+# t/chaos/README.md, docs/chaos.md.  make chaos: CHAOS_REPLICAS replicas of
+# the module built here, each behind a proxy of its own, against one
+# emulated API server, faults at random until CHAOS_CHANGES leadership
+# changes or CHAOS_SECONDS; the checker fails on any overlap of two
+# replicas' claims.  make test runs a one-minute one (test-chaos).
+# make chaos-plants builds patched copies of the module (t/chaos/plants/,
+# applied to a copy of the sources in build/) and shows each is caught.
+
+CHAOS_SECONDS  ?= 1800
+CHAOS_CHANGES  ?= 1000
+CHAOS_REPLICAS ?= 5
+CHAOS_SEED     ?=
+CHAOS_ARGS     ?=
+CHAOS_DIR      ?= $(B)/chaos/run
+CHAOS_PLANTS   ?=
+
+.PHONY: chaos test-chaos chaos-plants
+
+test: test-chaos
+
+chaos: deps module
+	python3 t/chaos/chaos.py --dir $(CHAOS_DIR) --seconds $(CHAOS_SECONDS) \
+	    --changes $(CHAOS_CHANGES) --replicas $(CHAOS_REPLICAS) \
+	    $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) \
+	    --module $(CURDIR)/$(MODULE_SO) $(CHAOS_ARGS)
+
+test-chaos:
+	prove --source Executable t/chaos/test_proxy.py t/chaos/test_check.py
+	$(MAKE) chaos CHAOS_SECONDS=60 CHAOS_CHANGES=0 CHAOS_DIR=$(B)/chaos/short
+
+chaos-plants: deps module
+	python3 t/chaos/plants.py --build $(B)/chaos-plants \
+	    --nginx-src $(NGINX_SRC) --cc-opt "$(NGX_CC_OPT)" \
+	    --ld-opt "$(NGX_LD_OPT)" $(if $(CHAOS_PLANTS),--only $(CHAOS_PLANTS))

@@ -47,7 +47,7 @@ import check  # noqa: E402
 
 # (lease_duration s, renew_deadline ms, retry_period ms): client-go's rules,
 # lease 2-4 s.  The first is the one every replica starts with.
-TIMINGS = [(3, 2000, 500), (2, 1500, 500), (3, 2500, 1000), (4, 3000, 1000),
+TIMINGS = [(2, 1500, 500), (3, 2000, 500), (3, 2500, 1000), (4, 3000, 1000),
            (2, 1200, 400), (4, 2500, 800), (3, 1500, 600)]
 
 # The faults and how often each is chosen (relative weights).
@@ -64,6 +64,8 @@ MIX = {
     'reload_timings': 6,    # configuration rewritten with other timings
     'reload_identity': 2,   # configuration rewritten with a new identity
     'cutoff': 7,            # the replica's proxy blackholes > lease
+    'reload_cutoff': 2,     # cut off, then reloaded with other timings
+    'slow_cutoff': 2,       # answers come late, then the replica is cut off
     'proxy_reset': 3,       # the replica's proxy resets every connection
     'proxy_latency': 4,     # the replica's proxy delays both directions
     'api_latency': 3,       # the API server answers late (everyone)
@@ -74,6 +76,14 @@ MIX = {
     'api_429': 1,           # too many requests, Retry-After 1
 }
 API_FAULTS = {k for k in MIX if k.startswith('api_')}
+
+# The faults aimed at the current leader: each ends its term, at once (a
+# release) or once its lease runs out.
+LEADER_MIX = {
+    'quit': 4, 'quit_slow': 2, 'restart': 3, 'kill9': 4, 'kill9_master': 1,
+    'stop_replica': 1, 'cutoff': 2, 'stop_elector': 1, 'reload_identity': 1,
+    'reload_cutoff': 1, 'slow_cutoff': 1,
+}
 
 ELECTION = 'chaos'
 LOCK = 'leases default/chaos'
@@ -158,7 +168,7 @@ class Emulator:
         self.token = open(os.path.join(self.dir, 'token')).read().strip()
         self.ca = os.path.join(self.dir, 'ca.crt')
 
-    def admin(self, method, path, body=None):
+    def admin(self, method, path, body=None, missing_ok=False):
         c = http.client.HTTPConnection('127.0.0.1', self.admin_port,
                                        timeout=10)
         try:
@@ -167,6 +177,8 @@ class Emulator:
                       headers={'Content-Type': 'application/json'})
             r = c.getresponse()
             out = r.read()
+            if r.status == 404 and missing_ok:
+                return None
             if r.status >= 300:
                 raise RuntimeError('emulator admin %s %s: %d %s'
                                    % (method, path, r.status, out[:200]))
@@ -525,12 +537,17 @@ class Chaos:
         self.a = a
         self.dir = os.path.abspath(a.dir)
         self.rng = random.Random(a.seed)
-        self.timings = TIMINGS
+        self.timings = list(TIMINGS)
+        if a.timings:
+            first = tuple(int(x) for x in a.timings.split(','))
+            if first in self.timings:
+                self.timings.remove(first)
+            self.timings.insert(0, first)
         self.nginx = a.nginx
         self.module = os.path.abspath(a.module)
-        self.mix = dict(MIX)
-        if a.mix:
-            self.mix = parse_mix(a.mix)
+        self.mix = parse_mix(a.mix) if a.mix is not None else dict(MIX)
+        self.leader_mix = (parse_mix(a.leader_mix)
+                           if a.leader_mix is not None else dict(LEADER_MIX))
         self.replicas = []
         self.emu = None
         self.probers = []
@@ -582,7 +599,8 @@ class Chaos:
             'timings_start': list(self.timings[0]),
             'timings': [list(t) for t in self.timings],
             'mix': self.mix, 'fault_gap_s': self.a.fault_gap,
-            'leader_bias': self.a.leader_bias,
+            'leader_mix': self.leader_mix, 'leader_gap_s': self.a.leader_gap,
+            'max_disrupted': self.a.max_disrupted,
             'nginx': self.nginx, 'module': self.module,
             'ports': ports, 'api_port': self.emu.port,
             'proxy_ports': [r.proxy.port for r in self.replicas],
@@ -621,20 +639,10 @@ class Chaos:
 
     # the faults
 
-    def pick_replica(self):
-        """The current leader (with probability leader_bias) or any other
-        replica that no fault holds."""
-        free = [r for r in self.replicas if not r.lock.locked()]
-        if not free:
-            return None
-        hint = self.leader_hint
-        if (hint and hint[0] in free
-                and time.monotonic() - hint[1] < 2.0
-                and self.rng.random() < self.a.leader_bias):
-            return hint[0]
-        return self.rng.choice(free)
-
-    def start_fault(self, kind):
+    def start_fault(self, kind, target=None):
+        """Starts a fault in a thread of its own; False if it cannot run
+        now (the API already faulted, too many replicas disrupted, the
+        target busy)."""
         if kind in API_FAULTS:
             if not self.api_lock.acquire(blocking=False):
                 return False
@@ -643,10 +651,13 @@ class Chaos:
             with self.disrupted_lock:
                 if self.disrupted >= self.a.max_disrupted:
                     return False
-                target = self.pick_replica()
                 if target is None:
+                    free = [r for r in self.replicas if not r.lock.locked()]
+                    if not free:
+                        return False
+                    target = self.rng.choice(free)
+                if not target.lock.acquire(blocking=False):
                     return False
-                target.lock.acquire()
                 self.disrupted += 1
         seed = self.rng.getrandbits(32)
         t = threading.Thread(target=self.fault_thread,
@@ -655,6 +666,13 @@ class Chaos:
         t.start()
         self.fault_threads.append(t)
         return True
+
+    def current_leader(self):
+        """The replica whose probe said leader last, if that was recent."""
+        hint = self.leader_hint
+        if hint and time.monotonic() - hint[1] < 0.5:
+            return hint[0]
+        return None
 
     def fault_thread(self, kind, rep, rng):
         try:
@@ -792,6 +810,42 @@ class Chaos:
         rep.proxy.command('pass')
         self.record('cutoff', rep.name, 'end')
 
+    def f_reload_cutoff(self, rep, rng):
+        # an API outage, and a reload with other timings during it: the
+        # claim made before must end when it was made to end
+        ld = rep.timings[0]
+        secs = ld + rng.uniform(0.5, 2.5)
+        rep.proxy.command('blackhole')
+        self.record('reload_cutoff', rep.name, 'start', secs=secs)
+        self.sleep(rng.uniform(0.05, 0.5))
+        old = rep.timings
+        rep.timings = rng.choice([t for t in self.timings if t != old])
+        rep.reload()
+        self.record('reload_cutoff', rep.name, 'reloaded', old=list(old),
+                    new=list(rep.timings))
+        self.sleep(secs)
+        rep.proxy.command('pass')
+        self.record('reload_cutoff', rep.name, 'end')
+
+    def f_slow_cutoff(self, rep, rng):
+        # writes reach the server at once, their answers come back late
+        # (within the request timeout), then nothing reaches the server
+        # while the answers on their way still arrive: the last claim must
+        # run from when its write was sent, not from its late answer
+        # (a request times out after renew_deadline / 2, and a new
+        # connection takes two answers: its TLS handshake and the request)
+        ld, rd, rp = rep.timings
+        down = int(rng.uniform(0.3, 0.95) * rd / 4)
+        rep.proxy.command('latency 0 %d' % down)
+        self.record('slow_cutoff', rep.name, 'start', down_ms=down)
+        self.sleep(rng.uniform(2.5, 4.0))
+        secs = ld + rng.uniform(0.5, 2.0)
+        rep.proxy.command('blackhole up')
+        self.record('slow_cutoff', rep.name, 'cutoff', secs=secs)
+        self.sleep(secs)
+        rep.proxy.command('pass')
+        self.record('slow_cutoff', rep.name, 'end')
+
     def f_proxy_reset(self, rep, rng):
         secs = rng.uniform(0.3, 2.0)
         rep.proxy.command('reset')
@@ -811,10 +865,13 @@ class Chaos:
         self.record('proxy_latency', rep.name, 'end')
 
     def api_fault(self, kind, spec, secs):
-        f = self.emu.admin('POST', 'faults', spec)
+        f = self.emu.admin('POST', 'faults', spec)['faults'][0]
         self.record(kind, None, 'start', fault=spec, secs=secs)
-        self.sleep(secs)
-        self.emu.admin('DELETE', 'faults/%d' % f['id'])
+        try:
+            self.sleep(secs)
+        finally:
+            # gone already if it had a count and used it up
+            self.emu.admin('DELETE', 'faults/%d' % f['id'], missing_ok=True)
         self.record(kind, None, 'end')
 
     def f_api_latency(self, rep, rng):
@@ -853,31 +910,49 @@ class Chaos:
     # the run
 
     def run(self):
+        """Two streams of faults, both drawn from the seeded generator: one
+        hits the current leader (each such fault ends its term, at once or
+        after a lease), the other hits anything at random."""
         self.setup()
         tail = LogTail([os.path.join(r.prefix, 'logs', 'error.log')
                         for r in self.replicas])
         kinds = sorted(self.mix)
         weights = [self.mix[k] for k in kinds]
+        lkinds = sorted(self.leader_mix)
+        lweights = [self.leader_mix[k] for k in lkinds]
         end = self.t0 + self.a.seconds
         # the first leader, before any fault
         self.sleep(self.timings[0][0] + 1)
         self.record('run', None, 'faults-start')
         changes = 0
         last_poll = 0
-        while time.monotonic() < end:
-            if time.monotonic() - last_poll > 2:
-                last_poll = time.monotonic()
+        now = time.monotonic()
+        next_bg = now + self.rng.expovariate(1.0 / self.a.fault_gap)
+        next_leader = now + self.rng.expovariate(1.0 / self.a.leader_gap)
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                break
+            if now - last_poll > 2:
+                last_poll = now
                 changes = tail.poll()
                 if self.a.changes and changes >= self.a.changes:
                     break
                 self.fault_threads = [t for t in self.fault_threads
                                       if t.is_alive()]
-            if len(self.errors) > 10:
-                self.note('too many errors; stopping the faults')
-                break
-            self.sleep(self.rng.expovariate(1.0 / self.a.fault_gap))
-            kind = self.rng.choices(kinds, weights)[0]
-            self.start_fault(kind)
+                if len(self.errors) > 10:
+                    self.note('too many errors; stopping the faults')
+                    break
+            if lkinds and now >= next_leader:
+                leader = self.current_leader()
+                if leader is not None and self.start_fault(
+                        self.rng.choices(lkinds, lweights)[0], leader):
+                    next_leader = now + self.rng.expovariate(
+                        1.0 / self.a.leader_gap)
+            if kinds and now >= next_bg:
+                self.start_fault(self.rng.choices(kinds, weights)[0])
+                next_bg = now + self.rng.expovariate(1.0 / self.a.fault_gap)
+            time.sleep(0.02)
         self.record('run', None, 'faults-stop', changes=changes)
         self.note('faults stop: about %d changes' % changes)
         self.settle()
@@ -916,6 +991,7 @@ class Chaos:
         self.probes_stop.set()
         for p in self.probers:
             p.join(PROBE_TIMEOUT + 1)
+        self.record('run', None, 'shutdown')
         for rep in self.replicas:
             rep.quit()
         self.record('run', None, 'end')
@@ -948,7 +1024,7 @@ def kubeconfig(port, ca, token):
 
 def parse_mix(text):
     mix = {}
-    for item in text.split(','):
+    for item in filter(None, text.split(',')):
         k, _, w = item.partition('=')
         k = k.strip()
         if k not in MIX:
@@ -999,12 +1075,19 @@ def main():
     ap.add_argument('--replicas', type=int, default=4)
     ap.add_argument('--max-disrupted', type=int, default=None,
                     help='replicas under a fault at once (default R-2)')
-    ap.add_argument('--fault-gap', type=float, default=1.0,
-                    help='mean seconds between two faults')
-    ap.add_argument('--leader-bias', type=float, default=0.6,
-                    help='how often a replica fault targets the leader')
+    ap.add_argument('--fault-gap', type=float, default=1.5,
+                    help='mean seconds between two faults at random')
+    ap.add_argument('--leader-gap', type=float, default=0.5,
+                    help='mean seconds between two faults on the leader')
     ap.add_argument('--mix', default=None,
-                    help='kind=weight,... instead of the default mix')
+                    help='kind=weight,... for the faults at random '
+                    '(empty: none)')
+    ap.add_argument('--leader-mix', default=None,
+                    help='kind=weight,... for the faults on the leader '
+                    '(empty: none)')
+    ap.add_argument('--timings', default=None,
+                    help='LEASE_S,RENEW_MS,RETRY_MS every replica starts '
+                    'with (default %d,%d,%d)' % TIMINGS[0])
     ap.add_argument('--port', type=int,
                     default=int(os.environ.get('CHAOS_PORT', 18600)))
     ap.add_argument('--nginx', default=os.environ.get('TEST_NGINX_BINARY',
@@ -1018,9 +1101,13 @@ def main():
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1 << 31)
     if a.max_disrupted is None:
-        a.max_disrupted = max(1, a.replicas - 2)
-    for ld, rd, rp in TIMINGS:
-        assert ld * 1000 > rd > 1.2 * rp > 0
+        a.max_disrupted = a.replicas - 2
+    for ld, rd, rp in TIMINGS + ([tuple(int(x) for x in
+                                        a.timings.split(','))]
+                                 if a.timings else []):
+        if not ld * 1000 > rd > 1.2 * rp > 0:
+            raise SystemExit('timings %s,%s,%s break client-go\'s rules'
+                             % (ld, rd, rp))
 
     print('chaos: seed %d, %d replicas, up to %d changes or %.0f s; '
           'run directory %s' % (a.seed, a.replicas, a.changes, a.seconds,

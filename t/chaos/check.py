@@ -329,19 +329,23 @@ class Check:
         back, claims = self.token_order()
         gaps, _ = self.leaderless(claims)
 
+        # the changes until the replicas are shut down at the end
+        shut = self.fault_at('shutdown')
+        during = [c for c in claims if shut is None or c[0] < shut['t']]
         term_changes = holder_changes = 0
-        for a, b in zip(claims, claims[1:]):
+        for a, b in zip(during, during[1:]):
             term_changes += a[1] != b[1]
             holder_changes += a[2] != b[2]
 
         w('chaos run %s' % self.dir)
         w('  seed %s, %d replicas, nginx %s, lease/renew/retry at start '
-          '%ss/%sms/%sms; changes target %s, time limit %ss, mean fault gap '
-          '%ss, leader bias %s'
+          '%ss/%sms/%sms; changes target %s, time limit %ss; a fault on '
+          'the leader every %ss, one at random every %ss (means); at most '
+          '%s replicas disrupted at once'
           % (p['seed'], p['replicas'],
              (p.get('nginx_version') or '?').split('/')[-1],
              *p['timings_start'], p['changes'], p['seconds'],
-             p['fault_gap_s'], p['leader_bias']))
+             p['leader_gap_s'], p['fault_gap_s'], p['max_disrupted']))
         stop = self.fault_at('faults-stop')
         fstart = self.fault_at('faults-start')
         if stop and fstart:

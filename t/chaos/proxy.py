@@ -10,10 +10,11 @@ answers "ok MODE" when it is in force:
     latency UP_MS DOWN_MS   delay every chunk, towards the API (UP) and back
                             (DOWN); a request reaches the server UP_MS late,
                             its answer comes back DOWN_MS after it was sent
-    blackhole               a partition: new connections are accepted and
-                            held, nothing is forwarded either way; "pass"
-                            heals it (held bytes then flow, as TCP would
-                            retransmit them)
+    blackhole [up|down]     a partition: nothing is forwarded either way
+                            (or only towards the API, or only back); new
+                            connections are accepted and held while
+                            nothing goes up; "pass" heals it (held bytes
+                            then flow, as TCP would retransmit them)
     reset                   every connection is reset (RST), new ones too
     quit                    exit
 
@@ -80,6 +81,7 @@ class Proxy:
         self.sel.register(sys.stdin.fileno(), selectors.EVENT_READ, 'stdin')
         self.stdin_buf = b''
         self.mode = 'pass'
+        self.frozen = set()                   # directions held: up, down
         self.lat_up = self.lat_down = 0.0
         self.conns = []
         self.registered = {}                  # sock -> events
@@ -102,7 +104,7 @@ class Proxy:
             c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = Conn(c)
             self.conns.append(conn)
-            if self.mode != 'blackhole':
+            if 'up' not in self.frozen:
                 self.connect(conn)
 
     def connect(self, conn):
@@ -187,15 +189,16 @@ class Proxy:
         """Registers each socket for what it may do now; returns when the
         next delayed chunk is due."""
         nxt = None
-        frozen = self.mode == 'blackhole'
         for conn in self.conns:
             if conn.closed:
                 continue
             if conn.upstream is None:
                 self.want(conn.client, 0)
                 continue
-            for src, dst, d in ((conn.client, conn.upstream, conn.up),
-                                (conn.upstream, conn.client, conn.down)):
+            for src, dst, d, name in (
+                    (conn.client, conn.upstream, conn.up, 'up'),
+                    (conn.upstream, conn.client, conn.down, 'down')):
+                frozen = name in self.frozen
                 ev_src = 0
                 if not frozen and not d.eof and d.pending() < MAX_BUFFER:
                     ev_src = selectors.EVENT_READ
@@ -222,12 +225,14 @@ class Proxy:
             return
         if cmd == 'pass':
             self.mode = 'pass'
+            self.frozen = set()
             self.lat_up = self.lat_down = 0.0
             for conn in self.conns:
                 if not conn.closed and conn.upstream is None:
                     self.connect(conn)
         elif cmd == 'latency':
             self.mode = 'pass'
+            self.frozen = set()
             self.lat_up = float(words[1]) / 1000.0
             self.lat_down = float(words[2] if len(words) > 2
                                   else words[1]) / 1000.0
@@ -236,8 +241,12 @@ class Proxy:
                     self.connect(conn)
         elif cmd == 'blackhole':
             self.mode = 'blackhole'
+            self.frozen = set(words[1:]) or {'up', 'down'}
+            if not self.frozen <= {'up', 'down'}:
+                self.frozen = {'up', 'down'}
         elif cmd == 'reset':
             self.mode = 'reset'
+            self.frozen = set()
             for conn in self.conns:
                 self.drop(conn, rst=True)
         else:
@@ -277,8 +286,9 @@ class Proxy:
             for conn in self.conns:
                 if conn.closed or conn.upstream is None:
                     continue
-                if self.mode != 'blackhole':
+                if 'up' not in self.frozen:
                     self.flush(conn, conn.upstream, conn.up, now)
+                if 'down' not in self.frozen and not conn.closed:
                     self.flush(conn, conn.client, conn.down, now)
                 if (not conn.closed and conn.up.shut and conn.down.shut):
                     self.drop(conn)
