@@ -47,8 +47,8 @@ import check  # noqa: E402
 
 # (lease_duration s, renew_deadline ms, retry_period ms): client-go's rules,
 # lease 2-4 s.  The first is the one every replica starts with.
-TIMINGS = [(2, 1500, 500), (3, 2000, 500), (3, 2500, 1000), (4, 3000, 1000),
-           (2, 1200, 400), (4, 2500, 800), (3, 1500, 600)]
+TIMINGS = [(2, 1500, 500), (3, 2000, 500), (2, 1200, 400), (3, 2500, 1000),
+           (4, 3000, 1000), (2, 1600, 600), (3, 1500, 600)]
 
 # The faults and how often each is chosen (relative weights).
 MIX = {
@@ -80,8 +80,8 @@ API_FAULTS = {k for k in MIX if k.startswith('api_')}
 # The faults aimed at the current leader: each ends its term, at once (a
 # release) or once its lease runs out.
 LEADER_MIX = {
-    'quit': 4, 'quit_slow': 2, 'restart': 3, 'kill9': 4, 'kill9_master': 1,
-    'stop_replica': 1, 'cutoff': 2, 'stop_elector': 1, 'reload_identity': 1,
+    'quit': 6, 'restart': 5, 'quit_slow': 2, 'kill9': 3, 'kill9_master': 1,
+    'stop_replica': 1, 'cutoff': 1, 'stop_elector': 1, 'reload_identity': 1,
     'reload_cutoff': 1, 'slow_cutoff': 1,
 }
 
@@ -1077,7 +1077,7 @@ def main():
                     help='replicas under a fault at once (default R-2)')
     ap.add_argument('--fault-gap', type=float, default=1.5,
                     help='mean seconds between two faults at random')
-    ap.add_argument('--leader-gap', type=float, default=0.5,
+    ap.add_argument('--leader-gap', type=float, default=0.3,
                     help='mean seconds between two faults on the leader')
     ap.add_argument('--mix', default=None,
                     help='kind=weight,... for the faults at random '
