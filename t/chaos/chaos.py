@@ -107,14 +107,15 @@ def set_subreaper():
 
 
 def proc_stat(pid):
-    """(state, ppid, session) of a process, or None if it is gone."""
+    """(state, ppid, session, start time in ticks) of a process, or None
+    if it is gone."""
     try:
         with open('/proc/%d/stat' % pid) as f:
             s = f.read()
     except OSError:
         return None
     rest = s[s.rindex(')') + 2:].split()
-    return rest[0], int(rest[1]), int(rest[3])
+    return rest[0], int(rest[1]), int(rest[3]), int(rest[19])
 
 
 def all_pids():
@@ -244,6 +245,7 @@ class Replica:
         self.identity_gen = 0
         self.timings = run.timings[0]
         self.masters = []           # every master pid started, in order
+        self.sessions = {}          # live ones: master pid -> start time
         self.lock = threading.Lock()    # one fault at a time
         self.up = False
         self.starts = 0
@@ -325,18 +327,38 @@ http {{
             return None
 
     def procs(self):
-        """Live processes of this replica: every process in the session of
-        any master it ever had (workers keep it when orphaned)."""
-        sessions = set(self.masters)
-        out = []
+        """Live processes of this replica: the members of the sessions of
+        its masters (nginx calls setsid(); workers keep the session when
+        their master dies).  A session counts only while it lives: once
+        its last member is gone, its number may be any process's, so it is
+        forgotten (PIDs wrap within minutes on a busy machine)."""
+        members = {}
         for pid in all_pids():
             st = proc_stat(pid)
-            if st is None or st[2] not in sessions:
+            if st is None or st[2] not in self.sessions:
                 continue
             if st[0] in ('Z', 'X'):
                 self.run.reap(pid, st)
                 continue
-            out.append(pid)
+            members.setdefault(st[2], []).append((pid, st))
+        out = []
+        for sid, start in list(self.sessions.items()):
+            mem = members.get(sid, [])
+            leader = [st for pid, st in mem if pid == sid]
+            if leader:
+                if leader[0][3] != start:
+                    # not our master: the number was reused
+                    del self.sessions[sid]
+                    continue
+                out += [pid for pid, _ in mem]
+                continue
+            # the master is gone: its orphans are ours (we are their
+            # subreaper), anything else in a session of that number is not
+            orphans = [pid for pid, st in mem if st[1] == os.getpid()]
+            if not orphans:
+                del self.sessions[sid]
+                continue
+            out += orphans
         return out
 
     def signal_all(self, sig, master_first=True):
@@ -390,7 +412,13 @@ http {{
                 if time.monotonic() > deadline:
                     raise RuntimeError('%s: no pid file' % self.name)
                 time.sleep(0.01)
-            self.masters.append(self.master())
+            m = self.master()
+            st = proc_stat(m)
+            if st is None:
+                raise RuntimeError('%s: master %d is gone at once'
+                                   % (self.name, m))
+            self.masters.append(m)
+            self.sessions[m] = st[3]
         self.starts += 1
         while True:
             try:
