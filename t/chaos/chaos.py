@@ -80,7 +80,7 @@ API_FAULTS = {k for k in MIX if k.startswith('api_')}
 # The faults aimed at the current leader: each ends its term, at once (a
 # release) or once its lease runs out.
 LEADER_MIX = {
-    'quit': 6, 'restart': 5, 'quit_slow': 2, 'kill9': 3, 'kill9_master': 1,
+    'quit': 8, 'restart': 7, 'quit_slow': 2, 'kill9': 3, 'kill9_master': 1,
     'stop_replica': 1, 'cutoff': 1, 'stop_elector': 1, 'reload_identity': 1,
     'reload_cutoff': 1, 'slow_cutoff': 1,
 }
@@ -1146,7 +1146,9 @@ def main():
     def on_signal(signum, frame):
         raise KeyboardInterrupt('signal %d' % signum)
 
+    # explicitly: a shell starts background jobs with SIGINT ignored
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     interrupted = False
     try:
         ch.run()
