@@ -134,3 +134,30 @@ bench: deps all
 
 clean:
 	rm -rf $(B) t/servroot*
+
+# ---------------------------------------------------------------------------
+# sim: the deterministic simulation of the election (t/sim/, see
+# docs/simulation.md), its planted bugs, and the sanitizer builds.
+#
+#   make sim                  SEEDS seeds (10000) over SIM_JOBS processes
+#   make sim SEED=S           replays seed S with its trace
+#   make sim-plants           each planted bug must make the simulation fail
+#   make asan                 unit suites and simulation, ASan + UBSan
+
+SEEDS      ?= 10000
+SIM_JOBS   ?= 2
+SIM_CFLAGS  = -g -O2 -Wall -Wextra -Werror=implicit-function-declaration
+SIM_SRCS    = $(wildcard t/sim/*.c)
+SIM_HDRS    = $(wildcard t/sim/*.h)
+SIM_CORE    = lib/kle_election.c lib/kle_record.c
+SIM_BIN     = $(B)/sim/sim
+
+.PHONY: sim sim-plants asan
+
+$(SIM_BIN): $(SIM_SRCS) $(SIM_HDRS) $(SIM_CORE) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(SIM_CFLAGS) -Ilib -It/sim -o $@ $(SIM_SRCS) $(SIM_CORE) -ljson-c
+
+sim: $(SIM_BIN)
+	@if [ -n "$(SEED)" ]; then $(SIM_BIN) --seed $(SEED); \
+	else $(SIM_BIN) --seeds $(SEEDS) --jobs $(SIM_JOBS); fi
