@@ -88,6 +88,7 @@ typedef struct {
     uint64_t  foreign_overlaps;  /* two leaders: a short foreign lease */
     uint64_t  foreign_unnamed;   /* a leader not named: foreign, unread */
     uint64_t  term_resets;       /* fencing restarted by a foreign write */
+    uint64_t  calm_lapses;       /* a lead lapsed after the faults */
     int64_t   worst_takeover;    /* ms from calm to a leader, worst */
     int64_t   worst_bound;       /* that run's bound */
     uint64_t  first_failed;      /* the lowest failing seed */
@@ -241,7 +242,7 @@ typedef struct {
     int64_t           cut_until;     /* cut off from the API */
     int64_t           release_at;    /* release asked in this life, -1 */
     int               quitting;
-    int64_t           seen_rv;       /* newest rv fed to its machines */
+    int64_t           seen_rv;       /* newest rv read, not naming it */
     int               ids;           /* identity changes */
     int               pool;          /* its configuration's timings */
     sim_pub_t         pub;
@@ -252,6 +253,7 @@ typedef struct {
     int64_t           t;
     int64_t           rv;
     int64_t           lease;         /* ms an honest follower waits */
+    char              holder[SIM_ID_MAX];
 } sim_foreign_t;
 
 typedef struct {
@@ -266,8 +268,6 @@ typedef struct {
     int64_t           horizon;       /* last effect of a fault */
     int64_t           calm_start;    /* max(calm_at, horizon) */
     int64_t           calm_bound;    /* a leader is due by start + this */
-    int64_t           calm_ld;
-    int64_t           calm_rp;
     unsigned          tok;
     int               gens;
     /* the event queue */
@@ -301,7 +301,7 @@ typedef struct {
     sim_foreign_t     foreign[SIM_FOREIGN];
     int               nforeign;
     int64_t           foreign_rv;    /* the last foreign write's rv */
-    int64_t           foreign_lease; /* the longest foreign lease, ms */
+    int64_t           foreign_lease; /* the longest foreign record's, ms */
     /* the world */
     sim_inst_t        inst[SIM_INST_MAX];
     sim_req_t         req[SIM_REQ_MAX];
@@ -316,7 +316,7 @@ typedef struct {
     int64_t           first_calm_leader;
     int               calm_leader;
     char              calm_id[SIM_ID_MAX];
-    int               calm_broken;
+    int               calm_lapsed;
     int               v_first;
     char              why[256];
     sim_stats_t      *st;

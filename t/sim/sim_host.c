@@ -18,7 +18,8 @@ static void sim_host_wake(int i, int64_t until);
 static void sim_host_watch_keep(int i);
 static void sim_host_watch_closed(int i, int relist, int64_t backoff);
 static void sim_host_cancel(int i);
-static void sim_host_seen(sim_inst_t *in, int64_t rv);
+static void sim_host_seen(sim_inst_t *in, int64_t rv,
+    const kle_record_t *rec);
 
 
 void
@@ -138,6 +139,17 @@ sim_host_run(int i)
                 sim_violation(SIM_V_HOST, "%s: next() asked for a second "
                               "request", in->name);
                 return;
+            }
+            if (el->inherit && act.kind != KLE_DO_GET) {
+                /*
+                 * The inherited claim ends before this generation writes:
+                 * its record (maybe with a shorter lease) may be stored
+                 * even if the answer never comes.
+                 */
+                el->inherit = 0;
+                TR(i, "first write of this generation: the inherited "
+                   "claim ends");
+                sim_host_publish(i);
             }
             r = sim_send(i, SIM_REQ_MACHINE, &act);
             if (r < 0) {
@@ -274,8 +286,16 @@ sim_host_publish(int i)
         return;
     }
 
-    p.claim_rv = p.claim_until == in->pub.claim_until ? in->pub.claim_rv
-                                                      : el->write_rv;
+    if (p.claim_until == in->pub.claim_until) {
+        p.claim_rv = in->pub.claim_rv;
+    } else {
+        p.claim_rv = el->write_rv;
+        if (p.leading && p.claim_rv < in->seen_rv) {
+            TR(i, "this claim's write (rv=%" PRId64 ") is older than rv=%"
+               PRId64 ", already read, which does not name us", p.claim_rv,
+               in->seen_rv);
+        }
+    }
     p.gen = el->gen;
     memcpy(p.id, el->id, sizeof(p.id));
     in->pub = p;
@@ -309,12 +329,18 @@ sim_reader_leader(const sim_inst_t *in, int64_t t)
 }
 
 
+/* The newest version read that does not name this instance. */
 static void
-sim_host_seen(sim_inst_t *in, int64_t rv)
+sim_host_seen(sim_inst_t *in, int64_t rv, const kle_record_t *rec)
 {
+    if (rec != NULL && sim_names(rec, in->el.id)) {
+        return;
+    }
+
     if (rv > in->seen_rv) {
         in->seen_rv = rv;
     }
+
 }
 
 
@@ -357,7 +383,7 @@ sim_host_answer(int r, int timed_out)
         snprintf(rvs, sizeof(rvs), "%" PRId64, q->result_rv);
         el->rv_num = q->result_rv;
         el->resume_rv = q->result_rv;
-        sim_host_seen(in, q->result_rv);
+        sim_host_seen(in, q->result_rv, got);
         if (kind != KLE_DO_GET) {
             el->write_rv = q->result_rv;
         }
@@ -367,7 +393,7 @@ sim_host_answer(int r, int timed_out)
         /* the list is empty; its resourceVersion is where to watch from */
         snprintf(rvs, sizeof(rvs), "%" PRId64, q->result_rv);
         el->resume_rv = q->result_rv;
-        sim_host_seen(in, q->result_rv);
+        sim_host_seen(in, q->result_rv, NULL);
     }
 
     ra = status == KLE_API_TOO_MANY_REQUESTS ? q->retry_after : 0;
@@ -546,7 +572,7 @@ sim_host_watch_event(int i, unsigned tok)
         }
 
         el->rv_num = c.rv;
-        sim_host_seen(in, c.rv);
+        sim_host_seen(in, c.rv, c.kind == SIM_W_DELETED ? NULL : &c.rec);
 
         TR(i, "watch %s rv=%s %s",
            c.kind == SIM_W_DELETED ? "DELETED" : "MODIFIED", rvs,

@@ -21,7 +21,7 @@ static void
 sim_usage(void)
 {
     fprintf(stderr, "usage: sim [--seeds N] [--from S] [--jobs J] "
-            "[--replay CMD] [--expect-fail]\n"
+            "[--replay CMD] [--expect-fail] [--list]\n"
             "       sim --seed S\n");
     exit(2);
 }
@@ -43,6 +43,7 @@ sim_merge(sim_stats_t *to, const sim_stats_t *from)
     to->foreign_overlaps += from->foreign_overlaps;
     to->foreign_unnamed += from->foreign_unnamed;
     to->term_resets += from->term_resets;
+    to->calm_lapses += from->calm_lapses;
 
     for (k = 0; k < SIM_F_KINDS; k++) {
         to->faults[k] += from->faults[k];
@@ -73,14 +74,25 @@ sim_merge(sim_stats_t *to, const sim_stats_t *from)
 }
 
 
+static int  sim_list;
+
+
 static void
 sim_span(uint64_t from, uint64_t count, uint64_t step, uint64_t k,
     sim_stats_t *st)
 {
     uint64_t  s;
+    char      line[400];
+    int       n;
 
     for (s = from + k; s < from + count; s += step) {
-        sim_run(s, 0, st);
+        if (sim_run(s, 0, st) != 0 && sim_list) {
+            n = snprintf(line, sizeof(line), "seed %" PRIu64 ": %s\n", s,
+                         sim.why);
+            if (write(1, line, (size_t) n) < 0) {
+                /* nothing to do */
+            }
+        }
     }
 }
 
@@ -112,6 +124,8 @@ sim_report(const sim_stats_t *st, uint64_t from, uint64_t count, int jobs,
            "foreign write", st->foreign_unnamed);
     printf("    %-58s %6" PRIu64 "\n", "fencing token restarted by a foreign "
            "write", st->term_resets);
+    printf("  leads that lapsed after the faults, before the bound: %"
+           PRIu64 "\n", st->calm_lapses);
     if (st->worst_bound) {
         printf("  slowest leader after the faults: %.3fs (its bound "
                "%.3fs)\n", st->worst_takeover / 1e3, st->worst_bound / 1e3);
@@ -165,6 +179,8 @@ main(int argc, char **argv)
             one = 1;
         } else if (strcmp(argv[i], "--replay") == 0 && i + 1 < argc) {
             replay = argv[++i];
+        } else if (strcmp(argv[i], "--list") == 0) {
+            sim_list = 1;
         } else if (strcmp(argv[i], "--expect-fail") == 0) {
             expect_fail = 1;
         } else {

@@ -627,19 +627,24 @@ sim_foreign_write(int kind)
             || sim.rec.lease_duration <= 0
             ? 0 : (int64_t) sim.rec.lease_duration * 1000;
 
+    /* the one it names takes it at once, as its own */
     for (i = 0; i < sim.n; i++) {
-        if (kind != SIM_F_FOREIGN_DELETE
-            && sim_names(&sim.rec, sim.inst[i].el.id))
+        if (kind == SIM_F_FOREIGN_OURS
+            || (kind != SIM_F_FOREIGN_DELETE
+                && sim_names(&sim.rec, sim.inst[i].el.id)))
         {
             lease = 0;
         }
     }
 
-    if (sim.nforeign < SIM_FOREIGN) {
-        f = &sim.foreign[sim.nforeign++];
+    /* the latest ones: older ones predate every claim that matters */
+    {
+        f = &sim.foreign[sim.nforeign++ % SIM_FOREIGN];
         f->t = sim.t;
         f->rv = sim.rv;
         f->lease = lease;
+        snprintf(f->holder, sizeof(f->holder), "%.*s", SIM_ID_MAX - 1,
+                 kind == SIM_F_FOREIGN_DELETE ? "" : sim.rec.holder);
     }
     sim.foreign_rv = sim.rv;
 
@@ -648,8 +653,10 @@ sim_foreign_write(int kind)
         sim_horizon(sim.t + lease + sim.pool[i].rd);
     }
 
-    if (lease > sim.foreign_lease) {
-        sim.foreign_lease = lease;
+    if (kind != SIM_F_FOREIGN_DELETE
+        && (int64_t) sim.rec.lease_duration * 1000 > sim.foreign_lease)
+    {
+        sim.foreign_lease = (int64_t) sim.rec.lease_duration * 1000;
     }
 
     if (sim.trace) {

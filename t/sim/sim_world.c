@@ -523,12 +523,14 @@ sim_calm(void)
         rp = sim.pool[k].rp > rp ? sim.pool[k].rp : rp;
     }
 
-    sim.calm_ld = ld;
-    sim.calm_rp = rp;
     start = sim.horizon > sim.t ? sim.horizon : sim.t;
     sim.calm_start = start;
 
-    /* a foreign record's lease may be longer than ours: see sim_check */
+    /* a foreign record's lease may be longer than ours */
+    if (sim.foreign_lease > ld) {
+        ld = sim.foreign_lease;
+    }
+
     bound = (ld + rp * 22 / 10) * SIM_PPM / sim.rate_min
             + 2 * sim.dmax + sim.wlag;
     sim.calm_bound = bound;
