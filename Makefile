@@ -161,3 +161,8 @@ $(SIM_BIN): $(SIM_SRCS) $(SIM_HDRS) $(SIM_CORE) $(LIB_HDRS)
 sim: $(SIM_BIN)
 	@if [ -n "$(SEED)" ]; then $(SIM_BIN) --seed $(SEED); \
 	else $(SIM_BIN) --seeds $(SEEDS) --jobs $(SIM_JOBS); fi
+
+sim-plants:
+	@SEEDS=$(SEEDS) SIM_JOBS=$(SIM_JOBS) CC="$(CC)" \
+	    SIM_CFLAGS="$(SIM_CFLAGS)" PLANT="$(PLANT)" SEED="$(SEED)" \
+	    bash t/sim/plants.sh

@@ -334,7 +334,7 @@ sim_check_write(int i, int kind, const kle_record_t *old, int existed,
     }
 
     if (rec->transitions != want) {
-        sim_violation(SIM_V_TERM, "%s wrote transitions %d over \"%s\"'s "
+        sim_violation(SIM_V_TERM, "%s wrote transitions %d over \"%.20s\"'s "
                       "%d", sim.inst[i].name, (int) rec->transitions,
                       old->holder, (int) old->transitions);
     }
