@@ -62,9 +62,7 @@ sim_host_start(int i, int pool, int new_id)
     cfg.lease_duration = el->tm.ld;
     cfg.renew_deadline = el->tm.rd;
     cfg.retry_period = el->tm.rp;
-#if SIM_CORE_RV
     cfg.whole_seconds = sim.whole_seconds;
-#endif
 
     kle_election_init(&el->e, &cfg, sim.seed * 131 + (uint64_t) el->gen);
 

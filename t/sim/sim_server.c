@@ -85,8 +85,7 @@ sim_send(int i, int role, const kle_action_t *act)
         q->rec = act->record;
     }
     if (act->kind == KLE_DO_UPDATE) {
-        snprintf(q->rv, sizeof(q->rv), "%s",
-                 sim_act_rv(act, in->el.rv_num));
+        memcpy(q->rv, sim_act_rv(act), sizeof(q->rv));
     }
 
     timeout = act->timeout > 0 ? act->timeout : in->el.tm.rd / 2;

@@ -222,9 +222,7 @@ sim_timing(sim_timing_t *tm)
         cfg.lease_duration = tm->ld;
         cfg.renew_deadline = tm->rd;
         cfg.retry_period = tm->rp;
-#if SIM_CORE_RV
         cfg.whole_seconds = sim.whole_seconds;
-#endif
 
         if (kle_election_config_validate(&cfg, err, sizeof(err)) == 0) {
             return;
