@@ -14,7 +14,6 @@
 #include <stdio.h>
 
 #include "kle_election.h"
-#include "sim_core.h"
 
 #define SIM_INST_MAX   7
 #define SIM_REQ_MAX    96     /* requests in flight, senders gone or not */
@@ -214,7 +213,6 @@ typedef struct {
     int               leading;
     int               inherit;
     int64_t           write_rv;      /* rv of the last successful write */
-    int64_t           rv_num;        /* rv of the last object seen */
     int64_t           spin_t;        /* runs at one instant, to catch */
     int               spin;          /* a machine that never waits */
 } sim_elector_t;

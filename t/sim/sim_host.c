@@ -214,8 +214,8 @@ sim_host_events(int i, unsigned ev)
         el->leading = 1;
         sim.st->started++;
         TR(i, "STARTED_LEADING term %d, claim until +%.3fs",
-           (int) sim_e_term(&el->e),
-           (sim_e_claim_until(&el->e) - sim_mono(in, sim.t)) / 1e3);
+           (int) kle_election_term(&el->e),
+           (kle_election_claim_until(&el->e) - sim_mono(in, sim.t)) / 1e3);
 
         /* the watch starts again from the write that made us leader */
         if (el->ws != SIM_WS_NONE) {
@@ -225,7 +225,7 @@ sim_host_events(int i, unsigned ev)
         el->watch_after = 0;
         if (el->watching) {
             el->watching = 0;
-            more = sim_e_watching(&el->e, sim_mono(in, sim.t), 0);
+            more = kle_election_watching(&el->e, sim_mono(in, sim.t), 0);
             sim_host_events(i, more);
             return;
         }
@@ -273,8 +273,8 @@ sim_host_publish(int i)
 
     if (e->state == KLE_STATE_LEADING && !e->release_wanted) {
         p.leading = 1;
-        p.claim_until = sim_e_claim_until(e);
-        p.term = sim_e_term(e);
+        p.claim_until = kle_election_claim_until(e);
+        p.term = kle_election_term(e);
         p.renew_start = e->renew_start;
     }
 
@@ -379,7 +379,6 @@ sim_host_answer(int r, int timed_out)
         rec = q->result;
         got = &rec;
         snprintf(rvs, sizeof(rvs), "%" PRId64, q->result_rv);
-        el->rv_num = q->result_rv;
         el->resume_rv = q->result_rv;
         sim_host_seen(in, q->result_rv, got);
         if (kind != KLE_DO_GET) {
@@ -410,14 +409,14 @@ sim_host_answer(int r, int timed_out)
     now = sim_mono(in, sim.t);
 
     if (role == SIM_REQ_MACHINE) {
-        ev = sim_e_result(&el->e, now, status, got, got ? rvs : NULL, ra);
+        ev = kle_election_on_result(&el->e, now, status, got, got ? rvs : NULL, ra);
         sim_host_events(i, ev);
 
     } else if (status == KLE_API_OK || status == KLE_API_NOT_FOUND) {
         ours = got != NULL && el->e.state == KLE_STATE_LEADING
                && sim_names(got, el->id);
         if (!ours) {
-            ev = sim_e_observe(&el->e, now, got, rvs);
+            ev = kle_election_observe(&el->e, now, got, rvs);
             sim_host_events(i, ev);
         }
 
@@ -482,7 +481,7 @@ sim_host_watch_opened(int i)
     TR(i, "watch established");
 
     el->watching = 1;
-    ev = sim_e_watching(&el->e, sim_mono(in, sim.t), 1);
+    ev = kle_election_watching(&el->e, sim_mono(in, sim.t), 1);
     sim_host_events(i, ev);
     sim_host_run(i);
 }
@@ -511,7 +510,7 @@ sim_host_watch_closed(int i, int relist, int64_t backoff)
 
     if (el->watching) {
         el->watching = 0;
-        ev = sim_e_watching(&el->e, sim_mono(in, sim.t), 0);
+        ev = kle_election_watching(&el->e, sim_mono(in, sim.t), 0);
         sim_host_events(i, ev);
     }
 }
@@ -569,7 +568,6 @@ sim_host_watch_event(int i, unsigned tok)
             break;
         }
 
-        el->rv_num = c.rv;
         sim_host_seen(in, c.rv, c.kind == SIM_W_DELETED ? NULL : &c.rec);
 
         TR(i, "watch %s rv=%s %s",
@@ -577,7 +575,7 @@ sim_host_watch_event(int i, unsigned tok)
            c.kind == SIM_W_DELETED ? "" : sim_rec_text(&c.rec, buf,
                                                        sizeof(buf)));
 
-        ev = sim_e_observe(&el->e, sim_mono(in, sim.t),
+        ev = kle_election_observe(&el->e, sim_mono(in, sim.t),
                            c.kind == SIM_W_DELETED ? NULL : &c.rec, rvs);
         sim_host_events(i, ev);
         break;

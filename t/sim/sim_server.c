@@ -32,7 +32,7 @@ sim_server_init(void)
 int
 sim_names(const kle_record_t *rec, const char *id)
 {
-    return sim_rec_names(rec, id);
+    return kle_record_names(rec, id);
 }
 
 
@@ -85,7 +85,7 @@ sim_send(int i, int role, const kle_action_t *act)
         q->rec = act->record;
     }
     if (act->kind == KLE_DO_UPDATE) {
-        memcpy(q->rv, sim_act_rv(act), sizeof(q->rv));
+        memcpy(q->rv, act->rv, sizeof(q->rv));
     }
 
     timeout = act->timeout > 0 ? act->timeout : in->el.tm.rd / 2;
@@ -595,10 +595,10 @@ sim_foreign_write(int kind)
         /* a holder no lock can hold */
         memset(holder, 'h', sizeof(holder));
         if (sim_rand(2)) {
-            sim_rec_set_long_holder(&rec, holder, 300);
+            kle_record_set_holder(&rec, holder, 300);
         } else {
             holder[10] = '\0';
-            sim_rec_set_long_holder(&rec, holder, 20);
+            kle_record_set_holder(&rec, holder, 20);
         }
         break;
 
