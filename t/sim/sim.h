@@ -22,7 +22,7 @@
 #define SIM_FOREIGN    32     /* foreign writes remembered by a run */
 #define SIM_POOL       3      /* timings a seed's reloads choose from */
 #define SIM_ID_MAX     24
-#define SIM_HEAP_MAX   512
+#define SIM_HEAP_MAX   8192   /* stale events stay until their time */
 
 /* 2026-01-01T00:00:00Z */
 #define SIM_WALL0      INT64_C(1767225600000000)
@@ -268,9 +268,7 @@ typedef struct {
     int64_t           calm_bound;    /* a leader is due by start + this */
     unsigned          tok;
     int               gens;
-    /* the event queue */
-    sim_ev_t          heap[SIM_HEAP_MAX];
-    int               nheap;
+    int               nheap;         /* events in sim_heap */
     /* configuration */
     int               n;
     int               whole_seconds; /* a configmaps-like store */
@@ -302,7 +300,6 @@ typedef struct {
     int64_t           foreign_lease; /* the longest foreign record's, ms */
     /* the world */
     sim_inst_t        inst[SIM_INST_MAX];
-    sim_req_t         req[SIM_REQ_MAX];
     /* the checker */
     int               leader;        /* instance readers say leads, -1 */
     int               overlap_pair;  /* a * 8 + b of the current overlap */
@@ -320,7 +317,9 @@ typedef struct {
     sim_stats_t      *st;
 } sim_t;
 
-extern sim_t  sim;
+extern sim_t      sim;
+extern sim_ev_t   sim_heap[SIM_HEAP_MAX];
+extern sim_req_t  sim_req[SIM_REQ_MAX];    /* reset by used = 0 */
 
 /* sim_world.c */
 uint64_t sim_rand(uint64_t n);

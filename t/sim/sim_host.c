@@ -356,7 +356,7 @@ sim_host_answer(int r, int timed_out)
     int                i, role, kind, ra, ours;
     int64_t            now;
 
-    q = &sim.req[r];
+    q = &sim_req[r];
     i = q->inst;
     in = &sim.inst[i];
     el = &in->el;
@@ -379,7 +379,11 @@ sim_host_answer(int r, int timed_out)
         rec = q->result;
         got = &rec;
         snprintf(rvs, sizeof(rvs), "%" PRId64, q->result_rv);
-        el->resume_rv = q->result_rv;
+        if (el->ws == SIM_WS_NONE && el->relist < 0) {
+            /* no watch running: the next one starts from this read */
+            el->resume_rv = q->result_rv;
+            el->want_relist = 0;
+        }
         sim_host_seen(in, q->result_rv, got);
         if (kind != KLE_DO_GET) {
             el->write_rv = q->result_rv;
@@ -387,10 +391,9 @@ sim_host_answer(int r, int timed_out)
     }
 
     if (role == SIM_REQ_RELIST && status == KLE_API_NOT_FOUND) {
-        /* the list is empty; its resourceVersion is where to watch from */
-        snprintf(rvs, sizeof(rvs), "%" PRId64, q->result_rv);
-        el->resume_rv = q->result_rv;
-        sim_host_seen(in, q->result_rv, NULL);
+        /* no object: watch from now, without a version */
+        el->resume_rv = 0;
+        el->want_relist = 0;
     }
 
     ra = status == KLE_API_TOO_MANY_REQUESTS ? q->retry_after : 0;
@@ -416,7 +419,7 @@ sim_host_answer(int r, int timed_out)
         ours = got != NULL && el->e.state == KLE_STATE_LEADING
                && sim_names(got, el->id);
         if (!ours) {
-            ev = kle_election_observe(&el->e, now, got, rvs);
+            ev = kle_election_observe(&el->e, now, got, got ? rvs : NULL);
             sim_host_events(i, ev);
         }
 
@@ -460,7 +463,7 @@ sim_host_watch_keep(int i)
         return;
     }
 
-    if (el->resume_rv == 0) {
+    if (!el->e.have_observed) {
         return;
     }
 
@@ -620,7 +623,7 @@ sim_host_cancel(int i)
         if (r < 0) {
             continue;
         }
-        q = &sim.req[r];
+        q = &sim_req[r];
         q->pending = 0;
         if (q->applied || q->lost) {
             q->used = 0;

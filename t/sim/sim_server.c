@@ -59,7 +59,7 @@ sim_send(int i, int role, const kle_action_t *act)
     in = &sim.inst[i];
     ld = in->el.tm.ld;
 
-    for (r = 0; r < SIM_REQ_MAX && sim.req[r].used; r++) {
+    for (r = 0; r < SIM_REQ_MAX && sim_req[r].used; r++) {
         /* void */
     }
     if (r == SIM_REQ_MAX) {
@@ -67,7 +67,7 @@ sim_send(int i, int role, const kle_action_t *act)
         return -1;
     }
 
-    q = &sim.req[r];
+    q = &sim_req[r];
     memset(q, 0, sizeof(*q));
     q->used = 1;
     q->tok = ++sim.tok;
@@ -169,7 +169,7 @@ sim_apply(int r)
     int64_t        rv;
     int            existed, changed;
 
-    q = &sim.req[r];
+    q = &sim_req[r];
     q->applied = 1;
     q->status = KLE_API_OK;
     changed = 0;
@@ -489,22 +489,32 @@ sim_watch_open(int i, unsigned tok)
 
     el->ws = SIM_WS_OPEN;
 
-    if (el->resume_rv < sim.compacted
-        || (sim.chaos && sim_chance(sim.p_wgone)))
+    if (el->resume_rv == 0) {
+        /* no version: from now on, the object first, as ADDED */
+        if (sim.exists) {
+            memset(&g, 0, sizeof(g));
+            g.kind = SIM_W_CHANGE;
+            g.rv = sim.rv;
+            g.rec = sim.rec;
+            sim_wq_add(i, &g, sim_lag(i));
+        }
+
+    } else if (el->resume_rv < sim.compacted
+               || (sim.chaos && sim_chance(sim.p_wgone)))
     {
         /* too old: 200, then an ERROR event 410 Expired */
         sim.st->faults[SIM_F_WATCH_GONE]++;
         memset(&g, 0, sizeof(g));
         g.kind = SIM_W_GONE;
         sim_wq_add(i, &g, 0);
-        return;
-    }
 
-    for (k = 0; k < sim.hist_n; k++) {
-        const sim_change_t *c = &sim.hist[(sim.hist_head + k) % SIM_HIST];
+    } else {
+        for (k = 0; k < sim.hist_n; k++) {
+            const sim_change_t *c = &sim.hist[(sim.hist_head + k) % SIM_HIST];
 
-        if (c->rv > el->resume_rv) {
-            sim_wq_add(i, c, sim_lag(i));
+            if (c->rv > el->resume_rv) {
+                sim_wq_add(i, c, sim_lag(i));
+            }
         }
     }
 

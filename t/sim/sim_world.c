@@ -11,7 +11,9 @@
 #include "sim.h"
 
 
-sim_t  sim;
+sim_t      sim;
+sim_ev_t   sim_heap[SIM_HEAP_MAX];
+sim_req_t  sim_req[SIM_REQ_MAX];
 
 static void sim_setup(void);
 static void sim_timing(sim_timing_t *tm);
@@ -89,16 +91,16 @@ sim_push(int64_t t, int type, int a, unsigned tok)
     ev.tok = tok;
 
     k = sim.nheap++;
-    sim.heap[k] = ev;
+    sim_heap[k] = ev;
 
     while (k > 0) {
         p = (k - 1) / 2;
-        if (!sim_before(&sim.heap[k], &sim.heap[p])) {
+        if (!sim_before(&sim_heap[k], &sim_heap[p])) {
             break;
         }
-        tmp = sim.heap[p];
-        sim.heap[p] = sim.heap[k];
-        sim.heap[k] = tmp;
+        tmp = sim_heap[p];
+        sim_heap[p] = sim_heap[k];
+        sim_heap[k] = tmp;
         k = p;
     }
 }
@@ -110,8 +112,8 @@ sim_pop(sim_ev_t *ev)
     sim_ev_t  tmp;
     int       k, c;
 
-    *ev = sim.heap[0];
-    sim.heap[0] = sim.heap[--sim.nheap];
+    *ev = sim_heap[0];
+    sim_heap[0] = sim_heap[--sim.nheap];
 
     k = 0;
     for ( ;; ) {
@@ -119,15 +121,15 @@ sim_pop(sim_ev_t *ev)
         if (c >= sim.nheap) {
             break;
         }
-        if (c + 1 < sim.nheap && sim_before(&sim.heap[c + 1], &sim.heap[c])) {
+        if (c + 1 < sim.nheap && sim_before(&sim_heap[c + 1], &sim_heap[c])) {
             c++;
         }
-        if (!sim_before(&sim.heap[c], &sim.heap[k])) {
+        if (!sim_before(&sim_heap[c], &sim_heap[k])) {
             break;
         }
-        tmp = sim.heap[c];
-        sim.heap[c] = sim.heap[k];
-        sim.heap[k] = tmp;
+        tmp = sim_heap[c];
+        sim_heap[c] = sim_heap[k];
+        sim_heap[k] = tmp;
         k = c;
     }
 }
@@ -576,7 +578,7 @@ sim_dispatch(const sim_ev_t *ev)
         return;
 
     case SIM_EV_APPLY:
-        q = &sim.req[ev->a];
+        q = &sim_req[ev->a];
         if (q->used && q->tok == ev->tok) {
             sim_apply(ev->a);
         }
@@ -584,7 +586,7 @@ sim_dispatch(const sim_ev_t *ev)
 
     case SIM_EV_ANSWER:
     case SIM_EV_TIMEOUT:
-        q = &sim.req[ev->a];
+        q = &sim_req[ev->a];
         if (!q->used || q->tok != ev->tok || !q->pending) {
             return;
         }
@@ -701,8 +703,12 @@ sim_run(uint64_t seed, int trace, sim_stats_t *st)
 {
     sim_ev_t  ev;
     uint64_t  x;
+    int       r;
 
     memset(&sim, 0, sizeof(sim));
+    for (r = 0; r < SIM_REQ_MAX; r++) {
+        sim_req[r].used = 0;
+    }
 
     /* splitmix64 of the seed: neighbouring seeds share nothing */
     x = seed + UINT64_C(0x9e3779b97f4a7c15);
