@@ -185,8 +185,8 @@ sim_wall(const sim_inst_t *in, int64_t t)
 
 /*
  * Valid timings, as client-go and the configmaps rule accept them, with a
- * renew cycle a healthy network can keep: retry_period >= 200 ms and
- * renew_deadline - retry_period >= 300 ms.
+ * renew cycle a healthy network can keep on a clock up to 50% fast:
+ * retry_period >= 300 ms and renew_deadline - retry_period >= 450 ms.
  */
 static void
 sim_timing(sim_timing_t *tm)
@@ -215,7 +215,7 @@ sim_timing(sim_timing_t *tm)
             tm->rp = sim_between(tm->rd / 8, (tm->rd * 5 - 1) / 6);
         }
 
-        if (tm->rp < 200 || tm->rd - tm->rp < 300) {
+        if (tm->rp < 300 || tm->rd - tm->rp < 450) {
             continue;
         }
 
@@ -277,6 +277,11 @@ sim_setup(void)
         }
     }
     lim_ppm = sim_rand(2) ? lim_ppm * (int64_t) sim_rand(901) / 1000 : 0;
+
+    /* beyond that, a lead cannot be kept: a clock 50% fast is plenty */
+    if (lim_ppm > SIM_PPM / 2) {
+        lim_ppm = SIM_PPM / 2;
+    }
 
     sim.rate_min = SIM_PPM;
     sim.rate_max = SIM_PPM;
