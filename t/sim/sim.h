@@ -240,6 +240,7 @@ typedef struct {
     int64_t           cut_until;     /* cut off from the API */
     int64_t           release_at;    /* release asked in this life, -1 */
     int               quitting;
+    int64_t           restart_at;    /* after a quit: drain, exit, start */
     int64_t           seen_rv;       /* newest rv read, not naming it */
     int               ids;           /* identity changes */
     int               pool;          /* its configuration's timings */

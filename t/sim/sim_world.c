@@ -461,7 +461,8 @@ sim_fault(int kind)
         sim_host_release(i);
         /* its workers drain for a while, reading the shared state */
         d = sim_between(0, ld);
-        sim_horizon(sim.t + d);
+        in->restart_at = sim.t + d + sim_between(1, ld);
+        sim_horizon(in->restart_at);
         sim_push(sim.t + d, SIM_EV_EXIT, i, (unsigned) in->life);
         break;
 
@@ -669,9 +670,7 @@ sim_dispatch(const sim_ev_t *ev)
         sim_host_stop(ev->a);
         in->up = 0;
         memset(&in->pub, 0, sizeof(in->pub));
-        until = sim.t + sim_between(1, sim.pool[in->pool].ld);
-        sim_horizon(until);
-        sim_push(until, SIM_EV_RESTART, ev->a, (unsigned) in->life);
+        sim_push(in->restart_at, SIM_EV_RESTART, ev->a, (unsigned) in->life);
         return;
 
     case SIM_EV_RESTART:
