@@ -201,7 +201,15 @@ sim_check_leader(int i)
         sim.st->elections++;
 
         if (sim.last_leader >= 0 && in->pub.term <= sim.last_term) {
-            if (sim_foreign_since(sim.last_claim_rv)) {
+            if (in->pub.claim_rv < sim.last_claim_rv) {
+                /*
+                 * Not a new lead: an older claim that outlived a foreign
+                 * write, judged as such by the checks above.
+                 */
+                TR(-3, "%s's older claim outlives %s's", in->pub.id,
+                   sim.last_id);
+
+            } else if (sim_foreign_since(sim.last_claim_rv)) {
                 sim.st->term_resets++;
                 TR(-3, "term %d after %d: a foreign write restarted the "
                    "count (counted, not a violation)", (int) in->pub.term,

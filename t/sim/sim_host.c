@@ -412,7 +412,8 @@ sim_host_answer(int r, int timed_out)
     now = sim_mono(in, sim.t);
 
     if (role == SIM_REQ_MACHINE) {
-        ev = kle_election_on_result(&el->e, now, status, got, got ? rvs : NULL, ra);
+        ev = kle_election_on_result(&el->e, now, status, got,
+                                    got ? rvs : NULL, ra);
         sim_host_events(i, ev);
 
     } else if (status == KLE_API_OK || status == KLE_API_NOT_FOUND) {
