@@ -999,9 +999,10 @@ test_watch_resume(void)
              "\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
              "\"message\":\"too old resource version\",\"reason\":\"Expired\","
              "\"code\":410}}");
-    ok(drive(cur, 500, get_sent), "410 event: a GET");
-    mark = srv_mark() - 1;
-    ok(drive(cur, 500, watching), "410 event: then a watch");
+    ok(drive(cur, 1000, get_sent), "410 event: a GET");
+    srv_last(mark, "GET", OBJ, &r);
+    mark = r.seq;
+    ok(drive(cur, 1000, watching), "410 event: then a watch");
     is_int(srv_count(mark, "GET", OBJ), 1, "410 event: one GET");
     snprintf(query, sizeof(query), "resourceVersion=%s", srv_rv());
     srv_last(mark, "GET", COLL "?watch=1", &r);
