@@ -227,6 +227,11 @@ ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
     rn->generation = le->generation;
     rn->inherit = 1;
 
+    if (cfg.resume) {
+        (void) ngx_http_leader_election_limit(le, rn->generation,
+                                   kle_now_ms() + (int64_t) le->renew_deadline);
+    }
+
     /* a dummy connection, as the event debug log reads ev->data's fd */
 
     rn->dummy.fd = (ngx_socket_t) -1;
@@ -339,7 +344,7 @@ ngx_http_leader_election_quit(ngx_http_leader_election_runner_t *rn)
         return;
     }
 
-    (void) ngx_http_leader_election_revoke(le, rn->generation);
+    (void) ngx_http_leader_election_limit(le, rn->generation, 0);
 
     kle_elector_release(rn->elector);
 
@@ -442,7 +447,7 @@ ngx_http_leader_election_retire(ngx_http_leader_election_runner_t *rn)
         timeout = ngx_min(timeout, (ngx_msec_t) ngx_max(left, 1));
 
     } else {
-        (void) ngx_http_leader_election_revoke(le, rn->generation);
+        (void) ngx_http_leader_election_limit(le, rn->generation, 0);
     }
 
     if (kle_elector_release_sync(rn->elector, (long) timeout) != 0) {

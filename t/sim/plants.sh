@@ -55,7 +55,8 @@ for name in "${names[@]}"; do
     tree "$name" || { rc=1; continue; }
     "$OUT/$name/sim" --seeds "$SEEDS" --jobs "$SIM_JOBS" --list \
         | grep '^seed ' | sort > "$OUT/$name/fails"
-    new=$(awk 'NR == FNR { bad[$2] = 1; next } !($2 in bad)' \
+    # FILENAME, not NR == FNR: the baseline's list is usually empty
+    new=$(awk 'FILENAME == ARGV[1] { bad[$2] = 1; next } !($2 in bad)' \
               "$OUT/baseline/fails" "$OUT/$name/fails" | sort -t' ' -k2,2n)
     if [ -z "$new" ]; then
         echo "  $name: NOT CAUGHT"

@@ -25,6 +25,7 @@ static void sim_host_seen(sim_inst_t *in, int64_t rv,
 void
 sim_host_start(int i, int pool, int new_id)
 {
+    int64_t                now;
     kle_election_config_t  cfg;
     sim_inst_t            *in;
     sim_elector_t         *el;
@@ -65,6 +66,17 @@ sim_host_start(int i, int pool, int new_id)
     cfg.whole_seconds = sim.whole_seconds;
 
     kle_election_init(&el->e, &cfg, sim.seed * 131 + (uint64_t) el->gen);
+
+    /*
+     * The module caps an inherited claim at this elector's start plus its
+     * renew deadline: any record it writes (perhaps with a shorter lease)
+     * is written later, and followers time their takeover from it.
+     */
+    now = sim_mono(in, sim.t);
+    if (in->pub.claim_until > now + el->tm.rd) {
+        TR(i, "the inherited claim is capped at +%.3fs", el->tm.rd / 1e3);
+        in->pub.claim_until = now + el->tm.rd;
+    }
 
     TR(i, "elector #%d starts as %s: lease %.3fs, renew deadline %.3fs, "
        "retry %.3fs", el->gen, el->id, el->tm.ld / 1e3, el->tm.rd / 1e3,
@@ -137,17 +149,6 @@ sim_host_run(int i)
                 sim_violation(SIM_V_HOST, "%s: next() asked for a second "
                               "request", in->name);
                 return;
-            }
-            if (el->inherit && act.kind != KLE_DO_GET) {
-                /*
-                 * The inherited claim ends before this generation writes:
-                 * its record (maybe with a shorter lease) may be stored
-                 * even if the answer never comes.
-                 */
-                el->inherit = 0;
-                TR(i, "first write of this generation: the inherited "
-                   "claim ends");
-                sim_host_publish(i);
             }
             r = sim_send(i, SIM_REQ_MACHINE, &act);
             if (r < 0) {
