@@ -62,8 +62,8 @@ $(B)/lib/%.o: lib/%.c $(LIB_HDRS)
 $(B)/libkle.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-$(B)/kle: lib/kle.c $(B)/libkle.a
-	$(CC) $(CFLAGS) -Ilib -o $@ $< $(B)/libkle.a $(LIBS)
+$(B)/kle: lib/kle.c lib/kle_args.c lib/kle_args.h $(B)/libkle.a
+	$(CC) $(CFLAGS) -Ilib -o $@ lib/kle.c lib/kle_args.c $(B)/libkle.a $(LIBS)
 
 unit: $(UNIT_BINS)
 
