@@ -37,6 +37,22 @@ const char  *kle_usage =
     "               [--client-key F]\n";
 
 
+/* An argument for a message: at most 64 bytes, one line. */
+static const char *
+kle_arg_text(const char *arg, char *buf, size_t size)
+{
+    size_t  i;
+
+    for (i = 0; arg[i] != '\0' && i < 64 && i + 1 < size; i++) {
+        buf[i] = ((unsigned char) arg[i] < 0x20 || arg[i] == 0x7f)
+                 ? '?' : arg[i];
+    }
+
+    buf[i] = '\0';
+    return buf;
+}
+
+
 int
 kle_parse_duration(const char *s, int64_t *ms)
 {
@@ -103,6 +119,7 @@ kle_parse_args(int argc, char **argv, kle_opts_t *o, char *err,
     };
     int64_t                     *t;
     int                          ch;
+    char                         arg[72];
 
     memset(o, 0, sizeof(*o));
     o->election.lease_duration = 15000;
@@ -154,19 +171,19 @@ kle_parse_args(int argc, char **argv, kle_opts_t *o, char *err,
         case 'v': o->verbose = 1; break;
         case 'h': return 1;
         case ':':
-            snprintf(err, errlen, "option \"%.64s\" needs a value",
-                     argv[optind - 1]);
+            snprintf(err, errlen, "option \"%s\" needs a value",
+                     kle_arg_text(argv[optind - 1], arg, sizeof(arg)));
             return -1;
         default:
-            snprintf(err, errlen, "unknown option \"%.64s\"",
-                     argv[optind - 1]);
+            snprintf(err, errlen, "unknown option \"%s\"",
+                     kle_arg_text(argv[optind - 1], arg, sizeof(arg)));
             return -1;
         }
 
         if (t != NULL && kle_parse_duration(optarg, t) != 0) {
-            snprintf(err, errlen, "invalid duration \"%.64s\" (expected "
+            snprintf(err, errlen, "invalid duration \"%s\" (expected "
                      "digits and s, ms, m or h, at most %" PRId32 "s)",
-                     optarg, INT32_MAX);
+                     kle_arg_text(optarg, arg, sizeof(arg)), INT32_MAX);
             return -1;
         }
     }

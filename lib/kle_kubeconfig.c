@@ -875,13 +875,20 @@ kle_kc_file(kle_kc_t *kc, yaml_node_t *map, const char *key, const char *pfx,
 static int
 kle_kc_error(kle_kc_t *kc, const char *fmt, ...)
 {
-    char     msg[1024];
+    char     msg[1024], *p;
     va_list  ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
+    /* names come from the file: one line, whatever they hold */
+    for (p = msg; *p; p++) {
+        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        }
+    }
+
     return kle_errf(kc->err, kc->errlen, "kubeconfig \"%s\": %s", kc->path,
-                     msg);
+                    msg);
 }
