@@ -80,18 +80,15 @@ kle_elector_t *
 kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
     char *err, size_t errlen)
 {
-    kle_elector_t  *el;
-    uint64_t        seed;
-    size_t          i;
-    const char     *urls[3];
+    kle_elector_t          *el;
+    uint64_t                seed;
+    size_t                  i;
+    const char             *urls[3];
+    kle_election_config_t   election;
 
     urls[KLE_HOOK_STARTED] = cfg->hook_started;
     urls[KLE_HOOK_STOPPED] = cfg->hook_stopped;
     urls[KLE_HOOK_NEW_LEADER] = cfg->hook_new_leader;
-
-    if (kle_election_config_validate(&cfg->election, err, errlen) != 0) {
-        return NULL;
-    }
 
     el = calloc(1, sizeof(kle_elector_t));
     if (el == NULL) {
@@ -102,6 +99,15 @@ kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
     if (kle_lock_init(&el->lock, cfg->lock_kind, cfg->lock_where, err, errlen)
         != 0)
     {
+        free(el);
+        return NULL;
+    }
+
+    /* the lock decides whether records keep fractions of a second */
+    election = cfg->election;
+    election.whole_seconds = (el->lock.kind == KLE_LOCK_CONFIGMAPS);
+
+    if (kle_election_config_validate(&election, err, errlen) != 0) {
         free(el);
         return NULL;
     }
@@ -133,7 +139,7 @@ kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
 
     seed = (uint64_t) kle_wall_us() ^ ((uint64_t) getpid() << 32)
            ^ (uint64_t) (uintptr_t) el;
-    kle_election_init(&el->election, &cfg->election, seed);
+    kle_election_init(&el->election, &election, seed);
 
     return el;
 
@@ -384,7 +390,7 @@ kle_elector_send(kle_elector_t *el, const kle_action_t *act)
     default:
         method = "PUT";
         rc = kle_lock_object_path(&el->lock, path, sizeof(path));
-        body = kle_lock_update_body(&el->lock, &act->record);
+        body = kle_lock_update_body(&el->lock, &act->record, act->rv);
         break;
     }
 
@@ -464,6 +470,7 @@ kle_elector_answer(const kle_http_response_t *resp, void *data)
     }
 
     ev = kle_election_on_result(&el->election, kle_now_ms(), res.status, got,
+                                got ? el->lock.resource_version : NULL,
                                 res.retry_after);
     kle_elector_note(el, &res, kle_elector_what(el->req_kind));
     kle_elector_events(el, ev | KLE_EV_CHANGED);
@@ -517,7 +524,15 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
         }
 
     } else if (strcmp(t, "DELETED") == 0) {
-        memset(&rec, 0, sizeof(rec));
+        json_object_put(ev);
+        events = kle_election_observe(&el->election, kle_now_ms(), NULL,
+                                      NULL);
+        kle_elector_events(el, events);
+
+        if (el->cfg.schedule) {
+            el->cfg.schedule(el->cfg.data, kle_elector_run(el));
+        }
+        return;
 
     } else {
         /* ERROR (410 Expired: the version is too old) or BOOKMARK */
@@ -532,7 +547,8 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
 
     json_object_put(ev);
 
-    events = kle_election_observe(&el->election, kle_now_ms(), &rec);
+    events = kle_election_observe(&el->election, kle_now_ms(), &rec,
+                                  el->lock.resource_version);
     kle_elector_events(el, events);
 
     if (el->cfg.schedule) {
@@ -644,7 +660,8 @@ kle_elector_run(kle_elector_t *el)
 
             kle_log(el, KLE_LOG_ERR, "%s: could not start the request",
                     kle_elector_what(act.kind));
-            ev = kle_election_on_result(e, now, KLE_API_TRANSPORT, NULL, 0);
+            ev = kle_election_on_result(e, now, KLE_API_TRANSPORT, NULL,
+                                        NULL, 0);
             kle_elector_events(el, ev | KLE_EV_CHANGED);
         }
     }
@@ -770,10 +787,8 @@ kle_elector_status(const kle_elector_t *el, kle_elector_status_t *st)
     st->record = e->observed;
     st->renew_start = e->state == KLE_STATE_LEADING ? e->renew_start : 0;
 
-    if (e->state == KLE_STATE_LEADING && !e->release_wanted) {
-        st->claim_until = e->renew_start + e->cfg.renew_deadline;
-        st->term = e->observed.transitions;
-    }
+    st->claim_until = kle_election_claim_until(e);
+    st->term = kle_election_term(e);
     snprintf(st->last_error, sizeof(st->last_error), "%s", el->last_error);
     st->api_requests = el->requests;
     st->api_failures = el->failures;

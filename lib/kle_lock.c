@@ -353,12 +353,13 @@ done:
 
 
 char *
-kle_lock_update_body(const kle_lock_t *lock, const kle_record_t *rec)
+kle_lock_update_body(const kle_lock_t *lock, const kle_record_t *rec,
+    const char *rv)
 {
     char         *s;
     json_object  *obj, *meta;
 
-    if (lock->object == NULL) {
+    if (lock->object == NULL || rv == NULL || rv[0] == '\0') {
         return NULL;
     }
 
@@ -372,8 +373,7 @@ kle_lock_update_body(const kle_lock_t *lock, const kle_record_t *rec)
     /* always conditional: a ConfigMap PUT without it silently overwrites */
     meta = kle_json_child(obj, "metadata");
     if (meta == NULL
-        || kle_set(meta, "resourceVersion",
-                   json_object_new_string(lock->resource_version)))
+        || kle_set(meta, "resourceVersion", json_object_new_string(rv)))
     {
         goto done;
     }
@@ -664,7 +664,11 @@ kle_json_str(json_object *o, const char *key, const char **out)
         return 0;
     }
 
-    if (!json_object_is_type(v, json_type_string)) {
+    /* a NUL inside would cut the string short: not a string we take */
+    if (!json_object_is_type(v, json_type_string)
+        || strlen(json_object_get_string(v))
+           != (size_t) json_object_get_string_len(v))
+    {
         return -1;
     }
 
@@ -731,17 +735,14 @@ kle_read_lease(json_object *obj, kle_record_t *rec, const char **why)
         return -1;
     }
 
-    if (kle_json_str(spec, "holderIdentity", &s) != 0) {
-        *why = "spec.holderIdentity is not a string";
-        return -1;
-    }
-
-    if (s != NULL) {
-        if (strlen(s) >= KLE_ID_MAX) {
-            *why = "spec.holderIdentity is too long";
+    if (json_object_object_get_ex(spec, "holderIdentity", &v) && v != NULL) {
+        if (!json_object_is_type(v, json_type_string)) {
+            *why = "spec.holderIdentity is not a string";
             return -1;
         }
-        strcpy(rec->holder, s);
+        /* one we cannot store is someone else's, not an error */
+        kle_record_set_holder(rec, json_object_get_string(v),
+                              (size_t) json_object_get_string_len(v));
     }
 
     if (json_object_object_get_ex(spec, "leaseDurationSeconds", &v)

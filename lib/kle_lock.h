@@ -53,11 +53,12 @@ int kle_lock_read(kle_lock_t *lock, const char *body, size_t len,
 /*
  * Request bodies, malloc()ed.  create: a new object with rec.  update: the
  * remembered object (so labels and other annotations survive) with rec
- * written into it and the remembered resourceVersion; NULL if no object
- * was read yet.
+ * written into it, conditioned on rv (the version the decision was judged
+ * on); NULL if no object was read yet or rv is empty.
  */
 char *kle_lock_create_body(const kle_lock_t *lock, const kle_record_t *rec);
-char *kle_lock_update_body(const kle_lock_t *lock, const kle_record_t *rec);
+char *kle_lock_update_body(const kle_lock_t *lock, const kle_record_t *rec,
+    const char *rv);
 
 /* Classification of an API answer. */
 typedef enum {

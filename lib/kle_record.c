@@ -34,7 +34,50 @@ kle_record_equal(const kle_record_t *a, const kle_record_t *b)
            && a->lease_duration == b->lease_duration
            && a->acquire_time == b->acquire_time
            && a->renew_time == b->renew_time
-           && a->transitions == b->transitions;
+           && a->transitions == b->transitions
+           && a->foreign == b->foreign;
+}
+
+
+void
+kle_record_set_holder(kle_record_t *rec, const char *s, size_t len)
+{
+    size_t    i, n;
+    uint32_t  h;
+
+    if (len < KLE_ID_MAX && memchr(s, '\0', len) == NULL) {
+        memcpy(rec->holder, s, len);
+        rec->holder[len] = '\0';
+        rec->foreign = 0;
+        return;
+    }
+
+    /* FNV-1a of every byte; never 0, which means "not foreign" */
+    h = 2166136261u;
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char) s[i]) * 16777619u;
+    }
+    rec->foreign = h ? h : 1;
+
+    /* a stand-in for status pages: the start, NULs shown as '?' */
+    n = len < KLE_ID_MAX - 4 ? len : KLE_ID_MAX - 4;
+    for (i = 0; i < n; i++) {
+        rec->holder[i] = s[i] ? s[i] : '?';
+    }
+
+    if (n < len) {
+        memcpy(rec->holder + n, "...", 4);
+
+    } else {
+        rec->holder[n] = '\0';
+    }
+}
+
+
+int
+kle_record_names(const kle_record_t *rec, const char *identity)
+{
+    return rec->foreign == 0 && strcmp(rec->holder, identity) == 0;
 }
 
 
@@ -233,12 +276,8 @@ kle_record_from_annotation(const char *json, size_t len, kle_record_t *rec,
             what = "holderIdentity is not a string";
             goto failed;
         }
-        if (json_object_get_string_len(v) >= KLE_ID_MAX) {
-            what = "holderIdentity is too long";
-            goto failed;
-        }
-        memcpy(r.holder, json_object_get_string(v),
-               json_object_get_string_len(v));
+        kle_record_set_holder(&r, json_object_get_string(v),
+                              (size_t) json_object_get_string_len(v));
     }
 
     /* the Python client writes the duration as a string */
@@ -419,7 +458,9 @@ kle_json_int32(json_object *v, int strings, int32_t *out)
 
     } else if (strings && json_object_is_type(v, json_type_string)) {
         s = json_object_get_string(v);
-        if (!isdigit((unsigned char) *s) && *s != '-') {
+        if (strlen(s) != (size_t) json_object_get_string_len(v)
+            || (!isdigit((unsigned char) *s) && *s != '-'))
+        {
             return -1;
         }
         errno = 0;
@@ -458,6 +499,12 @@ kle_json_time(json_object *v, int64_t *us)
     if (json_object_get_string_len(v) == 0) {
         *us = 0;
         return 0;
+    }
+
+    if (strlen(json_object_get_string(v))
+        != (size_t) json_object_get_string_len(v))
+    {
+        return -1;
     }
 
     return kle_time_parse(json_object_get_string(v), us);

@@ -286,7 +286,8 @@ test_lease(void)
 
     kle_lock_init(&lock, "leases", "default/nginx-web", err, sizeof(err));
 
-    ok(kle_lock_update_body(&lock, &r) == NULL, "no update before a read");
+    ok(kle_lock_update_body(&lock, &r, "1") == NULL,
+       "no update before a read");
 
     memset(&r, 0x55, sizeof(r));
     ok(read_body(&lock, lease_body, &r, err) == 0, "Lease read");
@@ -308,7 +309,7 @@ test_lease(void)
     w.renew_time = (T0 + 40) * US + 7;
     w.transitions = 4;
 
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     ok(o != NULL, "update body is JSON");
     is_str(jstr(jpath(o, "metadata", "resourceVersion", NULL)), "4711",
@@ -340,7 +341,7 @@ test_lease(void)
 
     /* no address: the annotation goes, the others stay */
     w.address[0] = '\0';
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     ok(o != NULL && jpath(o, "metadata", "annotations",
                           KLE_ANNOTATION_ADDRESS, NULL) == NULL,
@@ -365,7 +366,7 @@ test_lease(void)
        "nulls and a missing kind read");
     ok(r.holder[0] == '\0' && r.acquire_time == 0, "nulls read as zero");
 
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     is_str(jstr(jpath(o, "metadata", "resourceVersion", NULL)), "5001",
            "update uses the last read");
@@ -425,7 +426,8 @@ test_create(void)
     free(s);
 
     /* nothing read: still no update body */
-    ok(kle_lock_update_body(&lock, &w) == NULL, "create remembers nothing");
+    ok(kle_lock_update_body(&lock, &w, "1") == NULL,
+       "create remembers nothing");
     kle_lock_free(&lock);
 
     kle_lock_init(&lock, "configmaps", "kube-system/lock", err, sizeof(err));
@@ -474,7 +476,7 @@ test_configmap(void)
     w.renew_time = (T0 + 60) * US;
     w.transitions = 3;
 
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     ok(o != NULL, "update body is JSON");
     is_str(jstr(jpath(o, "metadata", "resourceVersion", NULL)), "99",
@@ -508,7 +510,7 @@ test_configmap(void)
     is_str(r.address, "10.0.0.7:80", "address read from a ConfigMap");
 
     w.address[0] = '\0';
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     ok(o != NULL && jpath(o, "metadata", "annotations",
                           KLE_ANNOTATION_ADDRESS, NULL) == NULL,
@@ -521,7 +523,7 @@ test_configmap(void)
     ok(read_body(&lock, "{\"metadata\":{\"resourceVersion\":\"101\"}}", &r,
                  err) == 0 && r.holder[0] == '\0',
        "ConfigMap without annotations reads");
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     ok(jpath(o, "metadata", "annotations", KLE_ANNOTATION_LEADER, NULL)
        != NULL, "annotations created on update");
@@ -628,7 +630,7 @@ test_malformed(void)
 
     /* the update still comes from the last good read */
     memset(&r, 0, sizeof(r));
-    s = kle_lock_update_body(&lock, &r);
+    s = kle_lock_update_body(&lock, &r, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     is_str(jstr(jpath(o, "metadata", "resourceVersion", NULL)), "4711",
            "update after bad reads uses the good object");
@@ -659,6 +661,67 @@ test_malformed(void)
                  "{\"resourceVersion\":\"5\"}}", &r, err) == -1,
        "a Lease is not a ConfigMap");
     is_str(cm.resource_version, "99", "ConfigMap rv unchanged");
+    kle_lock_free(&cm);
+}
+
+
+/*
+ * Holders this instance cannot store read as someone else in both forms:
+ * a Lease (where strlen would cut at a NUL) and a ConfigMap annotation.
+ */
+static void
+test_foreign_holder(void)
+{
+    char          err[256], *body, *holder;
+    kle_lock_t    lease, cm;
+    kle_record_t  r;
+    size_t        n;
+
+    kle_lock_init(&lease, "leases", "default/nginx-web", err, sizeof(err));
+    kle_lock_init(&cm, "configmaps", "default/nginx-web", err, sizeof(err));
+
+    holder = malloc(301);
+    memset(holder, 'h', 300);
+    holder[300] = '\0';
+    n = strlen(holder) + 256;
+    body = malloc(n);
+
+    snprintf(body, n, "{\"metadata\":{\"resourceVersion\":\"3\"},"
+             "\"spec\":{\"holderIdentity\":\"%s\","
+             "\"leaseDurationSeconds\":2}}", holder);
+    ok(read_body(&lease, body, &r, err) == 0, "Lease: 300-byte holder read");
+    ok(r.foreign != 0 && r.holder[0] != '\0', "Lease: a foreign holder");
+    is_int(r.lease_duration, 2, "Lease: its lease still read");
+    is_str(lease.resource_version, "3", "Lease: its version remembered");
+
+    snprintf(body, n, "{\"metadata\":{\"resourceVersion\":\"3\","
+             "\"annotations\":{\"control-plane.alpha.kubernetes.io/leader\":"
+             "\"{\\\"holderIdentity\\\":\\\"%s\\\"}\"}}}", holder);
+    ok(read_body(&cm, body, &r, err) == 0, "ConfigMap: 300-byte holder read");
+    ok(r.foreign != 0, "ConfigMap: a foreign holder");
+
+    ok(read_body(&lease, "{\"metadata\":{\"resourceVersion\":\"4\"},"
+                 "\"spec\":{\"holderIdentity\":\"nginx-0\\u0000x\"}}",
+                 &r, err) == 0, "Lease: holder with a NUL read");
+    ok(r.foreign != 0 && !kle_record_names(&r, "nginx-0"),
+       "Lease: a NUL does not make it nginx-0");
+    ok(read_body(&cm, "{\"metadata\":{\"resourceVersion\":\"4\","
+                 "\"annotations\":{\"control-plane.alpha.kubernetes.io/"
+                 "leader\":\"{\\\"holderIdentity\\\":\\\"nginx-0\\\\u0000x"
+                 "\\\"}\"}}}", &r, err) == 0, "ConfigMap: holder with a NUL");
+    ok(r.foreign != 0 && !kle_record_names(&r, "nginx-0"),
+       "ConfigMap: a NUL does not make it nginx-0");
+
+    ok(read_body(&lease, "{\"metadata\":{\"resourceVersion\":\"5\"},"
+                 "\"spec\":{\"renewTime\":\"2026-01-01T00:00:00.000000Z"
+                 "\\u0000junk\"}}", &r, err) == -1,
+       "Lease: a time with a NUL rejected");
+    ok(read_body(&lease, "{\"metadata\":{\"resourceVersion\":\"5\\u0000\"}}",
+                 &r, err) == -1, "Lease: a version with a NUL rejected");
+
+    free(body);
+    free(holder);
+    kle_lock_free(&lease);
     kle_lock_free(&cm);
 }
 
@@ -827,6 +890,7 @@ main(void)
     test_create();
     test_configmap();
     test_malformed();
+    test_foreign_holder();
     test_classify();
 
     return done_testing();
