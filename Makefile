@@ -142,11 +142,14 @@ bench: deps all
 #       crashes to build/fuzz/artifacts/.
 #   make fuzz-merge
 #       adds to t/fuzz/corpus/ the inputs those runs found that add coverage.
+#   make fuzz-open
+#       runs the reproducers of faults still open in others' code.
 #   make fuzz-replay
 #       every corpus through its target once, built with $(CC) (gcc or clang)
 #       and ASan + UBSan, no libFuzzer: the regression suite make test runs.
 
-FUZZ_TARGETS  ?= time annotation classify paths kubeconfig base64 token args
+FUZZ_TARGETS  ?= time annotation classify paths lock kubeconfig base64 token \
+                 args election
 FUZZ_SECONDS  ?= 60
 FUZZ_CC       ?= clang
 FUZZ_PKGS      = clang libclang-rt-14-dev
@@ -158,13 +161,23 @@ REPLAY_LIB_OBJS = $(FUZZ_LIB_SRCS:lib/%.c=$(B)/replay/lib/%.o)
 FUZZ_BINS      = $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 REPLAY_BINS    = $(FUZZ_TARGETS:%=$(B)/replay/%)
 
-.PHONY: fuzz fuzz-build fuzz-replay fuzz-merge
+.PHONY: fuzz fuzz-build fuzz-replay fuzz-merge fuzz-open
 .SECONDARY: $(FUZZ_LIB_OBJS) $(REPLAY_LIB_OBJS)
 
 fuzz: fuzz-build
 	@: > $(B)/fuzz/last-run.txt; for t in $(FUZZ_TARGETS); do \
 	    bash t/fuzz/run.sh $(B)/fuzz $$t $(FUZZ_SECONDS) || exit 1; \
 	done; cat $(B)/fuzz/last-run.txt
+
+# Reproducers of faults found in code this suite does not own, until they
+# are fixed (t/fuzz/open/TARGET/NAME): each is expected to fail.
+fuzz-open: $(REPLAY_BINS)
+	@for f in $$(find t/fuzz/open -type f 2>/dev/null | sort); do \
+	    t=$$(basename $$(dirname $$f)); \
+	    if KLE_FUZZ_HOSTILE=1 $(B)/replay/$$t $$f > /dev/null 2>&1; then \
+	        echo "fixed: $$f (move it to t/fuzz/corpus/$$t/)"; \
+	    else echo "open:  $$f"; fi; \
+	done
 
 # Keeps what the runs found that adds coverage (libFuzzer -merge=1).
 fuzz-merge: fuzz-build

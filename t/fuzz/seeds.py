@@ -378,6 +378,22 @@ DICTS = {
     'base64': ['=', '==', '\\n', ' ', '+', '/', '-', '_', 'AAAA', 'LS0t'],
     'token': ['\\n', '\\r\\n', ' ', '\\t', '\\x00', '\\x7f', 'eyJ', '.',
               'Bearer '],
+    'lock': ['kind', 'Lease', 'ConfigMap', 'apiVersion',
+             'coordination.k8s.io/v1', 'v1', 'metadata', 'name', 'web',
+             'namespace', 'resourceVersion', 'annotations', 'labels',
+             'managedFields', 'spec', 'holderIdentity',
+             'leaseDurationSeconds', 'acquireTime', 'renewTime',
+             'leaseTransitions', 'leaderTransitions', 'preferredHolder',
+             'strategy', 'control-plane.alpha.kubernetes.io/leader',
+             'leader-election.nginx.org/address',
+             'leader-election.nginx.org/address-holder',
+             '2026-01-01T10:00:00.000000Z', '2026-08-17 10:00:00.123456',
+             'null', '\\u0000', '\\"', '{', '}', '[', ']', ':', ','],
+    'watch': ['type', 'ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR',
+              'object', 'kind', 'Lease', 'Status', 'metadata',
+              'resourceVersion', 'spec', 'holderIdentity', 'code', '410',
+              'Expired', 'reason', '\n', '\r\n', '{', '}'],
+    'election': [],
     'args': ['--lock', '--identity', '--address', '--lease-duration',
              '--renew-deadline', '--retry-period', '--grace', '--no-release',
              '--kubeconfig', '--context', '--server', '--token-file',
@@ -454,6 +470,8 @@ def main():
     d = os.path.join(HERE, 'dict')
     os.makedirs(d, exist_ok=True)
     for target, words in DICTS.items():
+        if not words:
+            continue
         with open(os.path.join(d, target + '.dict'), 'w') as f:
             f.write('# %s: Kubernetes and format words for libFuzzer\n'
                     % target)
