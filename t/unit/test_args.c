@@ -15,7 +15,7 @@ static int
 parse(char *err, size_t errlen, kle_opts_t *o, ...)
 {
     int       argc;
-    char     *argv[32];
+    static char  *argv[32];      /* o->cmd points into it */
     va_list   ap;
 
     va_start(ap, o);
