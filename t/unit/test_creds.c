@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kle_base64.h"
+#include "kle_http.h"
 #include "kle_kubeconfig.h"
 #include "kle_token.h"
 #include "kle_test.h"
@@ -238,6 +239,66 @@ test_base64_len(void)
 }
 
 
+static void
+done_cb(const kle_http_response_t *resp, void *data)
+{
+    (void) resp;
+    (*(int *) data)++;
+}
+
+
+/* The transport checks again: creds made by hand cannot go out in clear. */
+
+static void
+test_transport_rules(void)
+{
+    int              called = 0;
+    kle_http_t      *h;
+    kle_creds_t      c;
+    kle_http_req_t  *r;
+
+    h = kle_http_create(NULL);
+    ok(h != NULL, "transport");
+
+    memset(&c, 0, sizeof(c));
+    c.token = strdup("t0ken");
+    r = kle_http_send(h, "GET", "http://127.0.0.1:1/x", NULL, 1000, &c,
+                      done_cb, &called);
+    ok(r == NULL, "a token to an http:// URL: the request does not start");
+
+    r = kle_http_send(h, "GET", "HTTPS://127.0.0.1:1/x", NULL, 1000, &c,
+                      done_cb, &called);
+    ok(r == NULL, "HTTPS:// in capitals is not taken for https://");
+
+    free(c.token);
+    c.token = NULL;
+    c.cert_data = (unsigned char *) strdup("C");
+    c.cert_len = 1;
+    r = kle_http_send(h, "GET", "http://127.0.0.1:1/x", NULL, 1000, &c,
+                      done_cb, &called);
+    ok(r == NULL, "a client certificate to an http:// URL: refused");
+    free(c.cert_data);
+    c.cert_data = NULL;
+
+    c.insecure = 1;
+    c.ca_file = strdup("/nonexistent");
+    r = kle_http_send(h, "GET", "https://127.0.0.1:1/x", NULL, 1000, &c,
+                      done_cb, &called);
+    ok(r == NULL, "insecure with a CA: refused");
+    free(c.ca_file);
+    c.ca_file = NULL;
+    c.insecure = 0;
+
+    r = kle_http_send(h, "GET", "http://127.0.0.1:1/x", NULL, 1000, &c,
+                      done_cb, &called);
+    ok(r != NULL, "no credentials: http:// is allowed");
+    is_int(kle_http_pending(h), 1, "one request in flight");
+
+    kle_http_destroy(h);
+    is_int(called, 0, "no callback for refused or cancelled requests");
+}
+
+
 int
 main(void)
 {
@@ -255,6 +316,7 @@ main(void)
     test_token_error();
     test_token_check();
     test_base64_len();
+    test_transport_rules();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0) {
