@@ -30,6 +30,26 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, 't', 'emulator'))
 
 KLE = os.environ.get('KLE_BIN') or os.path.join(ROOT, 'build', 'kle')
+MODULE = os.environ.get('TEST_NGINX_LOAD_MODULES') or os.path.join(
+    ROOT, 'build', 'modules', 'ngx_http_leader_election_module.so')
+NGINX = shutil.which('nginx', path='/usr/sbin:' + os.environ.get('PATH', ''))
+
+
+def nginx_t(workdir, api_server):
+    """nginx -t on one election with that api_server: (ok, output)."""
+    conf = os.path.join(workdir, 'nginx.conf')
+    os.makedirs(os.path.join(workdir, 'logs'), exist_ok=True)
+    with open(conf, 'w') as f:
+        f.write('load_module %s;\nerror_log %s/logs/error.log;\n'
+                'pid %s/logs/nginx.pid;\nevents {}\nhttp {\n'
+                '  leader_election web {\n    lock leases default/web;\n'
+                '    identity a;\n    api_server %s;\n  }\n}\n'
+                % (MODULE, workdir, workdir, api_server))
+    p = subprocess.run([NGINX, '-t', '-p', workdir, '-c', conf],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True,
+                       timeout=30)
+    return p.returncode == 0, p.stdout
 SYSTEM_CERTS = '/etc/ssl/certs'
 
 
@@ -209,6 +229,32 @@ def main(t):
         t.ok(rc == 2 and 'insecure-skip-tls-verify is not allowed' in err,
              'a CA with insecure-skip-tls-verify is refused',
              'rc %d\n%s' % (rc, err))
+
+        # the same rules in nginx -t, through the module's message
+        if not (NGINX and os.path.exists(MODULE)):
+            t.skip('nginx -t', 'the module is not built (make module)')
+        else:
+            tok = os.path.join(cluster.dir, 'token')
+            for what, api, want in (
+                    ('a CA with insecure', 'kubeconfig '
+                     + os.path.join(workdir, 'insecure'),
+                     'certificate-authority together with '
+                     'insecure-skip-tls-verify is not allowed in '
+                     'leader_election "web"'),
+                    ('a kubeconfig token over http://', 'kubeconfig '
+                     + os.path.join(workdir, 'http'),
+                     'are only sent over https:// in leader_election '
+                     '"web"'),
+                    ('token_file over http://',
+                     '%s; token_file %s' % (plain, tok),
+                     'server "%s": credentials (a bearer token or a client '
+                     'certificate) are only sent over https://' % plain)):
+                ok, out = nginx_t(os.path.join(workdir, 'ngx'), api)
+                t.ok(not ok and want in out and cluster.token not in out,
+                     'nginx -t refuses %s' % what, out)
+            ok, out = nginx_t(os.path.join(workdir, 'ngx'), plain)
+            t.ok(ok, 'nginx -t: http:// without credentials is accepted',
+                 out)
 
     finally:
         impostor.stop()
