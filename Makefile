@@ -150,6 +150,8 @@ bench: deps all
 
 FUZZ_TARGETS  ?= time annotation classify paths lock kubeconfig base64 token \
                  args election
+# watch: on after core's watch rework (t/fuzz/open/watch/ still crashes)
+FUZZ_LATER     = watch
 FUZZ_SECONDS  ?= 60
 FUZZ_CC       ?= clang
 FUZZ_PKGS      = clang libclang-rt-14-dev
@@ -160,6 +162,7 @@ FUZZ_LIB_OBJS  = $(FUZZ_LIB_SRCS:lib/%.c=$(B)/fuzz/lib/%.o)
 REPLAY_LIB_OBJS = $(FUZZ_LIB_SRCS:lib/%.c=$(B)/replay/lib/%.o)
 FUZZ_BINS      = $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 REPLAY_BINS    = $(FUZZ_TARGETS:%=$(B)/replay/%)
+OPEN_BINS      = $(FUZZ_TARGETS:%=$(B)/replay/%) $(FUZZ_LATER:%=$(B)/replay/%)
 
 .PHONY: fuzz fuzz-build fuzz-replay fuzz-merge fuzz-open
 .SECONDARY: $(FUZZ_LIB_OBJS) $(REPLAY_LIB_OBJS)
@@ -171,7 +174,7 @@ fuzz: fuzz-build
 
 # Reproducers of faults found in code this suite does not own, until they
 # are fixed (t/fuzz/open/TARGET/NAME): each is expected to fail.
-fuzz-open: $(REPLAY_BINS)
+fuzz-open: $(OPEN_BINS)
 	@for f in $$(find t/fuzz/open -type f 2>/dev/null | sort); do \
 	    t=$$(basename $$(dirname $$f)); \
 	    if KLE_FUZZ_HOSTILE=1 $(B)/replay/$$t $$f > /dev/null 2>&1; then \
