@@ -279,6 +279,12 @@ kle_cmd_run(kle_opts_t *o)
         if (next < 0 || next > 100) {
             next = 100;              /* look at signals and the command */
         }
+
+        /* a SIGKILL is due at kill_at, not up to 100 ms after it */
+        if (r.kill_at != 0 && r.kill_at - kle_now_ms() < next) {
+            next = r.kill_at > kle_now_ms() ? (long) (r.kill_at - kle_now_ms())
+                                            : 0;
+        }
         kle_http_poll(http, next);
 
         if (kle_child_reap(&r)) {

@@ -25,8 +25,9 @@ const char  *kle_usage =
     "  --renew-deadline T     default 10s\n"
     "  --retry-period T       default 2s\n"
     "  --grace T              SIGTERM to SIGKILL delay: at most\n"
-    "                         lease-duration - renew-deadline, when another\n"
-    "                         candidate may lead (default: 5s or that)\n"
+    "                         lease-duration - renew-deadline - 200ms, when\n"
+    "                         another candidate may lead (default: 5s or\n"
+    "                         that)\n"
     "  --no-release           do not release the lock on exit\n"
     "  -v, --verbose          debug logging\n"
     "\n"
@@ -216,19 +217,24 @@ kle_check_run(kle_opts_t *o, char *err, size_t errlen)
 
     /*
      * Another candidate may lead once lease_duration has passed since it
-     * last saw our record change; we stop leading renew_deadline after our
+     * last saw our record change; our claim ends renew_deadline after our
      * last renew began.  The command must be gone in between.
      */
-    window = o->election.lease_duration - o->election.renew_deadline;
+    window = o->election.lease_duration - o->election.renew_deadline
+             - KLE_GRACE_SLACK;
+
+    if (window < 0) {
+        window = 0;
+    }
 
     if (o->grace < 0) {
         o->grace = window < KLE_GRACE_DEFAULT ? window : KLE_GRACE_DEFAULT;
 
     } else if (o->grace > window) {
         snprintf(err, errlen, "--grace (%" PRId64 "ms) is longer than "
-                 "--lease-duration - --renew-deadline (%" PRId64 "ms): the "
-                 "command could still run while another candidate leads",
-                 o->grace, window);
+                 "--lease-duration - --renew-deadline - %dms (%" PRId64 "ms):"
+                 " the command could still run while another candidate "
+                 "leads", o->grace, KLE_GRACE_SLACK, window);
         return -1;
     }
 

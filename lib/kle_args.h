@@ -14,6 +14,9 @@
 /* the longest duration: leaseDurationSeconds is an int32 */
 #define KLE_DURATION_MAX_MS  ((int64_t) INT32_MAX * 1000)
 #define KLE_GRACE_DEFAULT    5000
+/* from the claim's end to the command's SIGKILL beside the grace period:
+   kle notices the end on time and checks for the kill every 100 ms */
+#define KLE_GRACE_SLACK      200
 
 typedef struct {
     const char             *lock;
@@ -49,8 +52,9 @@ int kle_parse_args(int argc, char **argv, kle_opts_t *o, char *err,
 /*
  * What "run" needs beyond parsing: a command, valid timings, and a grace
  * period that ends before another candidate can take over (lease_duration
- * - renew_deadline after this one stops leading).  An unset grace becomes
- * the smaller of 5 s and that window.  -1 with a reason in err.
+ * - renew_deadline after this one's claim ends, less KLE_GRACE_SLACK).  An
+ * unset grace becomes the smaller of 5 s and that window.  -1 with a reason
+ * in err.
  */
 int kle_check_run(kle_opts_t *o, char *err, size_t errlen);
 

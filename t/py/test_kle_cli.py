@@ -310,7 +310,7 @@ def main(t):
         # leadership lost and regained while the old command is still in
         # its grace period: the command runs again, after the old one
         regain = run('regain', 'leases/default/regain',
-                     extra=['--lease-duration', '8s', '--grace', '5s'],
+                     extra=['--lease-duration', '8s', '--grace', '4500ms'],
                      linger=4)
         t.ok(wait_until(regain.leads, 5), 'regain: the command leads',
              regain.stderr())
@@ -348,7 +348,7 @@ def main(t):
         seq = last_seq()
         for extra, what in (([], 'default timings: 15s - 10s'),
                             (TIMING, '4s - 3s')):
-            g = '6s' if not extra else '1001ms'
+            g = '4801ms' if not extra else '801ms'
             rc, out, err = kle('run', '--lock', 'leases/default/g',
                                '--kubeconfig', kc, *extra, '--grace', g,
                                '--', 'true')

@@ -75,24 +75,30 @@ test_grace(void)
     is_int(parse(err, sizeof(err), &o, "--lock", "leases/a/b", "--", "true",
                  NULL), 0, "defaults parse");
     is_int(kle_check_run(&o, err, sizeof(err)), 0, "defaults run");
-    is_int(o.grace, 5000, "default grace: 5 s (15 s - 10 s allows it)");
+    is_int(o.grace, 4800, "default grace: 15 s - 10 s - 200 ms");
 
     parse(err, sizeof(err), &o, "--lock", "leases/a/b", "--lease-duration",
           "4s", "--renew-deadline", "3s", "--retry-period", "1s", "--",
           "true", NULL);
     is_int(kle_check_run(&o, err, sizeof(err)), 0, "short lease runs");
-    is_int(o.grace, 1000, "default grace capped to 4 s - 3 s");
+    is_int(o.grace, 800, "default grace capped to 4 s - 3 s - 200 ms");
 
-    parse(err, sizeof(err), &o, "--lock", "leases/a/b", "--grace", "5001ms",
+    parse(err, sizeof(err), &o, "--lock", "leases/a/b", "--grace", "4801ms",
           "--", "true", NULL);
-    is_int(kle_check_run(&o, err, sizeof(err)), -1, "grace 5001ms refused");
-    is_str(err, "--grace (5001ms) is longer than --lease-duration - "
-           "--renew-deadline (5000ms): the command could still run while "
-           "another candidate leads", "grace: the rule is named");
+    is_int(kle_check_run(&o, err, sizeof(err)), -1, "grace 4801ms refused");
+    is_str(err, "--grace (4801ms) is longer than --lease-duration - "
+           "--renew-deadline - 200ms (4800ms): the command could still run "
+           "while another candidate leads", "grace: the rule is named");
 
-    parse(err, sizeof(err), &o, "--lock", "leases/a/b", "--grace", "5s",
+    parse(err, sizeof(err), &o, "--lock", "leases/a/b", "--grace", "4800ms",
           "--", "true", NULL);
     is_int(kle_check_run(&o, err, sizeof(err)), 0, "grace = window: allowed");
+
+    parse(err, sizeof(err), &o, "--lock", "leases/a/b", "--lease-duration",
+          "1s", "--renew-deadline", "900ms", "--retry-period", "100ms", "--",
+          "true", NULL);
+    is_int(kle_check_run(&o, err, sizeof(err)), 0, "a window under 200 ms");
+    is_int(o.grace, 0, "grace 0: SIGKILL right after SIGTERM");
 
     parse(err, sizeof(err), &o, "--lock", "leases/a/b", NULL);
     is_int(kle_check_run(&o, err, sizeof(err)), -1, "no command");
