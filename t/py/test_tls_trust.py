@@ -156,8 +156,12 @@ def main(t):
                                                         SYSTEM_CERTS),
                             store], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT)
+        if p.returncode != 0:
+            t.skip('a private CA store', 'unshare --mount or mount --bind '
+                   'failed: %s' % p.stdout.decode(errors='replace').strip())
+            return
         with open(ca, 'rb') as f:
-            if not t.ok(p.returncode == 0 and p.stdout == f.read(),
+            if not t.ok(p.stdout == f.read(),
                         'the private store stands in for the system\'s',
                         p.stdout):
                 return
