@@ -147,69 +147,71 @@ def main(t):
                            check=True).stdout.strip()
         shutil.copy(ca, os.path.join(store, h + '.0'))
 
-        if not (os.geteuid() == 0 and shutil.which('unshare')):
-            t.skip('a private CA store', 'needs root and unshare --mount')
-            return
-        p = subprocess.run(['unshare', '--mount', '--propagation', 'private',
-                            'sh', '-c', 'mount --bind "$0" %s && exec cat '
-                            '%s/ca-certificates.crt' % (SYSTEM_CERTS,
-                                                        SYSTEM_CERTS),
-                            store], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT)
-        if p.returncode != 0:
-            t.skip('a private CA store', 'unshare --mount or mount --bind '
-                   'failed: %s' % p.stdout.decode(errors='replace').strip())
-            return
-        with open(ca, 'rb') as f:
-            if not t.ok(p.stdout == f.read(),
-                        'the private store stands in for the system\'s',
-                        p.stdout):
-                return
-
         cluster_ca = os.path.join(cluster.dir, 'ca.crt')
         with open(cluster_ca, 'rb') as f:
             cluster_ca_data = base64.b64encode(f.read()).decode()
         imp = impostor.url
 
-        # the rig: with no CA, the store is what is trusted
-        kc = kubeconfig(os.path.join(workdir, 'noca'), imp, cluster.token)
-        rc, out, err = kle(lock + ['--kubeconfig', kc], store)
-        t.ok(rc == 3 and len(reached()) == 1,
-             'no CA configured: the system store is trusted (client-go: '
-             'system roots); the impostor in it gets the request',
-             'rc %d\n%s%s' % (rc, out, err))
-        rc, out, err = kle(lock + ['--kubeconfig', kc])
-        t.ok(rc == 1 and len(reached()) == 1,
-             'no CA, the machine\'s own store: the impostor is refused',
-             'rc %d\n%s%s' % (rc, out, err))
+        store_ok = False
+        if not (os.geteuid() == 0 and shutil.which('unshare')):
+            t.skip('a private CA store', 'needs root and unshare --mount')
+        else:
+            p = subprocess.run(['unshare', '--mount', '--propagation',
+                                'private', 'sh', '-c',
+                                'mount --bind "$0" %s && exec cat '
+                                '%s/ca-certificates.crt' % (SYSTEM_CERTS,
+                                                            SYSTEM_CERTS),
+                                store], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+            with open(ca, 'rb') as f:
+                if p.returncode != 0:
+                    t.skip('a private CA store', 'unshare --mount or mount '
+                           '--bind failed: %s'
+                           % p.stdout.decode(errors='replace').strip())
+                else:
+                    store_ok = t.ok(p.stdout == f.read(), 'the private store '
+                                    'stands in for the system\'s', p.stdout)
 
-        # a configured CA is the only anchor, even with the impostor's CA
-        # in the default CA file and CA path
-        for what, args in (('certificate-authority', {'ca': cluster_ca}),
-                           ('certificate-authority-data',
-                            {'ca_data': cluster_ca_data})):
-            kc = kubeconfig(os.path.join(workdir, 'ca'), imp, cluster.token,
-                            **args)
-            before = len(reached())
+        if store_ok:
+            # the rig: with no CA, the store is what is trusted
+            kc = kubeconfig(os.path.join(workdir, 'noca'), imp, cluster.token)
             rc, out, err = kle(lock + ['--kubeconfig', kc], store)
-            t.ok(rc == 1 and 'transport error' in err,
-                 '%s: the impostor\'s certificate is refused' % what,
+            t.ok(rc == 3 and len(reached()) == 1,
+                 'no CA configured: the system store is trusted (client-go: '
+                 'system roots); the impostor in it gets the request',
                  'rc %d\n%s%s' % (rc, out, err))
-            t.is_(len(reached()) - before, 0,
-                  '%s: the impostor gets no request, so no token' % what)
+            rc, out, err = kle(lock + ['--kubeconfig', kc])
+            t.ok(rc == 1 and len(reached()) == 1,
+                 'no CA, the machine\'s own store: the impostor is refused',
+                 'rc %d\n%s%s' % (rc, out, err))
 
-        rc, out, err = kle(lock + ['--server', imp, '--ca-file', cluster_ca,
-                                   '--token-file',
-                                   os.path.join(cluster.dir, 'token')], store)
-        t.ok(rc == 1 and not reached()[1:],
-             '--ca-file: the impostor is refused and gets no request',
-             'rc %d\n%s%s' % (rc, out, err))
+            # a configured CA is the only anchor, even with the impostor's CA
+            # in the default CA file and CA path
+            for what, args in (('certificate-authority', {'ca': cluster_ca}),
+                               ('certificate-authority-data',
+                                {'ca_data': cluster_ca_data})):
+                kc = kubeconfig(os.path.join(workdir, 'ca'), imp,
+                                cluster.token, **args)
+                before = len(reached())
+                rc, out, err = kle(lock + ['--kubeconfig', kc], store)
+                t.ok(rc == 1 and 'transport error' in err,
+                     '%s: the impostor\'s certificate is refused' % what,
+                     'rc %d\n%s%s' % (rc, out, err))
+                t.is_(len(reached()) - before, 0,
+                      '%s: the impostor gets no request, so no token' % what)
 
-        # the real cluster, same store: its CA still works
-        kc = kubeconfig(os.path.join(workdir, 'good'), cluster.url,
-                        cluster.token, ca=cluster_ca)
-        rc, out, err = kle(lock + ['--kubeconfig', kc], store)
-        t.is_(rc, 3, 'the cluster with its CA answers (lock not found)')
+            tok = os.path.join(cluster.dir, 'token')
+            rc, out, err = kle(lock + ['--server', imp, '--ca-file',
+                                       cluster_ca, '--token-file', tok], store)
+            t.ok(rc == 1 and not reached()[1:],
+                 '--ca-file: the impostor is refused and gets no request',
+                 'rc %d\n%s%s' % (rc, out, err))
+
+            # the real cluster, same store: its CA still works
+            kc = kubeconfig(os.path.join(workdir, 'good'), cluster.url,
+                            cluster.token, ca=cluster_ca)
+            rc, out, err = kle(lock + ['--kubeconfig', kc], store)
+            t.is_(rc, 3, 'the cluster with its CA answers (lock not found)')
 
         # credentials over http:// are refused before anything is sent
         plain = 'http://127.0.0.1:%d' % impostor.port
