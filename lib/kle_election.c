@@ -55,6 +55,7 @@ static unsigned kle_on_written(kle_election_t *e, int64_t now,
 static void kle_attempt_failed(kle_election_t *e, int64_t now,
     kle_api_status_t status, int retry_after);
 static void kle_follow(kle_election_t *e, int64_t now, int failed);
+static int64_t kle_timeout(const kle_election_t *e);
 static int64_t kle_jitter(kle_election_t *e);
 
 
@@ -71,6 +72,15 @@ kle_election_config_validate(const kle_election_config_t *cfg, char *err,
 
     if (cfg->identity[0] == '\0') {
         snprintf(err, errlen, "identity must not be empty");
+        return -1;
+    }
+
+    if (cfg->address[0] != '\0'
+        && !kle_address_valid(cfg->address, strlen(cfg->address)))
+    {
+        snprintf(err, errlen, "address \"%s\" must be HOST:PORT: an IPv4 "
+                 "address, a bracketed IPv6 address or a DNS name, and a "
+                 "port from 1 to 65535", cfg->address);
         return -1;
     }
 
@@ -261,12 +271,32 @@ kle_election_on_result(kle_election_t *e, int64_t now,
     ev = kle_check_deadline(e, now);
 
     if (e->releasing) {
-        /* released or not, we tried once: the lease lapses on its own */
         e->releasing = 0;
 
         if (status == KLE_API_OK) {
             ev |= kle_set_observed(e, now, rec ? rec : &e->pending_record,
                                    rec ? rv : NULL);
+            return ev | kle_set_state(e, KLE_STATE_RELEASED);
+        }
+
+        /*
+         * A write of ours cancelled for the release may still have landed
+         * and moved the version on: read once, and if the record is still
+         * ours, release that.  Otherwise the lease lapses on its own.
+         */
+        if (status == KLE_API_CONFLICT && !e->reread) {
+            e->reread = 1;
+            e->pending = KLE_DO_GET;
+            return ev;
+        }
+
+        return ev | kle_set_state(e, KLE_STATE_RELEASED);
+    }
+
+    if (e->release_wanted) {
+        /* the GET after a release's 409: release_step() judges it */
+        if (status == KLE_API_OK && rec != NULL) {
+            return ev | kle_saw(e, now, rec, rv);
         }
 
         return ev | kle_set_state(e, KLE_STATE_RELEASED);
@@ -297,17 +327,23 @@ kle_election_on_result(kle_election_t *e, int64_t now,
         return ev;
     }
 
-    /* the version we wrote on is not the object's any more */
-    if (status == KLE_API_CONFLICT || status == KLE_API_ALREADY_EXISTS) {
+    /*
+     * The version we wrote on is not the object's any more, unless a read
+     * since the write was sent (a watch event) already showed a newer one.
+     */
+    if ((status == KLE_API_CONFLICT || status == KLE_API_ALREADY_EXISTS)
+        && e->observations == e->sent_after)
+    {
         e->stale = 1;
     }
 
     /*
-     * A lost race, or a failed renewal, is read once in the same attempt.
-     * The server asking us to back off ends the attempt.
+     * A lost race, or a failed renewal, is read once in the same attempt,
+     * unless a read since the write was sent already told us more.  The
+     * server asking us to back off ends the attempt.
      */
     if (!e->reread && status != KLE_API_TOO_MANY_REQUESTS
-        && (fast || e->stale))
+        && (fast || e->stale) && e->observations == e->sent_after)
     {
         e->reread = 1;
         e->pending = KLE_DO_GET;
@@ -372,11 +408,28 @@ kle_on_written(kle_election_t *e, int64_t now, const kle_record_t *rec,
 {
     unsigned  ev;
 
+    e->fast_path = 0;
+
+    /*
+     * The server says it stored a record that does not name us: that is
+     * a read of someone else's record, not a claim of ours.
+     */
+    if (rec != NULL && !kle_record_names(rec, e->cfg.identity)) {
+        ev = kle_saw(e, now, rec, rv);
+
+        if (e->state == KLE_STATE_LEADING) {
+            e->next_attempt = now + e->cfg.retry_period;
+        } else {
+            kle_follow(e, now, 1);
+        }
+
+        return ev;
+    }
+
     /* without the server's echo we know the record, not its version */
     ev = kle_set_observed(e, now, rec ? rec : &e->pending_record,
                           rec ? rv : NULL);
 
-    e->fast_path = 0;
     e->renew_start = e->request_start;
     e->next_attempt = now + e->cfg.retry_period;
 
@@ -404,9 +457,13 @@ kle_attempt_failed(kle_election_t *e, int64_t now, kle_api_status_t status,
     e->pending = KLE_DO_NOTHING;
 
     if (status == KLE_API_TOO_MANY_REQUESTS && retry_after > 0) {
-        /* a leader never waits past its claim, a follower one lease */
+        /*
+         * A follower waits one lease at most.  A leader never waits past
+         * its claim: it tries again in time for the answer to come back
+         * before the claim ends.
+         */
         cap = e->state == KLE_STATE_LEADING
-              ? e->claim_until : now + e->cfg.lease_duration;
+              ? e->claim_until - kle_timeout(e) : now + e->cfg.lease_duration;
         later = now + (int64_t) retry_after * 1000;
         e->backoff_until = later < cap ? later : cap;
     }
@@ -559,13 +616,24 @@ kle_election_release(kle_election_t *e)
     e->in_flight = KLE_DO_NOTHING;
     e->pending = KLE_DO_NOTHING;
     e->fast_path = 0;
+    e->reread = 0;
 }
 
 
+/*
+ * The release record, if we are leading and the record is ours: at most
+ * two writes and the GET between them (see on_result).
+ */
 static unsigned
 kle_release_step(kle_election_t *e, int64_t now, int64_t wall_us,
     kle_action_t *act)
 {
+    if (e->pending == KLE_DO_GET) {
+        e->pending = KLE_DO_NOTHING;
+        kle_send(e, now, wall_us, KLE_DO_GET, act);
+        return 0;
+    }
+
     if (e->state != KLE_STATE_LEADING || !kle_holds(e)
         || e->observed_rv[0] == '\0')
     {
@@ -732,6 +800,7 @@ kle_set_observed(kle_election_t *e, int64_t now, const kle_record_t *rec,
     e->observed = *rec;
     e->absent = (rec == &none);
     kle_set_rv(e->observed_rv, rv);
+    e->observations++;
     e->have_observed = 1;
     e->stale = 0;
     e->observed_time = now;
@@ -760,6 +829,9 @@ kle_saw(kle_election_t *e, int64_t now, const kle_record_t *rec,
     if (e->have_observed && e->absent == (rec == NULL)
         && (rec == NULL || kle_record_equal(&e->observed, rec)))
     {
+        if (strcmp(e->observed_rv, rv ? rv : "") != 0) {
+            e->observations++;
+        }
         kle_set_rv(e->observed_rv, rv);
         e->stale = 0;
         ev = 0;
@@ -876,20 +948,12 @@ static void
 kle_send(kle_election_t *e, int64_t now, int64_t wall_us,
     kle_action_kind_t kind, kle_action_t *act)
 {
-    int64_t  timeout;
-
     e->in_flight = kind;
     e->request_start = now;
-
-    /* client-go's max(1s, rd / 2); an answer after rd makes no leader */
-    timeout = e->cfg.renew_deadline / 2;
-    if (timeout < KLE_TIMEOUT_MIN) {
-        timeout = e->cfg.renew_deadline < KLE_TIMEOUT_MIN
-                  ? e->cfg.renew_deadline : KLE_TIMEOUT_MIN;
-    }
+    e->sent_after = e->observations;
 
     act->kind = kind;
-    act->timeout = timeout;
+    act->timeout = kle_timeout(e);
 
     if (kind == KLE_DO_GET) {
         return;
@@ -905,6 +969,22 @@ kle_send(kle_election_t *e, int64_t now, int64_t wall_us,
     if (kind == KLE_DO_UPDATE) {
         memcpy(act->rv, e->pending_rv, KLE_RV_MAX);
     }
+}
+
+
+/* client-go's max(1s, rd / 2); never past rd: it would make no leader */
+static int64_t
+kle_timeout(const kle_election_t *e)
+{
+    int64_t  rd;
+
+    rd = e->cfg.renew_deadline;
+
+    if (rd / 2 >= KLE_TIMEOUT_MIN) {
+        return rd / 2;
+    }
+
+    return rd < KLE_TIMEOUT_MIN ? rd : KLE_TIMEOUT_MIN;
 }
 
 

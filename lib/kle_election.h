@@ -21,8 +21,6 @@
 #include "kle_record.h"
 #include "kle_lock.h"
 
-#define KLE_RV_MAX  64    /* a resourceVersion incl. NUL */
-
 typedef struct {
     char     identity[KLE_ID_MAX];
     char     address[KLE_ADDR_MAX];
@@ -40,8 +38,9 @@ typedef struct {
 /*
  * client-go's rules: lease_duration > renew_deadline > 1.2 * retry_period
  * > 0, identity not empty, lease_duration a whole number of seconds >= 1;
- * with whole_seconds, lease_duration - renew_deadline >= 1s.  -1 with a
- * message naming the broken rule.
+ * with whole_seconds, lease_duration - renew_deadline >= 1s; an address,
+ * if any, as kle_address_valid() says.  -1 with a message naming the
+ * broken rule.
  */
 int kle_election_config_validate(const kle_election_config_t *cfg,
     char *err, size_t errlen);
@@ -93,6 +92,8 @@ typedef struct {
     int                    have_observed;
     int                    absent;         /* the object does not exist */
     int                    stale;          /* a write said the rv is old */
+    uint64_t               observations;   /* count of rv changes */
+    uint64_t               sent_after;     /* observations at the send */
     int64_t                observed_time;  /* mono ms it last changed */
     char                   reported[KLE_ID_MAX];  /* last NEW_LEADER holder */
 

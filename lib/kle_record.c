@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
 
 #include <json-c/json.h>
 
@@ -19,6 +20,7 @@
 
 
 static int kle_digits(const char **p, int n, int *out);
+static int kle_dns_name(const char *s, size_t len);
 static int kle_days_in_month(int year, int month);
 static void kle_time_split(int64_t us, struct tm *tm, int *frac);
 static int kle_json_int32(json_object *v, int strings, int32_t *out);
@@ -78,6 +80,113 @@ int
 kle_record_names(const kle_record_t *rec, const char *identity)
 {
     return rec->foreign == 0 && strcmp(rec->holder, identity) == 0;
+}
+
+
+int
+kle_address_valid(const char *s, size_t len)
+{
+    char         host[KLE_ADDR_MAX], a[16];
+    size_t       i, hlen;
+    long         port;
+    const char  *colon;
+
+    if (len == 0 || len >= KLE_ADDR_MAX || memchr(s, '\0', len) != NULL) {
+        return 0;
+    }
+
+    colon = NULL;
+    for (i = len; i > 0; i--) {
+        if (s[i - 1] == ':') {
+            colon = s + i - 1;
+            break;
+        }
+    }
+
+    if (colon == NULL || colon == s) {
+        return 0;
+    }
+
+    /* the port: 1-65535, digits only, no leading zero */
+    i = (size_t) (colon - s) + 1;
+    if (i == len || len - i > 5 || s[i] == '0') {
+        return 0;
+    }
+
+    for (port = 0; i < len; i++) {
+        if (!isdigit((unsigned char) s[i])) {
+            return 0;
+        }
+        port = port * 10 + (s[i] - '0');
+    }
+
+    if (port < 1 || port > 65535) {
+        return 0;
+    }
+
+    hlen = (size_t) (colon - s);
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+
+    if (host[0] == '[') {
+        if (hlen < 3 || host[hlen - 1] != ']') {
+            return 0;
+        }
+        host[hlen - 1] = '\0';
+        return inet_pton(AF_INET6, host + 1, a) == 1;
+    }
+
+    if (inet_pton(AF_INET, host, a) == 1) {
+        return 1;
+    }
+
+    return kle_dns_name(host, hlen);
+}
+
+
+/*
+ * RFC 1123 host name: dot-separated labels of letters, digits and '-',
+ * 1-63 each, not starting or ending with '-', 253 in all.  A last label
+ * of digits only would be a malformed IPv4 address, not a name.
+ */
+static int
+kle_dns_name(const char *s, size_t len)
+{
+    size_t  i, start;
+    int     digits;
+
+    if (len == 0 || len > 253) {
+        return 0;
+    }
+
+    start = 0;
+    digits = 1;
+
+    for (i = 0; i <= len; i++) {
+        if (i == len || s[i] == '.') {
+            if (i == start || i - start > 63
+                || s[start] == '-' || s[i - 1] == '-')
+            {
+                return 0;
+            }
+            if (i == len) {
+                return !digits;
+            }
+            start = i + 1;
+            digits = 1;
+            continue;
+        }
+
+        if (!isalnum((unsigned char) s[i]) && s[i] != '-') {
+            return 0;
+        }
+
+        if (!isdigit((unsigned char) s[i])) {
+            digits = 0;
+        }
+    }
+
+    return 0;
 }
 
 

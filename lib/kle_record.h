@@ -18,7 +18,7 @@ typedef struct {
     int32_t   lease_duration;         /* leaseDurationSeconds */
     int64_t   acquire_time;           /* unix microseconds, 0 = unset */
     int64_t   renew_time;             /* unix microseconds, 0 = unset */
-    int32_t   transitions;            /* leaseTransitions / leaderTransitions */
+    int32_t   transitions;            /* lease- / leaderTransitions */
     /*
      * Not 0: the holderIdentity could not be stored (KLE_ID_MAX bytes or
      * more, or a NUL inside); holder is then a readable stand-in, never
@@ -39,6 +39,14 @@ void kle_record_set_holder(kle_record_t *rec, const char *s, size_t len);
 
 /* 1 if rec names identity: never for a foreign holder. */
 int kle_record_names(const kle_record_t *rec, const char *identity);
+
+/*
+ * 1 if s (len bytes) is a strict HOST:PORT, shorter than KLE_ADDR_MAX: an
+ * IPv4 address, a bracketed IPv6 address or a DNS name, and a port
+ * 1-65535 without leading zeros.  What readers accept as an advertised
+ * address, and what the address directive must be.
+ */
+int kle_address_valid(const char *s, size_t len);
 
 /*
  * Times.  Parses RFC 3339 with or without a fraction (any number of digits,

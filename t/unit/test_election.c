@@ -233,6 +233,20 @@ test_validate(void)
     is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
            "1s/2ms/1ms is valid");
 
+    config(&cfg, "a");
+    snprintf(cfg.address, sizeof(cfg.address), "10.0.0.1");
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "address without a port refused");
+    is_str(err, "address \"10.0.0.1\" must be HOST:PORT: an IPv4 address, "
+           "a bracketed IPv6 address or a DNS name, and a port from 1 to "
+           "65535", "address msg");
+    snprintf(cfg.address, sizeof(cfg.address), "[fd00::1]:80");
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+           "IPv6 address is valid");
+    cfg.address[0] = '\0';
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+           "no address is valid");
+
     /* whole-second records (configmaps): LD - RD >= 1s */
     config(&cfg, "a");
     cfg.whole_seconds = 1;
@@ -724,9 +738,9 @@ test_fast_path_conflict(void)
                            30);
     step(&e, 2300, &act);
     is_int(act.kind, KLE_DO_WAIT, "429 on fast path: no GET");
-    is_int(act.until, 150 + RD, "429 on fast path: wakes at the lapse");
-    is_int(e.next_attempt, 150 + RD,
-           "429 on fast path: Retry-After capped at the claim's end");
+    is_int(e.next_attempt, 150 + RD - RD / 2,
+           "429 on fast path: Retry-After capped in time to renew");
+    is_int(act.until, 150 + RD - RD / 2, "429 on fast path: wakes then");
 }
 
 
@@ -795,6 +809,20 @@ test_step_down(void)
     step(&e, 2300, &act);
     is_int(act.kind, KLE_DO_CREATE, "GET 404: CREATE in the same attempt");
 
+    /* a write whose echo names another holder is no claim */
+    start(&e, "a");
+    step(&e, 0, &act);
+    kle_election_on_result(&e, 0, KLE_API_NOT_FOUND, NULL, NULL, 0);
+    step(&e, 0, &act);
+    ev = kle_election_on_result(&e, 50, KLE_API_OK, &other, "3", 0);
+    is_int(ev & EV_UP, 0, "echo b: not leading");
+    is_str(e.observed.holder, "b", "echo b: b observed");
+    ok(!kle_election_is_leader(&e, 60), "echo b: no claim");
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    ev = kle_election_on_result(&e, 2250, KLE_API_OK, &other, "3", 0);
+    is_int(ev & EV_DOWN, EV_DOWN, "echo b: a leader steps down");
+
     /* a renewal answered 404: gone, so created again */
     lead(&e, 150);
     step(&e, 2200, &act);
@@ -810,6 +838,16 @@ test_step_down(void)
     is_int(ev, EV_DOWN | EV_NL | EV_CH, "in flight: stepped down at once");
     ev = kle_election_on_result(&e, 2250, KLE_API_CONFLICT, NULL, NULL, 0);
     is_int(ev, 0, "in flight: the renewal lost");
+    is_int(e.pending, KLE_DO_NOTHING,
+           "in flight: no GET, the event is newer than the write");
+
+    /* the same 409 with no read since the write: one GET */
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    kle_election_observe(&e, 2210, &old, "3");
+    kle_election_on_result(&e, 2250, KLE_API_CONFLICT, NULL, NULL, 0);
+    is_int(e.pending, KLE_DO_GET,
+           "in flight: an ignored event is no read, so GET");
 }
 
 
@@ -862,7 +900,8 @@ test_renew_deadline(void)
     for (t = e.next_attempt; t < 8000; t = e.next_attempt) {
         step(&e, t, &act);
         fails += act.kind == KLE_DO_UPDATE;
-        kle_election_on_result(&e, t + 10, KLE_API_SERVER_ERROR, NULL, NULL, 0);
+        kle_election_on_result(&e, t + 10, KLE_API_SERVER_ERROR, NULL, NULL,
+                               0);
         step(&e, t + 10, &act);
         fails += act.kind == KLE_DO_GET;
         kle_election_on_result(&e, t + 20, KLE_API_TRANSPORT, NULL, NULL, 0);
@@ -924,15 +963,26 @@ test_renew_deadline(void)
     step(&e, 2210, &act);
     kle_election_on_result(&e, 2220, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
                            60);
-    is_int(e.next_attempt, 150 + RD,
-           "deadline: Retry-After 60s capped at the claim's end");
+    is_int(e.next_attempt, 150 + RD - RD / 2,
+           "deadline: Retry-After 60s capped in time to renew");
     step(&e, 3000, &act);
     is_int(act.kind, KLE_DO_WAIT, "deadline: WAIT");
-    is_int(act.until, 150 + RD, "deadline: until the lapse");
+    is_int(act.until, 150 + RD - RD / 2, "deadline: until then");
+    ev = step(&e, 150 + RD - RD / 2, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "deadline: a renewal then");
+    kle_election_on_result(&e, 150 + RD - 1, KLE_API_TRANSPORT, NULL, NULL,
+                           0);
+    step(&e, 150 + RD - 1, &act);
+    is_int(act.kind, KLE_DO_GET, "deadline: read after it failed");
     ev = step(&e, 150 + RD, &act);
-    is_int(ev, EV_DOWN | EV_CH, "deadline: stopped on waking");
-    is_int(act.kind, KLE_DO_UPDATE,
-           "deadline: then a follower's attempt on our own record");
+    is_int(ev, EV_DOWN | EV_CH, "deadline: stopped at the lapse");
+
+    /* a claim about to end: the cap is never before one retry period */
+    lead(&e, 150);
+    step(&e, 9000, &act);
+    kle_election_on_result(&e, 9100, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
+                           60);
+    is_int(e.next_attempt, 9100 + RP, "deadline: late 429, one RP");
 }
 
 
@@ -976,8 +1026,9 @@ test_stale_write(void)
 static void
 test_too_many_requests(void)
 {
-    kle_election_t  e;
-    kle_action_t    act;
+    kle_election_config_t  cfg;
+    kle_election_t         e;
+    kle_action_t           act;
 
     start(&e, "a");
     step(&e, 100, &act);
@@ -1009,7 +1060,8 @@ test_too_many_requests(void)
     step(&e, 2200, &act);
     kle_election_on_result(&e, 2210, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
                            2147483647);
-    is_int(e.next_attempt, 150 + RD, "429: leader capped at claim_until");
+    is_int(e.next_attempt, 150 + RD - RD / 2,
+           "429: leader capped to renew before claim_until");
 
     start(&e, "a");
     step(&e, 100, &act);
@@ -1024,11 +1076,18 @@ test_too_many_requests(void)
                            30);
     ok(e.next_attempt < 100 + RP * 22 / 10, "429: only 429 defers");
 
-    lead(&e, 150);
-    step(&e, 2200, &act);
-    kle_election_on_result(&e, 2210, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
+    /* a leader renewing every 500 ms: 3 s fit before its claim ends */
+    config(&cfg, "a");
+    cfg.retry_period = 500;
+    kle_election_init(&e, &cfg, 1);
+    step(&e, 0, &act);
+    kle_election_on_result(&e, 0, KLE_API_NOT_FOUND, NULL, NULL, 0);
+    step(&e, 0, &act);
+    kle_election_on_result(&e, 50, KLE_API_OK, &act.record, "2", 0);
+    step(&e, 550, &act);
+    kle_election_on_result(&e, 600, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
                            3);
-    is_int(e.next_attempt, 5210, "429: leader waits Retry-After over RP");
+    is_int(e.next_attempt, 3600, "429: leader waits Retry-After over RP");
 }
 
 
@@ -1158,11 +1217,47 @@ test_release(void)
     take_over(&e);
     kle_election_release(&e);
     step(&e, 500, &act);
-    ev = kle_election_on_result(&e, 520, KLE_API_CONFLICT, NULL, NULL, 0);
+    ev = kle_election_on_result(&e, 520, KLE_API_SERVER_ERROR, NULL, NULL,
+                                0);
     is_int(ev, EV_DOWN | EV_CH, "release failed: stopped anyway");
     is_str(kle_state_name(e.state), "released", "release failed: released");
     step(&e, 600, &act);
     is_int(act.kind, KLE_DO_NOTHING, "release failed: no retry");
+
+    /*
+     * A renewal cancelled for the release landed after all: the release
+     * gets a 409, reads once, and releases the record on its version.
+     */
+    take_over(&e);
+    step(&e, 10 + RP, &act);
+    kle_election_release(&e);
+    step(&e, 10 + RP + 1, &act);
+    is_str(act.rv, "2", "release 409: on the version we knew");
+    ev = kle_election_on_result(&e, 10 + RP + 5, KLE_API_CONFLICT, NULL,
+                                NULL, 0);
+    is_int(ev, 0, "release 409: not released yet");
+    step(&e, 10 + RP + 5, &act);
+    is_int(act.kind, KLE_DO_GET, "release 409: one GET");
+    want = mine(wall(0), wall(10 + RP), 5);
+    kle_election_on_result(&e, 10 + RP + 9, KLE_API_OK, &want, "3", 0);
+    step(&e, 10 + RP + 9, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "release 409: the record is ours");
+    is_str(act.rv, "3", "release 409: released on the version read");
+    is_str(act.record.holder, "", "release 409: the release record");
+    ev = kle_election_on_result(&e, 10 + RP + 12, KLE_API_CONFLICT, NULL,
+                                NULL, 0);
+    is_str(kle_state_name(e.state), "released", "release 409: once only");
+
+    /* the GET shows another holder: nothing to release */
+    take_over(&e);
+    kle_election_release(&e);
+    step(&e, 500, &act);
+    kle_election_on_result(&e, 505, KLE_API_CONFLICT, NULL, NULL, 0);
+    step(&e, 505, &act);
+    kle_election_on_result(&e, 509, KLE_API_OK, &other, "4", 0);
+    ev = step(&e, 509, &act);
+    is_int(act.kind, KLE_DO_NOTHING, "release 409, b holds: no write");
+    is_str(kle_state_name(e.state), "released", "release 409, b: released");
 
     /* a renewal in flight is cancelled by the host */
     take_over(&e);
