@@ -148,10 +148,8 @@ bench: deps all
 #       every corpus through its target once, built with $(CC) (gcc or clang)
 #       and ASan + UBSan, no libFuzzer: the regression suite make test runs.
 
-FUZZ_TARGETS  ?= time annotation classify paths lock kubeconfig base64 token \
-                 args election
-# watch: on after core's watch rework (t/fuzz/open/watch/ still crashes)
-FUZZ_LATER     = watch
+FUZZ_TARGETS  ?= time annotation classify paths lock watch kubeconfig base64 \
+                 token args election
 FUZZ_SECONDS  ?= 60
 FUZZ_CC       ?= clang
 FUZZ_PKGS      = clang libclang-rt-14-dev
@@ -162,7 +160,7 @@ FUZZ_LIB_OBJS  = $(FUZZ_LIB_SRCS:lib/%.c=$(B)/fuzz/lib/%.o)
 REPLAY_LIB_OBJS = $(FUZZ_LIB_SRCS:lib/%.c=$(B)/replay/lib/%.o)
 FUZZ_BINS      = $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 REPLAY_BINS    = $(FUZZ_TARGETS:%=$(B)/replay/%)
-OPEN_BINS      = $(FUZZ_TARGETS:%=$(B)/replay/%) $(FUZZ_LATER:%=$(B)/replay/%)
+OPEN_BINS      = $(REPLAY_BINS)
 
 .PHONY: fuzz fuzz-build fuzz-replay fuzz-merge fuzz-open
 .SECONDARY: $(FUZZ_LIB_OBJS) $(REPLAY_LIB_OBJS)

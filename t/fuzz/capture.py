@@ -23,7 +23,8 @@ LEASES = '/apis/coordination.k8s.io/v1/namespaces/default/leases'
 CMS = '/api/v1/namespaces/default/configmaps'
 LEADER = 'control-plane.alpha.kubernetes.io/leader'
 ADDRESS = 'leader-election.nginx.org/address'
-LINE_MAX = int(os.environ.get('KLE_WATCH_LINE_MAX', 4 * 1024 * 1024))
+# a Lease watch event larger than this is refused (kle_lock_watch_event)
+LINE_MAX = 256 * 1024 + 1024
 
 
 def put(target, name, data):
@@ -147,10 +148,15 @@ def main():
         put('watch', 'split', b'\n\n\n' + stream[:len(stream) // 2])
         pad = b'{"type":"BOOKMARK","object":{"kind":"Lease","metadata":' \
               b'{"resourceVersion":"7"}},"x":"'
-        put('watch', 'line-under-cap', pad + b'a' * (LINE_MAX - len(pad) - 3)
-            + b'"}\n' + bookmark)
+        for name, n in (('line-at-cap', LINE_MAX), ('line-over-cap',
+                                                    LINE_MAX + 1)):
+            put('watch', name, pad + b'a' * (n - len(pad) - 3) + b'"}\n'
+                + bookmark)
+        put('lock', 'watch-line-bookmark', b'\2' + bookmark)
+        put('lock', 'watch-line-expired', b'\2' + expired)
         for i, ln in enumerate(lines):
             if ln.strip():
+                put('lock', 'watch-line-%d' % i, b'\2' + ln)
                 put('watch', 'event-%d' % i, ln + b'\n')
                 put('lock', 'watch-object-%d' % i, b'\0' + json.dumps(
                     json.loads(ln)['object']).encode())

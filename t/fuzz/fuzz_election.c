@@ -12,7 +12,8 @@
  *   - STARTED and STOPPED alternate;
  *   - no UB (the sanitizers).
  * A successful write is answered with what was written, as the API server
- * does; KLE_FUZZ_HOSTILE=1 lets the answer be anything (t/fuzz/open/).
+ * does, unless the input asks for a hostile server (bit 1 of the sixth
+ * byte, or KLE_FUZZ_HOSTILE=1 for every input): then any record.
  */
 
 #include "fuzz.h"
@@ -26,7 +27,7 @@ typedef struct {
     size_t          n;
 } input_t;
 
-static int  hostile = -1;
+static int  hostile_env = -1;
 
 
 static unsigned
@@ -88,7 +89,7 @@ random_record(input_t *in, kle_record_t *r, const kle_record_t *written)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                     leading, inflight, established;
+    int                     leading, inflight, established, hostile;
     char                    rv[KLE_RV_MAX], err[256];
     unsigned                op, ev, arg, rvn;
     int64_t                 now, wall, start, prev_claim, claim, last_until;
@@ -99,8 +100,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kle_election_config_t   cfg;
     kle_api_status_t        st;
 
-    if (hostile == -1) {
-        hostile = getenv("KLE_FUZZ_HOSTILE") != NULL;
+    if (hostile_env == -1) {
+        hostile_env = getenv("KLE_FUZZ_HOSTILE") != NULL;
     }
 
     if (size < 6) {
@@ -117,7 +118,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              % cfg.lease_duration;
     cfg.retry_period = 1 + (int64_t) (take(&in) << 8 | take(&in))
                            % cfg.renew_deadline;
-    cfg.whole_seconds = take(&in) & 1;
+    op = take(&in);
+    cfg.whole_seconds = op & 1;
+    hostile = hostile_env || (op & 2);
 
     if (kle_election_config_validate(&cfg, err, sizeof(err)) != 0) {
         FUZZ_ASSERT(err[0] != '\0');

@@ -1,10 +1,11 @@
 /*
  * Lease and ConfigMap bodies (kle_lock_read, kle_lock_create_body,
- * kle_lock_update_body): the first byte picks the kind, the rest is the
- * body of a GET.  What reads is written back as the update body and as a
- * create body, and both read again: the record survives (to the second
- * for ConfigMaps, whose annotation holds whole seconds), and so does the
- * resourceVersion the update is conditioned on.
+ * kle_lock_update_body) and watch events (kle_lock_watch_event): bit 0 of
+ * the first byte picks the kind, bit 1 whether the rest is the body of a
+ * GET or one line of a watch.  What reads is written back as the update
+ * body and as a create body, and both read again: the record survives (to
+ * the second for ConfigMaps, whose annotation holds whole seconds), and so
+ * does the resourceVersion the update is conditioned on.
  */
 
 #include <json-c/json.h>
@@ -67,9 +68,10 @@ as_created(const char *body)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char          err[512], rv[64], *body, *upd, *crt, *created;
-    kle_lock_t    lock, again;
-    kle_record_t  rec, rec2;
+    char               err[512], rv[64], *body, *upd, *crt, *created;
+    kle_lock_t         lock, again;
+    kle_record_t       rec, rec2;
+    kle_watch_event_t  ev;
 
     if (size < 1) {
         return 0;
@@ -85,8 +87,35 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     body = malloc(size - 1 ? size - 1 : 1);
     memcpy(body, data + 1, size - 1);
 
-    if (kle_lock_read(&lock, body, size - 1, &rec, err, sizeof(err)) != 0) {
-        FUZZ_ASSERT(err[0] != '\0');
+    if (data[0] & 2) {
+        /* a watch line: only a change carries an object to write on */
+        if (kle_lock_watch_event(&lock, body, size - 1, &ev, err,
+                                 sizeof(err)) != 0)
+        {
+            FUZZ_ASSERT(err[0] != '\0' && strchr(err, '\n') == NULL);
+            goto done;
+        }
+
+        FUZZ_ASSERT(ev.type >= KLE_WATCH_CHANGED
+                    && ev.type <= KLE_WATCH_ERROR);
+        FUZZ_ASSERT(memchr(ev.rv, '\0', sizeof(ev.rv)) != NULL);
+        FUZZ_ASSERT(memchr(ev.message, '\0', sizeof(ev.message)) != NULL);
+        FUZZ_ASSERT((ev.type == KLE_WATCH_CHANGED) == (ev.object != NULL));
+
+        if (ev.type != KLE_WATCH_CHANGED) {
+            kle_lock_watch_event_free(&ev);
+            goto done;
+        }
+
+        FUZZ_ASSERT(ev.rv[0] != '\0');
+        kle_lock_keep(&lock, ev.object, ev.rv);
+        rec = ev.rec;
+        kle_lock_watch_event_free(&ev);
+
+    } else if (kle_lock_read(&lock, body, size - 1, &rec, err, sizeof(err))
+               != 0)
+    {
+        FUZZ_ASSERT(err[0] != '\0' && strchr(err, '\n') == NULL);
         FUZZ_ASSERT(lock.object == NULL);
         goto done;
     }

@@ -11,7 +11,10 @@ dict=()
 [ -f "$here/dict/$t.dict" ] && dict=(-dict="$here/dict/$t.dict")
 log="$dir/$t.log"
 
+# -max_len: the big seeds (a watch line at its cap) are replayed whole by
+# make fuzz-replay; mutating 256 KiB inputs would only slow the search
 "$dir/$t" -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
+    -max_len="${FUZZ_MAX_LEN:-16384}" \
     -rss_limit_mb=2048 "${dict[@]}" -artifact_prefix="$dir/artifacts/$t-" \
     "$dir/corpus/$t" "$here/corpus/$t" > "$log" 2>&1
 rc=$?
