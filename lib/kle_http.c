@@ -118,8 +118,9 @@ kle_http_header(char *buf, size_t size, size_t nitems, void *userdata)
     long             code;
 
     /* the blank line ending a response's headers: a 200 opens a stream */
-    if (r->on_line != NULL && (n == 2 || n == 1) && (buf[0] == '\r'
-                                                    || buf[0] == '\n'))
+    if (r->on_line != NULL
+        && ((n == 2 && buf[0] == '\r' && buf[1] == '\n')
+            || (n == 1 && buf[0] == '\n')))
     {
         code = 0;
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);

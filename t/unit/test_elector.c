@@ -892,8 +892,8 @@ test_silent_follower(void)
     mark = srv_mark();
     ok(drive(cur, LD + 1000, put_sent), "silent: a takes over");
     srv_last(mark, "PUT", OBJ, &r);
-    ok(r.at - last >= LD - 50 && r.at - last < LD + 300,
-       "silent: the PUT a lease after the last renewal");
+    ok(r.at - last >= LD - 50, "silent: the PUT not before the lease ends");
+    ok(r.at - last < LD + 800, "silent: the PUT soon after (no poll)");
     printf("#   takeover %lld ms after the last renewal\n",
            (long long) (r.at - last));
     is_str(r.rv, want, "silent: on the last renewal's version");
@@ -942,11 +942,11 @@ test_leader_events(void)
 
     srv_write("c", 10);
     mark = srv_mark();
-    ok(drive(cur, RP / 2, not_leader), "leader events: c seen, stepped down");
+    ok(drive(cur, 1000, not_leader), "leader events: c seen, stepped down");
     is_int(seen.stopped, 1, "leader events: stopped_leading once");
     is_str(seen.holder, "c", "leader events: c is the leader");
 
-    /* the renewal in flight then, if any, fails: the event said why */
+    /* no GET showed c: the event did it; a renewal then in flight fails */
     drive(cur, 2 * RP, NULL);
     is_int(srv_count(mark, "GET", OBJ), 0,
            "leader events: no GET, the event was newer");
