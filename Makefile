@@ -20,7 +20,9 @@ NGX_LD_OPT  = -Wl,-z,relro -Wl,-z,now -fPIC
 MODULE_SO   = $(B)/modules/ngx_http_leader_election_module.so
 
 LIB_SRCS    = lib/kle_clock.c lib/kle_record.c lib/kle_lock.c lib/kle_election.c \
-              lib/kle_kubeconfig.c lib/kle_http.c lib/kle_elector.c
+              lib/kle_file.c lib/kle_base64.c lib/kle_token.c lib/kle_creds.c \
+              lib/kle_kubeconfig.c lib/kle_incluster.c lib/kle_http.c \
+              lib/kle_elector.c lib/kle_args.c
 LIB_OBJS    = $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
 LIB_HDRS    = $(wildcard lib/*.h)
 UNIT_SRCS   = $(wildcard t/unit/test_*.c)
@@ -94,7 +96,7 @@ $(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
 TEST_ENV = TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE_SO) \
            KLE_BIN=$(CURDIR)/$(B)/kle PATH=/usr/sbin:$$PATH
 
-test: deps all test-valgrind test-nginx-valgrind sim asan
+test: deps all test-valgrind fuzz-replay test-nginx-valgrind sim asan
 	$(TEST_ENV) prove -I t/lib --source Executable --source Perl \
 	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(wildcard t/*.t)
 
@@ -131,6 +133,89 @@ demo: deps all
 bench: deps all
 	bash bench/variables_instructions.sh
 	bash bench/variables.sh
+
+# --- Fuzzing (t/fuzz/README.md) -------------------------------------------
+#
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="kubeconfig args"]
+#       libFuzzer (clang) with ASan and UBSan, each target for FUZZ_SECONDS,
+#       from t/fuzz/corpus/TARGET; new inputs go to build/fuzz/corpus/TARGET,
+#       crashes to build/fuzz/artifacts/.
+#   make fuzz-merge
+#       adds to t/fuzz/corpus/ the inputs those runs found that add coverage.
+#   make fuzz-open
+#       runs the reproducers of faults still open in others' code.
+#   make fuzz-replay
+#       every corpus through its target once, built with $(CC) (gcc or clang)
+#       and ASan + UBSan, no libFuzzer: the regression suite make test runs.
+
+FUZZ_TARGETS  ?= time annotation classify paths lock watch kubeconfig base64 \
+                 token args election
+FUZZ_SECONDS  ?= 60
+FUZZ_CC       ?= clang
+FUZZ_PKGS      = clang libclang-rt-14-dev
+FUZZ_SAN       = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS    = -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN)
+FUZZ_LIB_SRCS  = $(LIB_SRCS)
+FUZZ_LIB_OBJS  = $(FUZZ_LIB_SRCS:lib/%.c=$(B)/fuzz/lib/%.o)
+REPLAY_LIB_OBJS = $(FUZZ_LIB_SRCS:lib/%.c=$(B)/replay/lib/%.o)
+FUZZ_BINS      = $(FUZZ_TARGETS:%=$(B)/fuzz/%)
+REPLAY_BINS    = $(FUZZ_TARGETS:%=$(B)/replay/%)
+OPEN_BINS      = $(REPLAY_BINS)
+
+.PHONY: fuzz fuzz-build fuzz-replay fuzz-merge fuzz-open
+.SECONDARY: $(FUZZ_LIB_OBJS) $(REPLAY_LIB_OBJS)
+
+fuzz: fuzz-build
+	@: > $(B)/fuzz/last-run.txt; for t in $(FUZZ_TARGETS); do \
+	    bash t/fuzz/run.sh $(B)/fuzz $$t $(FUZZ_SECONDS) || exit 1; \
+	done; cat $(B)/fuzz/last-run.txt
+
+# Reproducers of faults found in code this suite does not own, until they
+# are fixed (t/fuzz/open/TARGET/NAME): each is expected to fail.
+fuzz-open: $(OPEN_BINS)
+	@for f in $$(find t/fuzz/open -type f 2>/dev/null | sort); do \
+	    t=$$(basename $$(dirname $$f)); \
+	    if KLE_FUZZ_HOSTILE=1 $(B)/replay/$$t $$f > /dev/null 2>&1; then \
+	        echo "fixed: $$f (move it to t/fuzz/corpus/$$t/)"; \
+	    else echo "open:  $$f"; fi; \
+	done
+
+# Keeps what the runs found that adds coverage (libFuzzer -merge=1).
+fuzz-merge: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    [ -d $(B)/fuzz/corpus/$$t ] || continue; \
+	    $(B)/fuzz/$$t -merge=1 t/fuzz/corpus/$$t $(B)/fuzz/corpus/$$t \
+	        2>&1 | grep -E '^MERGE-OUTER: [0-9]+ new files' \
+	        | sed "s/^/$$t: /"; \
+	done
+
+fuzz-build:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)"
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+$(B)/fuzz/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Ilib -c -o $@ $<
+
+$(B)/fuzz/%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ilib -It/fuzz -o $@ $< \
+	    $(FUZZ_LIB_OBJS) $(LIBS)
+
+$(B)/replay/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -g -O1 $(FUZZ_SAN) -Ilib -c -o $@ $<
+
+$(B)/replay/%: t/fuzz/fuzz_%.c t/fuzz/replay.c t/fuzz/fuzz.h $(REPLAY_LIB_OBJS)
+	$(CC) -g -O1 $(FUZZ_SAN) -Ilib -It/fuzz -o $@ $< t/fuzz/replay.c \
+	    $(REPLAY_LIB_OBJS) $(LIBS)
+
+fuzz-replay: $(REPLAY_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	    UBSAN_OPTIONS=print_stacktrace=1 $(B)/replay/$$t t/fuzz/corpus/$$t \
+	        > /dev/null || { echo "fuzz-replay: $$t failed"; exit 1; }; \
+	done; echo "fuzz-replay: $(words $(FUZZ_TARGETS)) targets," \
+	    $$(find $(FUZZ_TARGETS:%=t/fuzz/corpus/%) -type f | wc -l) \
+	    "inputs, clean"
 
 clean:
 	rm -rf $(B) t/servroot*
