@@ -7,6 +7,7 @@
 use Kle::Emulator;
 use Kle::Status;
 use Test::Nginx::Socket;
+use Time::HiRes qw(sleep time);
 
 repeat_each(1);
 no_shuffle();
@@ -40,7 +41,7 @@ our %Solo = (
     heartbeat_age_ms => "<age>",
 );
 
-plan tests => 71;
+plan tests => 83;
 
 run_tests();
 
@@ -169,6 +170,10 @@ GET /leader
 sub { my $s = Kle::Emulator::json_decode($_[0]); "$s->{holder} $s->{transitions}" }
 --- response_body chomp
 solo 0
+--- no_error_log
+[error]
+[alert]
+[crit]
 
 
 
@@ -195,6 +200,10 @@ solo 0
 [405, 405, 200]
 --- response_body eval
 [qr/405 Not Allowed/, qr/405 Not Allowed/, ""]
+--- no_error_log
+[error]
+[alert]
+[crit]
 
 
 

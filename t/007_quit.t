@@ -39,7 +39,7 @@ sub stop_nginx_by {
     return ($t, get_object('leases', 'default', 'quit'));
 }
 
-sub restart { Test::Nginx::Util::start_nginx('restart') }
+sub restart { Kle::Harness::start_test_nginx() }
 
 plan tests => 42;
 

@@ -29,6 +29,8 @@ package Kle::Emulator;
 use strict;
 use warnings;
 
+use Kle::Harness ();
+
 use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec ();
@@ -307,7 +309,7 @@ sub wait_until ($$) {
 # (code, body, seconds taken) of GET http://127.0.0.1:PORT$path.
 sub nginx_get ($;$$) {
     my ($path, $port, $timeout) = @_;
-    $port //= $ENV{TEST_NGINX_SERVER_PORT} // 1984;
+    $port //= $ENV{TEST_NGINX_SERVER_PORT};
     my $t0 = time;
     my $res = HTTP::Tiny->new(timeout => $timeout // 5, keep_alive => 0)
         ->get("http://127.0.0.1:$port$path");

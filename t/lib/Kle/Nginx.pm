@@ -1,9 +1,10 @@
 package Kle::Nginx;
 
 # A second (third, ...) nginx beside the one Test::Nginx runs: its own
-# prefix directory t/servroot_NAME, port and configuration, the module
-# loaded from TEST_NGINX_LOAD_MODULES.  Stopped with SIGQUIT by stop(), or
-# at the end of the run.
+# prefix directory (Test::Nginx's server root + "_NAME", e.g.
+# t/servroot_003_b), port (the file's next extra port, see Kle::Harness)
+# and configuration, the module loaded from TEST_NGINX_LOAD_MODULES.
+# Stopped with SIGQUIT by stop(), or at the end of the run.
 #
 #     my $b = Kle::Nginx->new(name => 'b', http_config => '...',
 #                             config => 'location ...', master => 1);
@@ -18,22 +19,19 @@ use IO::Socket::INET ();
 use POSIX qw(WNOHANG SIGQUIT SIGKILL);
 use Time::HiRes qw(sleep time);
 
+use Kle::Harness ();
 use Kle::Emulator ();
 
 my %Running;   # prefix => object, for END
 my $Owner = $$;
 
-sub free_port () {
-    for (1 .. 100) {
-        my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                         LocalPort => 0, Proto => 'tcp',
-                                         Listen => 1, ReuseAddr => 1)
-            or next;
-        my $port = $sock->sockport;
-        close $sock;
-        return $port;
-    }
-    die "no free port\n";
+# Extra ports 1 .. 8 of the file go to instances in the order they are
+# made (9 is Kle::Hooks' closed port).
+my $NextPort = 1;
+
+sub next_port () {
+    die "Kle::Nginx: more than 8 instances in one file\n" if $NextPort > 8;
+    return Kle::Harness::extra_port($NextPort++);
 }
 
 # name, http_config (inside http {}), config (inside server {}),
@@ -42,11 +40,11 @@ sub new {
     my ($class, %o) = @_;
     my $self = bless { %o }, $class;
     $self->{name} //= 'b';
-    $self->{port} //= free_port();
+    $self->{port} //= next_port();
     $self->{workers} //= 1;
     $self->{master} //= 0;
     $self->{log_level} //= 'info';
-    $self->{prefix} = File::Spec->rel2abs("t/servroot_$self->{name}");
+    $self->{prefix} = "$ENV{TEST_NGINX_SERVROOT}_$self->{name}";
     return $self;
 }
 
