@@ -42,7 +42,7 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
     get_object put_object delete_object lease_spec
-    add_fault clear_faults delete_fault
+    add_fault clear_faults delete_fault emulator_config compact events_in
     requests clear_requests reset_emulator
     forbid clear_forbid add_token revoke_token
     wait_until nginx_get nginx_status nginx_var log_lines
@@ -193,8 +193,8 @@ sub admin ($$;$@) {
 
 sub _object_path ($$$) {
     my ($kind, $ns, $name) = @_;
-    die "kind must be leases or configmaps, not $kind\n"
-        unless $kind eq 'leases' || $kind eq 'configmaps';
+    die "kind must be leases, configmaps or events, not $kind\n"
+        unless $kind =~ /^(?:leases|configmaps|events)\z/;
     return "/objects/$kind/$ns/$name";
 }
 
@@ -230,6 +230,30 @@ sub add_fault {
     my $spec = ref $_[0] ? (@_ == 1 ? $_[0] : [@_]) : {@_};
     my (undef, $res) = admin('POST', '/faults', $spec);
     return map { $_->{id} } @{ $res->{faults} || [] };
+}
+
+# emulator_config(bookmark_interval => 0.5, ...): sets, and returns the
+# whole configuration (with the current resourceVersion).
+sub emulator_config (@) {
+    my (undef, $cfg) = admin('POST', '/config', {@_});
+    return $cfg;
+}
+
+# Forget the watch history: watches from older resourceVersions get 410.
+sub compact () {
+    admin('POST', '/compact');
+    return;
+}
+
+# The Events stored in namespace $ns, oldest first.
+sub events_in ($) {
+    my ($ns) = @_;
+    my (undef, $all) = admin('GET', '/objects');
+    return [ sort { $a->{metadata}{resourceVersion}
+                    <=> $b->{metadata}{resourceVersion} }
+             grep { ($_->{kind} // '') eq 'Event'
+                    && $_->{metadata}{namespace} eq $ns }
+             @{ $all->{items} || [] } ];
 }
 
 sub clear_faults () {
