@@ -743,6 +743,7 @@ class State:
         self.min_request_timeout = 1800.0
         self.closing = False
         self.generation = 0
+        self.watch_epoch = 0          # close-watches ends the open ones
         self.next_fault = 1
         self.next_seq = 1
         self._clear()
@@ -1876,6 +1877,7 @@ class Handler(BaseHTTPRequestHandler):
                     return None
             objs, sel, labels = self.matching(res, ns, query)
             generation = state.generation
+            epoch = state.watch_epoch
             expired = None
             if start is None:
                 initial = [('ADDED', copy.deepcopy(o)) for o in objs]
@@ -1935,6 +1937,9 @@ class Handler(BaseHTTPRequestHandler):
                 while True:
                     if state.closing or state.generation != generation:
                         stop = 'closing'
+                        break
+                    if state.watch_epoch != epoch:
+                        stop = 'closed'
                         break
                     if cursor < state.compacted:
                         stop = 'too old resource version: %d (%d)' \
@@ -2225,6 +2230,11 @@ class Emulator:
         if what == 'compact' and method == 'POST':
             st.compact()
             return 200, {'compacted': st.rv}
+        if what == 'close-watches' and method == 'POST':
+            with st.cond:
+                st.watch_epoch += 1
+                st.cond.notify_all()
+            return 200, {'closed': True}
         if what == 'config':
             if method == 'POST':
                 body = body or {}

@@ -238,6 +238,20 @@ def bookmarks(t, emu):
     t.is_([x.split()[0] for x in w.get('events', [])], kinds,
           'and every event sent, in order')
 
+    # close-watches ends the open ones
+    conn = emu.connection(timeout=10)
+    conn.request('GET', LEASES + '?watch=1&resourceVersion=' + rv,
+                 headers={'Authorization': 'Bearer ' + emu.token})
+    resp = conn.getresponse()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    emu.admin('POST', '/_emulator/close-watches')
+    read_events(resp)
+    conn.close()
+    took = time.monotonic() - t0
+    t.ok(took < 2 and last_request(emu, 'GET')['watch']['end'] == 'closed',
+         'close-watches ends an open watch (%.2f s)' % took)
+
     # none unless asked for
     conn = emu.connection(timeout=10)
     conn.request('GET', LEASES + '?watch=1&timeoutSeconds=1&'

@@ -42,7 +42,7 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
     get_object put_object delete_object lease_spec
-    add_fault clear_faults delete_fault emulator_config compact events_in
+    add_fault clear_faults delete_fault emulator_config compact close_watches events_in
     requests clear_requests reset_emulator
     forbid clear_forbid add_token revoke_token
     wait_until nginx_get nginx_status nginx_var log_lines
@@ -242,6 +242,12 @@ sub emulator_config (@) {
 # Forget the watch history: watches from older resourceVersions get 410.
 sub compact () {
     admin('POST', '/compact');
+    return;
+}
+
+# End every open watch; clients resume from the last resourceVersion seen.
+sub close_watches () {
+    admin('POST', '/close-watches');
     return;
 }
 

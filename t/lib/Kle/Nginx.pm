@@ -17,6 +17,7 @@ use File::Path qw(make_path remove_tree);
 use File::Spec ();
 use IO::Socket::INET ();
 use POSIX qw(WNOHANG SIGQUIT SIGKILL);
+use POSIX ();
 use Time::HiRes qw(sleep time);
 
 use Kle::Harness ();
@@ -35,7 +36,9 @@ sub next_port () {
 }
 
 # name, http_config (inside http {}), config (inside server {}),
-# main_config, master (0/1), workers, port, log_level.
+# main_config, master (0/1), workers, port, log_level; env (a hash the
+# master starts with, besides this process's environment) and wrap (a
+# command and its arguments that run nginx's command line, e.g. unshare).
 sub new {
     my ($class, %o) = @_;
     my $self = bless { %o }, $class;
@@ -121,8 +124,24 @@ sub start {
     my $self = shift;
     $self->write_config;
     my $p = $self->{prefix};
-    my $out = `nginx -p $p/ -c $p/conf/nginx.conf -e $p/logs/error.log 2>&1`;
-    die "nginx $self->{name} did not start: $out\n" if $? != 0;
+    my @cmd = ('nginx', '-p', "$p/", '-c', "$p/conf/nginx.conf",
+               '-e', "$p/logs/error.log");
+    @cmd = (@{ $self->{wrap} }, @cmd) if $self->{wrap};
+    my $out = do {
+        local %ENV = (%ENV, %{ $self->{env} || {} });
+        my $pid = open my $fh, '-|';
+        die "fork: $!\n" unless defined $pid;
+        if (!$pid) {
+            open STDERR, '>&', \*STDOUT;
+            { no warnings "exec"; exec { $cmd[0] } @cmd; }
+            POSIX::_exit(127);
+        }
+        local $/;
+        my $text = <$fh> // '';
+        close $fh;
+        $text;
+    };
+    die "nginx $self->{name} did not start (@cmd): $out\n" if $? != 0;
     $Running{$p} = $self;
 
     my $deadline = time + 10;
