@@ -45,7 +45,7 @@ our @EXPORT = qw(
     add_fault clear_faults delete_fault emulator_config compact close_watches events_in
     requests clear_requests reset_emulator
     forbid clear_forbid add_token revoke_token
-    wait_until nginx_get nginx_status nginx_var log_lines
+    wait_until nginx_get nginx_status nginx_var log_lines answered_promptly
     json_decode json_encode_canon is_microtime
 );
 
@@ -344,6 +344,23 @@ sub nginx_get ($;$$) {
     my $res = HTTP::Tiny->new(timeout => $timeout // 5, keep_alive => 0)
         ->get("http://127.0.0.1:$port$path");
     return ($res->{status}, $res->{content}, time - $t0);
+}
+
+# Were these answers (durations in seconds) those of a worker that never
+# blocks?  A blocked worker (a synchronous request waits out its 1 s
+# timeout, again at every retry) makes answers wait up to seconds, again
+# and again; a loaded machine delays an answer now and then.  So: the
+# median under 50 ms, at most two over 300 ms, none over 1 s.  Returns
+# (ok, a summary for the test name).
+sub answered_promptly ($) {
+    my ($took) = @_;
+    my @t = sort { $a <=> $b } @$took;
+    return (0, 'no answers') unless @t;
+    my $median = $t[$#t / 2];
+    my $slow = grep { $_ > 0.3 } @t;
+    return ($median < 0.05 && $slow <= 2 && $t[-1] <= 1,
+            sprintf('%d answers, median %.3f s, %d over 0.3 s, slowest '
+                    . '%.3f s', scalar @t, $median, $slow, $t[-1]));
 }
 
 # The status page as a hash (undef if it cannot be read).
