@@ -26,14 +26,18 @@ use Kle::Emulator ();
 my %Running;   # prefix => object, for END
 my $Owner = $$;
 
-# Extra ports 1 .. 8 of the file go to instances in the order they are
-# made (9 is Kle::Hooks' closed port).
+# Extra ports 1 .. 8 of the file go to instances (and free_port()) in the
+# order they are asked for (9 is Kle::Hooks' closed port).
 my $NextPort = 1;
 
 sub next_port () {
-    die "Kle::Nginx: more than 8 instances in one file\n" if $NextPort > 8;
+    die "Kle::Nginx: more than 8 extra ports in one file\n" if $NextPort > 8;
     return Kle::Harness::extra_port($NextPort++);
 }
+
+# The file's next free extra port, for a server a test configures itself
+# (the name predates the extra ports; it no longer binds and closes).
+sub free_port () { next_port() }
 
 # name, http_config (inside http {}), config (inside server {}),
 # main_config, master (0/1), workers, port, log_level; env (a hash the
