@@ -150,9 +150,10 @@ TEST_NGINX_VALGRIND = --tool=memcheck --leak-check=full \
     --show-possibly-lost=no --errors-for-leak-kinds=definite \
     --num-callers=50 --suppressions=t/valgrind.suppress
 
+# (a client timeout of 15 s, not 3: valgrind's nginx on a loaded machine)
 test-nginx-valgrind: deps all
 	$(TEST_ENV) TEST_NGINX_USE_VALGRIND="$(TEST_NGINX_VALGRIND)" \
-	    prove -I t/lib $(VALGRIND_SUITES)
+	    TEST_NGINX_TIMEOUT=15 prove -I t/lib $(VALGRIND_SUITES)
 
 demo: deps all
 	bash t/demo.sh
