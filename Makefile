@@ -27,20 +27,25 @@ UNIT_SRCS   = $(wildcard t/unit/test_*.c)
 UNIT_BINS   = $(UNIT_SRCS:t/unit/%.c=$(B)/t/%)
 MODULE_SRCS = $(wildcard module/*.c module/*.h)
 
-# Debian packages the build and the suites need.
+# Debian packages the build and the suites need (the Perl ones are also
+# what CPAN's Test::Nginx needs).  kubectl: any in PATH, else Debian's
+# kubernetes-client.
 DEB_PKGS    = build-essential nginx nginx-dev libcurl4-openssl-dev \
               libjson-c-dev libyaml-dev python3 python3-kubernetes openssl \
-              libtest-base-perl libwww-perl valgrind curl wrk
+              libtest-base-perl libtest-longstring-perl libipc-run-perl \
+              liblist-moreutils-perl libtext-diff-perl liburi-perl \
+              libwww-perl valgrind curl wrk
 
 .PHONY: all deps lib module unit test test-unit test-valgrind test-nginx \
-        test-nginx-valgrind bench demo clean
+        test-nginx-cpan test-nginx-valgrind bench demo clean
 
 all: lib module unit
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || echo $$p; done); \
+	        | grep -q 'install ok installed' || echo $$p; done; \
+	    command -v kubectl > /dev/null || echo kubernetes-client); \
 	if [ -n "$$missing" ]; then \
 	    echo "installing:" $$missing; \
 	    if [ "$$(id -u)" != 0 ]; then \
@@ -90,13 +95,16 @@ $(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
 	install -m 0755 $(NGX_BUILD)/objs/ngx_http_leader_election_module.so $@
 
 # Every suite, through one prove run: unit binaries (TAP executables),
-# Python suites (executables) and Test::Nginx suites (*.t).
+# Python suites (executables) and Test::Nginx suites (*.t); then the
+# Test::Nginx suites again under CPAN's Test::Nginx when it is there.
 TEST_ENV = TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE_SO) \
            KLE_BIN=$(CURDIR)/$(B)/kle PATH=/usr/sbin:$$PATH
 
 test: deps all test-valgrind test-nginx-valgrind
-	$(TEST_ENV) prove -I t/lib --source Executable --source Perl \
-	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(wildcard t/*.t)
+	$(TEST_ENV) KLE_REQUIRE_KUBECTL=1 prove -j$(PROVE_JOBS) -I t/lib \
+	    --source Executable --source Perl \
+	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(NGINX_SUITES)
+	$(MAKE) --no-print-directory test-nginx-cpan
 
 test-unit: unit
 	prove --source Executable $(UNIT_BINS)
@@ -109,8 +117,30 @@ test-valgrind: unit
 	        || { echo "valgrind: $$t failed"; exit 1; }; \
 	done; echo "valgrind: $(words $(UNIT_BINS)) unit suites clean"
 
+# --- Test::Nginx suites (t/*.t) -----------------------------------------
+# Each .t file has its own port and server root (t/lib/README.md), so they
+# run in parallel.  TEST_NGINX_LIB: another Test::Nginx (CPAN's lib/),
+# found before the in-tree one; TEST_NGINX_PORT: the first port (1984).
+TEST_NGINX_LIB  ?= t/lib
+CPAN_TEST_NGINX ?= ../shared/test-nginx/lib
+NGINX_SUITES    ?= $(wildcard t/*.t)
+PROVE_JOBS      ?= 2
+
 test-nginx: deps all
-	$(TEST_ENV) prove -I t/lib $(wildcard t/*.t)
+	$(TEST_ENV) prove -j$(PROVE_JOBS) -I $(TEST_NGINX_LIB) -I t/lib \
+	    $(NGINX_SUITES)
+
+# The same suites under CPAN's Test::Nginx 0.33, when CPAN_TEST_NGINX is
+# there (CI has it beside the clone).
+test-nginx-cpan: deps all
+	@if [ -d $(CPAN_TEST_NGINX)/Test/Nginx ]; then \
+	    echo "Test::Nginx suites under $(CPAN_TEST_NGINX)"; \
+	    $(TEST_ENV) prove -j$(PROVE_JOBS) -I $(CPAN_TEST_NGINX) -I t/lib \
+	        $(NGINX_SUITES); \
+	else \
+	    echo "no $(CPAN_TEST_NGINX): Test::Nginx suites not run under" \
+	         "CPAN's Test::Nginx"; \
+	fi
 
 # The module under valgrind: the suites whose blocks each start their own
 # nginx and whose timings leave room for valgrind's slowness.
@@ -120,9 +150,10 @@ TEST_NGINX_VALGRIND = --tool=memcheck --leak-check=full \
     --show-possibly-lost=no --errors-for-leak-kinds=definite \
     --num-callers=50 --suppressions=t/valgrind.suppress
 
+# (a client timeout of 15 s, not 3: valgrind's nginx on a loaded machine)
 test-nginx-valgrind: deps all
 	$(TEST_ENV) TEST_NGINX_USE_VALGRIND="$(TEST_NGINX_VALGRIND)" \
-	    prove -I t/lib $(VALGRIND_SUITES)
+	    TEST_NGINX_TIMEOUT=15 prove -I t/lib $(VALGRIND_SUITES)
 
 demo: deps all
 	bash t/demo.sh
