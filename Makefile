@@ -18,6 +18,7 @@ NGX_CC_OPT  = -g -O2 -fstack-protector-strong -Wformat \
               -Werror=format-security -fPIC -Wdate-time -D_FORTIFY_SOURCE=2
 NGX_LD_OPT  = -Wl,-z,relro -Wl,-z,now -fPIC
 MODULE_SO   = $(B)/modules/ngx_http_leader_election_module.so
+STREAM_SO   = $(B)/modules/ngx_stream_leader_election_module.so
 
 LIB_SRCS    = lib/kle_clock.c lib/kle_record.c lib/kle_lock.c lib/kle_election.c \
               lib/kle_kubeconfig.c lib/kle_http.c lib/kle_elector.c
@@ -75,8 +76,10 @@ $(B)/t/%: t/unit/%.c t/unit/kle_test.h $(B)/libkle.a
 	$(CC) $(CFLAGS) -Ilib -It/unit -o $@ $< $(B)/libkle.a $(LIBS)
 
 # The module, built as Debian builds its own (conf_flags) so that it loads
-# into the distribution's nginx binary.
-module: $(MODULE_SO)
+# into the distribution's nginx binary.  Stream: Debian builds it as a
+# dynamic module (libnginx-mod-stream), hence --with-stream=dynamic, and
+# only our two .so files are made (nginx-dev has no stream sources).
+module: $(MODULE_SO) $(STREAM_SO)
 
 $(NGX_BUILD)/Makefile: config
 	rm -rf $(NGX_BUILD) && mkdir -p $(B) && cp -r $(NGINX_SRC) $(NGX_BUILD)
@@ -84,15 +87,19 @@ $(NGX_BUILD)/Makefile: config
 	    if [ -f conf_flags ]; then . ./conf_flags; \
 	        flags=("$${NGX_CONF_FLAGS[@]}"); fi && \
 	    ./configure "$${flags[@]}" --with-cc-opt="$(NGX_CC_OPT)" \
-	        --with-ld-opt="$(NGX_LD_OPT)" \
+	        --with-ld-opt="$(NGX_LD_OPT)" --with-stream=dynamic \
 	        --add-dynamic-module=$(CURDIR) > configure.log \
 	    || { tail -20 configure.log; exit 1; }
 
 $(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
-	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile \
+	    objs/$(notdir $(MODULE_SO)) objs/$(notdir $(STREAM_SO))
 	@mkdir -p $(@D)
 	# a new inode: overwriting a loaded .so in place crashes its users
-	install -m 0755 $(NGX_BUILD)/objs/ngx_http_leader_election_module.so $@
+	install -m 0755 $(NGX_BUILD)/objs/$(notdir $(MODULE_SO)) $@
+	install -m 0755 $(NGX_BUILD)/objs/$(notdir $(STREAM_SO)) $(STREAM_SO)
+
+$(STREAM_SO): $(MODULE_SO)
 
 # Every suite, through one prove run: unit binaries (TAP executables),
 # Python suites (executables) and Test::Nginx suites (*.t); then the
