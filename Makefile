@@ -178,7 +178,7 @@ clean:
 # machine's nginx and purges it at the end.  The mainline build is skipped,
 # with a message, when its source tarball is not there.
 #
-#   make deb             build/deb/libnginx-mod-http-leader-election_V_ARCH.deb
+#   make deb             build/deb/libnginx-mod-{http,stream}-leader-election_V_ARCH.deb
 #   make test-deb        dpkg -i, smoke test in /usr/sbin/nginx, dpkg --purge
 #   make nginx-mainline  nginx MAINLINE_VERSION + the module, --with-compat
 #   make test-mainline   the smoke test and MAINLINE_SUITES in that nginx
@@ -193,8 +193,8 @@ MAINLINE_SUITES ?= t/002_single_leader.t t/004_routing.t t/006_reload.t
 ML               = $(CURDIR)/$(B)/mainline
 ML_SRC           = $(ML)/nginx-$(MAINLINE_VERSION)
 ML_NGINX         = $(ML)/sbin/nginx
-# Minimal: what the suites use; stream once the config builds a stream
-# module.  No --with-debug, unlike Debian's: code that compiles only with
+# Minimal: what the suites use, and stream for the stream module (built
+# in: no ngx_stream_module.so to load).  No --with-debug, unlike Debian's: code that compiles only with
 # it fails here.
 ML_CONFIGURE     = --prefix=$(ML) --with-compat \
                    $(if $(shell grep -l ngx_stream config),--with-stream) \
@@ -243,7 +243,7 @@ test-mainline: $(or $(ML_SKIP),deps lib $(ML_NGINX))
 ifneq ($(ML_SKIP),)
 	@true
 else
-	$(SMOKE) --nginx $(ML_NGINX) --port $$(($(ML_PORT) + 48)) \
+	$(SMOKE) --nginx $(ML_NGINX) --port $$(($(ML_PORT) + 48)) --stream \
 	    $$(printf -- '--load-module %s ' $(ML)/modules/*.so)
 	$(TEST_ENV) PATH=$(ML)/sbin:/usr/sbin:$$PATH \
 	    TEST_NGINX_BINARY=$(ML_NGINX) \
@@ -251,3 +251,11 @@ else
 	    TEST_NGINX_PORT=$$(($(ML_PORT))) TEST_NGINX_SERVROOT=$(ML)/servroot \
 	    prove -I t/lib $(MAINLINE_SUITES)
 endif
+
+# ---- stream{}: ngx_stream_leader_election_module ----------------------------
+# docs/stream.md.  `make module` builds it beside the http module; its suites
+# (t/030..039, in NGINX_SUITES) load Debian's ngx_stream_module.so, from
+# libnginx-mod-stream, before it (t/lib/Kle/Stream.pm).  The mainline nginx
+# has stream built in; its smoke test checks the stream variables (--stream).
+DEB_PKGS        += libnginx-mod-stream
+MAINLINE_SUITES += t/030_stream.t t/031_stream_udp.t t/032_stream_config.t
