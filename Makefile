@@ -21,7 +21,8 @@ MODULE_SO   = $(B)/modules/ngx_http_leader_election_module.so
 STREAM_SO   = $(B)/modules/ngx_stream_leader_election_module.so
 
 LIB_SRCS    = lib/kle_clock.c lib/kle_record.c lib/kle_lock.c lib/kle_election.c \
-              lib/kle_kubeconfig.c lib/kle_http.c lib/kle_elector.c
+              lib/kle_kubeconfig.c lib/kle_http.c lib/kle_elector.c \
+              lib/kle_events.c
 LIB_OBJS    = $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
 LIB_HDRS    = $(wildcard lib/*.h)
 UNIT_SRCS   = $(wildcard t/unit/test_*.c)

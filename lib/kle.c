@@ -35,6 +35,7 @@ typedef struct {
     kle_election_config_t   election;
     int64_t                 grace;
     int                     release;
+    int                     events;
     int                     verbose;
     char                  **cmd;
 } kle_opts_t;
@@ -63,6 +64,7 @@ static const char *kle_usage =
     "  --retry-period T       default 2s\n"
     "  --grace T              SIGTERM to SIGKILL delay (default 5s)\n"
     "  --no-release           do not release the lock on exit\n"
+    "  --events               record Kubernetes Events on the lock\n"
     "  -v, --verbose          debug logging\n"
     "\n"
     "connection options (default: in-cluster when KUBERNETES_SERVICE_HOST\n"
@@ -138,6 +140,7 @@ kle_parse_args(int argc, char **argv, kle_opts_t *o)
         { "retry-period", required_argument, NULL, 'P' },
         { "grace", required_argument, NULL, 'g' },
         { "no-release", no_argument, NULL, 'n' },
+        { "events", no_argument, NULL, 'e' },
         { "kubeconfig", required_argument, NULL, 'k' },
         { "context", required_argument, NULL, 'c' },
         { "server", required_argument, NULL, 's' },
@@ -177,6 +180,7 @@ kle_parse_args(int argc, char **argv, kle_opts_t *o)
         case 'P': t = &o->election.retry_period; break;
         case 'g': t = &o->grace; break;
         case 'n': o->release = 0; break;
+        case 'e': o->events = 1; break;
         case 'k': o->kubeconfig = optarg; break;
         case 'c': o->context = optarg; break;
         case 's': o->server = optarg; break;
@@ -385,6 +389,7 @@ kle_cmd_run(kle_opts_t *o)
     cfg.election = o->election;
     cfg.lock_kind = kind;
     cfg.creds = &creds;
+    cfg.events = o->events;
     cfg.on_started_leading = kle_on_started;
     cfg.on_stopped_leading = kle_on_stopped;
     cfg.log = kle_log_cb;
