@@ -108,7 +108,7 @@ $(STREAM_SO): $(MODULE_SO)
 TEST_ENV = TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE_SO) \
            KLE_BIN=$(CURDIR)/$(B)/kle PATH=/usr/sbin:$$PATH
 
-test: deps all test-valgrind test-nginx-valgrind
+test: deps all test-valgrind test-nginx-valgrind sim asan
 	$(TEST_ENV) KLE_REQUIRE_KUBECTL=1 prove -j$(PROVE_JOBS) -I t/lib \
 	    --source Executable --source Perl \
 	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(NGINX_SUITES)
@@ -173,6 +173,75 @@ bench: deps all
 
 clean:
 	rm -rf $(B) t/servroot*
+
+# ---------------------------------------------------------------------------
+# sim: the deterministic simulation of the election (t/sim/, see
+# docs/simulation.md), its planted bugs, and the sanitizer builds.
+#
+#   make sim                  SEEDS seeds (10000) over SIM_JOBS processes
+#   make sim SEED=S           replays seed S with its trace
+#   make sim-plants           each planted bug must make the simulation fail
+#   make asan                 unit suites and simulation, ASan + UBSan
+
+SEEDS      ?= 10000
+SIM_JOBS   ?= 2
+SIM_CFLAGS  = -g -O2 -Wall -Wextra -Werror=implicit-function-declaration
+SIM_SRCS    = $(wildcard t/sim/*.c)
+SIM_HDRS    = $(wildcard t/sim/*.h)
+SIM_CORE    = lib/kle_election.c lib/kle_record.c
+SIM_BIN     = $(B)/sim/sim
+
+.PHONY: sim sim-plants asan
+
+$(SIM_BIN): $(SIM_SRCS) $(SIM_HDRS) $(SIM_CORE) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(SIM_CFLAGS) -Ilib -It/sim -o $@ $(SIM_SRCS) $(SIM_CORE) -ljson-c
+
+sim: $(SIM_BIN)
+	@if [ -n "$(SEED)" ]; then $(SIM_BIN) --seed $(SEED); \
+	else $(SIM_BIN) --seeds $(SEEDS) --jobs $(SIM_JOBS); fi
+
+sim-plants:
+	@SEEDS=$(SEEDS) SIM_JOBS=$(SIM_JOBS) CC="$(CC)" \
+	    SIM_CFLAGS="$(SIM_CFLAGS)" PLANT="$(PLANT)" SEED="$(SEED)" \
+	    bash t/sim/plants.sh
+
+# The unit suites and the simulation under AddressSanitizer and
+# UndefinedBehaviorSanitizer: any finding aborts the run.
+ASAN_CC    ?= $(CC)
+ASAN_FLAGS  = -g -O1 -fno-omit-frame-pointer \
+              -fsanitize=address,undefined -fno-sanitize-recover=all
+ASAN_SEEDS ?= 10000
+ASAN_B      = $(B)/asan
+ASAN_OBJS   = $(LIB_SRCS:lib/%.c=$(ASAN_B)/lib/%.o)
+ASAN_UNITS  = $(UNIT_SRCS:t/unit/%.c=$(ASAN_B)/t/%)
+
+$(ASAN_B)/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(ASAN_CC) $(ASAN_FLAGS) -Ilib -c -o $@ $<
+
+$(ASAN_B)/libkle.a: $(ASAN_OBJS)
+	$(AR) rcs $@ $^
+
+$(ASAN_B)/t/%: t/unit/%.c t/unit/kle_test.h $(ASAN_B)/libkle.a
+	@mkdir -p $(@D)
+	$(ASAN_CC) $(ASAN_FLAGS) -Ilib -It/unit -o $@ $< $(ASAN_B)/libkle.a $(LIBS)
+
+$(ASAN_B)/sim: $(SIM_SRCS) $(SIM_HDRS) $(SIM_CORE) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(ASAN_CC) $(ASAN_FLAGS) -Ilib -It/sim -o $@ $(SIM_SRCS) $(SIM_CORE) \
+	    -ljson-c
+
+asan: $(ASAN_UNITS) $(ASAN_B)/sim
+	@export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1; \
+	for t in $(ASAN_UNITS); do \
+	    $$t > $$t.out 2>&1 || { cat $$t.out; echo "asan: $$t failed"; \
+	                            exit 1; }; \
+	done; echo "asan: $(words $(ASAN_UNITS)) unit suites clean"; \
+	$(ASAN_B)/sim --seeds $(ASAN_SEEDS) --jobs $(SIM_JOBS) \
+	    | sed -n '1p;/violations/,$$p'; \
+	exit $${PIPESTATUS[0]}
 
 # ---- Packaging, and nginx versions other than Debian's ----------------------
 # docs/packaging.md.  test-deb needs root: it installs the package into this
