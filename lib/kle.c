@@ -256,6 +256,7 @@ kle_cmd_run(kle_opts_t *o)
     cfg.election = o->election;
     cfg.lock_kind = kind;
     cfg.creds = &creds;
+    cfg.events = o->events;
     cfg.on_started_leading = kle_on_started;
     cfg.on_stopped_leading = kle_on_stopped;
     cfg.log = kle_log_cb;

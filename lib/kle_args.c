@@ -29,6 +29,7 @@ const char  *kle_usage =
     "                         another candidate may lead (default: 5s or\n"
     "                         that)\n"
     "  --no-release           do not release the lock on exit\n"
+    "  --events               record Kubernetes Events on the lock\n"
     "  -v, --verbose          debug logging\n"
     "\n"
     "connection options (default: in-cluster when KUBERNETES_SERVICE_HOST\n"
@@ -107,6 +108,7 @@ kle_parse_args(int argc, char **argv, kle_opts_t *o, char *err,
         { "retry-period", required_argument, NULL, 'P' },
         { "grace", required_argument, NULL, 'g' },
         { "no-release", no_argument, NULL, 'n' },
+        { "events", no_argument, NULL, 'e' },
         { "kubeconfig", required_argument, NULL, 'k' },
         { "context", required_argument, NULL, 'c' },
         { "server", required_argument, NULL, 's' },
@@ -162,6 +164,7 @@ kle_parse_args(int argc, char **argv, kle_opts_t *o, char *err,
         case 'P': t = &o->election.retry_period; break;
         case 'g': t = &o->grace; break;
         case 'n': o->release = 0; break;
+        case 'e': o->events = 1; break;
         case 'k': o->kubeconfig = optarg; break;
         case 'c': o->context = optarg; break;
         case 's': o->server = optarg; break;

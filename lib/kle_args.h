@@ -30,6 +30,7 @@ typedef struct {
     kle_election_config_t   election;
     int64_t                 grace;       /* ms; -1 until given */
     int                     release;
+    int                     events;
     int                     verbose;
     char                  **cmd;         /* after "--", NULL-terminated */
 } kle_opts_t;

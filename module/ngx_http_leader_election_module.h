@@ -88,6 +88,7 @@ struct ngx_http_leader_election_s {
     kle_creds_t                      *creds;
 
     ngx_flag_t                        release_on_shutdown;
+    ngx_flag_t                        events;      /* Kubernetes Events */
     ngx_str_t                         on_started_leading;
     ngx_str_t                         on_stopped_leading;
     ngx_str_t                         on_new_leader;

@@ -188,6 +188,7 @@ ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
     cfg.hook_started = (char *) le->on_started_leading.data;
     cfg.hook_stopped = (char *) le->on_stopped_leading.data;
     cfg.hook_new_leader = (char *) le->on_new_leader.data;
+    cfg.events = le->events;
     /* a reload or a respawn: the claim published before is this one's */
     cfg.resume = ngx_http_leader_election_leads(le, NULL);
 
