@@ -54,6 +54,7 @@ struct kle_elector_s {
     int64_t                watch_after;   /* mono ms: none before */
     int                    watch_off;     /* the server refuses watches */
     kle_http_req_t        *relist;        /* the GET after a 410 */
+    int64_t                relist_at;     /* mono ms it was sent */
     int                    relist_wanted;
 
     kle_api_status_t       failing;       /* condition last logged */
@@ -713,6 +714,21 @@ kle_elector_schedule(kle_elector_t *el)
 }
 
 
+/*
+ * A 410: list again, then watch.  At most once per retry period, so that
+ * a server that keeps answering 410 is not asked in a loop.
+ */
+static void
+kle_elector_relist(kle_elector_t *el)
+{
+    el->relist_wanted = 1;
+
+    if (el->relist_at != 0) {
+        el->watch_after = el->relist_at + el->election.cfg.retry_period;
+    }
+}
+
+
 /* The watch is down: the state machine goes back to polling. */
 static void
 kle_elector_watch_closed(kle_elector_t *el)
@@ -834,7 +850,7 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
         }
 
         if (wev.code == 410) {
-            el->relist_wanted = 1;
+            kle_elector_relist(el);
         } else {
             el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
         }
@@ -871,7 +887,7 @@ kle_elector_watch_done(const kle_http_response_t *resp, void *data)
                           ? now + el->election.cfg.retry_period : 0;
 
     } else if (resp->code == 410) {
-        el->relist_wanted = 1;
+        kle_elector_relist(el);
 
     } else if (resp->code == 400 || resp->code == 403 || resp->code == 404
                || resp->code == 405)
@@ -890,17 +906,20 @@ kle_elector_watch_done(const kle_http_response_t *resp, void *data)
 }
 
 
-/* The answer to the GET after a 410: a read, then the watch goes on. */
+/*
+ * The answer to the list after a 410: a read of the lock, and the list's
+ * resourceVersion to watch from.  Not the object's: on a quiet lock that
+ * one predates the compaction, and a watch from it is told 410 again.
+ */
 static void
 kle_elector_relisted(const kle_http_response_t *resp, void *data)
 {
-    kle_elector_t       *el = data;
-    kle_api_result_t     res;
-    kle_record_t         rec;
-    const kle_record_t  *got;
-    json_object         *obj;
-    char                 rv[KLE_RV_MAX];
-    unsigned             ev;
+    kle_elector_t     *el = data;
+    kle_api_result_t   res;
+    kle_record_t       rec;
+    json_object       *obj, *item;
+    char               rv[KLE_RV_MAX], list_rv[KLE_RV_MAX], err[256];
+    unsigned           ev;
 
     el->relist = NULL;
 
@@ -908,29 +927,59 @@ kle_elector_relisted(const kle_http_response_t *resp, void *data)
         return;
     }
 
-    got = kle_elector_read(el, resp, &res, &rec, rv, &obj);
     ev = 0;
+    obj = NULL;
+    memset(&res, 0, sizeof(res));
 
-    if (got != NULL) {
-        ev = kle_election_observe(&el->election, kle_now_ms(), got, rv);
-        kle_elector_keep(el, obj, rv);
-        memcpy(el->watch_rv, rv, sizeof(el->watch_rv));
-        el->relist_wanted = 0;
+    if (resp->code < 200 || resp->code >= 300) {
+        if (resp->code == 0) {
+            snprintf(res.message, sizeof(res.message), "%s",
+                     resp->error ? resp->error : "no answer");
+        } else {
+            kle_api_classify(resp->code, resp->body, resp->body_len,
+                             resp->retry_after, &res);
+        }
+        goto failed;
+    }
 
-    } else if (res.status == KLE_API_NOT_FOUND) {
-        ev = kle_election_observe(&el->election, kle_now_ms(), NULL, NULL);
-        el->watch_rv[0] = '\0';
-        el->relist_wanted = 0;
+    obj = kle_lock_parse_body(&el->lock, resp->body, resp->body_len, err,
+                              sizeof(err));
+    if (obj == NULL
+        || kle_lock_parse_list(&el->lock, obj, &item, list_rv, err,
+                               sizeof(err))
+           != 0
+        || (item != NULL
+            && kle_lock_parse(&el->lock, item, &rec, rv, err, sizeof(err))
+               != 0))
+    {
+        snprintf(res.message, sizeof(res.message), "%s", err);
+        goto failed;
+    }
+
+    if (item != NULL) {
+        ev = kle_election_observe(&el->election, kle_now_ms(), &rec, rv);
+        kle_elector_keep(el, item, rv);
 
     } else {
-        kle_log(el, KLE_LOG_DEBUG, "watch: list again failed: %s",
-                res.message);
-        el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
+        ev = kle_election_observe(&el->election, kle_now_ms(), NULL, NULL);
     }
+
+    memcpy(el->watch_rv, list_rv, sizeof(el->watch_rv));
+    el->relist_wanted = 0;
 
     json_object_put(obj);
 
     kle_elector_events(el, ev);
+    kle_elector_schedule(el);
+    return;
+
+failed:
+
+    kle_log(el, KLE_LOG_DEBUG, "watch: list again failed: %s", res.message);
+    el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
+
+    json_object_put(obj);
+
     kle_elector_schedule(el);
 }
 
@@ -950,12 +999,13 @@ kle_elector_watch(kle_elector_t *el, int64_t now)
     }
 
     if (el->relist_wanted) {
-        if (kle_lock_object_path(&el->lock, path, sizeof(path)) != 0
+        if (kle_lock_list_path(&el->lock, path, sizeof(path)) != 0
             || kle_elector_url(el, path, url, sizeof(url)) != 0)
         {
             return;
         }
 
+        el->relist_at = now;
         el->relist = kle_http_send(el->http, "GET", url, NULL,
                                    (long) (e->cfg.renew_deadline / 2),
                                    el->cfg.creds, kle_elector_relisted, el);
