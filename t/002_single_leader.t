@@ -19,7 +19,8 @@ put_object('leases', 'default', 'held', {
     apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
     metadata => {
         name => 'held', namespace => 'default',
-        annotations => { 'leader-election.nginx.org/address' => '10.1.2.3:8080' },
+        annotations => { 'leader-election.nginx.org/address' => '10.1.2.3:8080',
+                         'leader-election.nginx.org/address-holder' => 'other' },
     },
     spec => {
         holderIdentity => 'other', leaseDurationSeconds => 3600,
@@ -62,7 +63,7 @@ our %Solo = (
     heartbeat_age_ms => "<age>",
 );
 
-plan tests => 99;
+plan tests => 100;
 
 run_tests();
 
@@ -148,7 +149,15 @@ my $first = lease_spec('default', 'solo2');
 wait_until(10, sub { @{ requests(method => 'PUT', path => '/leases/solo2') } >= 2 });
 my $s = nginx_status();
 my $o = get_object('leases', 'default', 'solo2');
-is(Kle::Status::canon_lease($o), Kle::Status::canon_json({
+{
+    # interface.md: the writer of the address names itself beside it
+    local $main::TODO = 'the address-holder annotation (core/module)';
+    is($o->{metadata}{annotations}{'leader-election.nginx.org/address-holder'},
+       'solo', 'the address-holder annotation names the holder');
+}
+my $seen = Kle::Emulator::json_decode(Kle::Emulator::json_encode_canon($o));
+delete $seen->{metadata}{annotations}{'leader-election.nginx.org/address-holder'};
+is(Kle::Status::canon_lease($seen), Kle::Status::canon_json({
     kind => 'Lease',
     metadata => { name => 'solo2', namespace => 'default',
                   annotations => { 'leader-election.nginx.org/address' => '127.0.0.1:8081' } },

@@ -91,18 +91,30 @@ sub record {
     return Kle::Status::canon_json($r);
 }
 
-# The ConfigMap without the leader annotation and server fields.
+# The ConfigMap without the leader annotation, the address-holder one
+# (checked by address_holder) and server fields.
 sub rest {
     my ($name) = @_;
     my $o = get_object('configmaps', 'kle-ns', $name) or return 'no ConfigMap';
     my %ann = %{ $o->{metadata}{annotations} || {} };
     delete $ann{$Leader};
+    delete $ann{'leader-election.nginx.org/address-holder'};
     return Kle::Status::canon_json({ labels => $o->{metadata}{labels} || {},
                                      annotations => \%ann,
                                      data => $o->{data} || {} });
 }
 
-plan tests => 33;
+# interface.md: the writer of the address names itself beside it.
+sub address_holder {
+    my ($name) = @_;
+    my $o = get_object('configmaps', 'kle-ns', $name) or return;
+    no warnings 'once';
+    local $main::TODO = 'the address-holder annotation (core/module)';
+    Test::More::is($o->{metadata}{annotations}{'leader-election.nginx.org/address-holder'},
+                   'c1', 'the address-holder annotation names c1');
+}
+
+plan tests => 36;
 
 run_tests();
 
@@ -123,6 +135,7 @@ is(main::record('cm-new'), Kle::Status::canon_json({
 is(main::rest('cm-new'), Kle::Status::canon_json({
     labels => {}, annotations => { $main::Addr => '127.0.0.1:8090' }, data => {} }),
    'only the address annotation besides');
+main::address_holder('cm-new');
 my @posts = @{ requests(method => 'POST', path => '/namespaces/kle-ns/configmaps') };
 is(scalar @posts, 1, 'created once');
 is($posts[0]{code}, 201, 'created');
@@ -160,6 +173,7 @@ is(main::rest('cm-seeded'), Kle::Status::canon_json({
                      $main::Addr => '127.0.0.1:8090' },
     data => { 'config.yaml' => "x: 1\n", other => 'value' } }),
    'labels, annotations and data kept after the acquisition and renews');
+main::address_holder('cm-seeded');
 --- request
 GET /vars
 --- response_body
@@ -197,6 +211,7 @@ is(main::record('cm-python'), Kle::Status::canon_json({
 is(main::rest('cm-python'), Kle::Status::canon_json({
     labels => {}, annotations => { team => 'py', $main::Addr => '127.0.0.1:8090' },
     data => { keep => 'me' } }), 'the rest kept');
+main::address_holder('cm-python');
 is_deeply(log_lines(qr/leader_election "web": .*/),
           ['leader_election "web": leader is now "py-1" (transitions 0)',
            'leader_election "web": leader is now "c1" (transitions 1)',

@@ -50,7 +50,7 @@ sub lock_log {
       @{ requests(since => $since) };
 }
 
-plan tests => 10;
+plan tests => 11;
 
 run_tests();
 
@@ -87,6 +87,9 @@ wait_until(5, sub { grep { /ERROR/ } main::lock_log($since) });
 sleep 3;
 my @log = main::lock_log($since);
 my @expired = grep { /events=(?:\S*\+)?ERROR/ } @log;
+# whatever else: never a loop faster than retry_period (1 s) against the
+# API server
+ok(@expired <= 5, 'at most one 410 per retry_period in 4 s (' . scalar(@expired) . ')');
 { local $main::TODO = $main::Pending;
   is(scalar @expired, 1, 'exactly one watch was told 410 Expired') or diag(join "\n", @log); }
 like($expired[0] // '', qr/^WATCH rv=$rv end=expired /,
