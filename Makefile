@@ -165,3 +165,82 @@ bench: deps all
 
 clean:
 	rm -rf $(B) t/servroot*
+
+# ---- Packaging, and nginx versions other than Debian's ----------------------
+# docs/packaging.md.  test-deb needs root: it installs the package into this
+# machine's nginx and purges it at the end.  The mainline build is skipped,
+# with a message, when its source tarball is not there.
+#
+#   make deb             build/deb/libnginx-mod-http-leader-election_V_ARCH.deb
+#   make test-deb        dpkg -i, smoke test in /usr/sbin/nginx, dpkg --purge
+#   make nginx-mainline  nginx MAINLINE_VERSION + the module, --with-compat
+#   make test-mainline   the smoke test and MAINLINE_SUITES in that nginx
+
+DEB_PKGS        += debhelper dpkg-dev libpcre2-dev zlib1g-dev
+DEB_OUT          = $(B)/deb
+SMOKE            = python3 t/smoke/smoke.py --dir $(B)/smoke
+
+MAINLINE_VERSION = 1.31.4
+MAINLINE_TGZ    ?= $(abspath ../shared/nginx/nginx-$(MAINLINE_VERSION).tar.gz)
+MAINLINE_SUITES ?= t/002_single_leader.t t/004_routing.t t/006_reload.t
+ML               = $(CURDIR)/$(B)/mainline
+ML_SRC           = $(ML)/nginx-$(MAINLINE_VERSION)
+ML_NGINX         = $(ML)/sbin/nginx
+# Minimal: what the suites use; stream once the config builds a stream
+# module.  No --with-debug, unlike Debian's: code that compiles only with
+# it fails here.
+ML_CONFIGURE     = --prefix=$(ML) --with-compat \
+                   $(if $(shell grep -l ngx_stream config),--with-stream) \
+                   --add-dynamic-module=$(CURDIR)
+# -j2, unless make already runs with -j (its jobserver then shares the cores)
+ML_JOBS          = $(if $(findstring -j,$(MAKEFLAGS)),,-j2)
+ML_SKIP          = $(if $(wildcard $(MAINLINE_TGZ)),,mainline-skip)
+# Its own ports and server root (the suites run one at a time here), so
+# that make -j2 test can run them beside the same suites under valgrind.
+ML_PORT          = $${TEST_NGINX_PORT:-1984} + 50
+
+.PHONY: deb test-deb nginx-mainline test-mainline mainline-skip
+
+test: test-deb test-mainline
+
+deb: deps
+	packaging/build-deb.sh $(DEB_OUT)
+
+test-deb: deb
+	t/smoke/test-deb.sh $(DEB_OUT)/libnginx-mod-*-leader-election_*.deb
+
+nginx-mainline: $(or $(ML_SKIP),$(ML_NGINX))
+
+mainline-skip:
+	@echo "SKIPPED: no $(MAINLINE_TGZ); the module is not built or" \
+	      "tested against nginx $(MAINLINE_VERSION) (set MAINLINE_TGZ)"
+
+$(ML_SRC)/auto/configure: $(MAINLINE_TGZ)
+	rm -rf $(ML_SRC) && mkdir -p $(ML) && tar -xzf $< -C $(ML)
+	touch $@
+
+$(ML_SRC)/objs/Makefile: $(ML_SRC)/auto/configure config
+	cd $(ML_SRC) && auto/configure $(ML_CONFIGURE) > configure.log \
+	    || { tail -20 configure.log; exit 1; }
+
+$(ML_NGINX): $(ML_SRC)/objs/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
+	$(MAKE) $(ML_JOBS) -C $(ML_SRC) -f objs/Makefile binary modules \
+	    > $(ML)/build.log || { tail -30 $(ML)/build.log; exit 1; }
+	mkdir -p $(ML)/sbin $(ML)/modules
+	rm -f $(ML)/modules/*.so
+	install -m 0755 $(ML_SRC)/objs/*.so $(ML)/modules/
+	install -m 0755 $(ML_SRC)/objs/nginx $@
+	$@ -V 2>&1 | head -1
+
+test-mainline: $(or $(ML_SKIP),deps lib $(ML_NGINX))
+ifneq ($(ML_SKIP),)
+	@true
+else
+	$(SMOKE) --nginx $(ML_NGINX) --port $$(($(ML_PORT) + 48)) \
+	    $$(printf -- '--load-module %s ' $(ML)/modules/*.so)
+	$(TEST_ENV) PATH=$(ML)/sbin:/usr/sbin:$$PATH \
+	    TEST_NGINX_BINARY=$(ML_NGINX) \
+	    TEST_NGINX_LOAD_MODULES="$$(echo $(ML)/modules/*.so)" \
+	    TEST_NGINX_PORT=$$(($(ML_PORT))) TEST_NGINX_SERVROOT=$(ML)/servroot \
+	    prove -I t/lib $(MAINLINE_SUITES)
+endif

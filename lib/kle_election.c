@@ -24,27 +24,38 @@
 /* leaseDurationSeconds is an int32 */
 #define KLE_LEASE_MAX_MS  ((int64_t) INT32_MAX * 1000)
 
+/* client-go's floor for a request's timeout */
+#define KLE_TIMEOUT_MIN  1000
+
+
 static const char *kle_ms_text(int64_t ms, char *buf, size_t size);
 static unsigned kle_set_state(kle_election_t *e, kle_state_t state);
 static unsigned kle_check_deadline(kle_election_t *e, int64_t now);
 static unsigned kle_leave_starting(kle_election_t *e);
+static void kle_set_rv(char *dst, const char *rv);
 static unsigned kle_set_observed(kle_election_t *e, int64_t now,
-    const kle_record_t *rec);
-static unsigned kle_saw_record(kle_election_t *e, int64_t now,
-    const kle_record_t *rec);
+    const kle_record_t *rec, const char *rv);
+static unsigned kle_saw(kle_election_t *e, int64_t now,
+    const kle_record_t *rec, const char *rv);
 static int kle_holds(const kle_election_t *e);
 static int kle_lease_valid(const kle_election_t *e, int64_t now);
+static int64_t kle_due(const kle_election_t *e, int64_t now);
+static kle_action_kind_t kle_plan(kle_election_t *e, int64_t now);
 static void kle_own_record(const kle_election_t *e, kle_record_t *rec);
-static void kle_send(kle_election_t *e, int64_t now, kle_action_kind_t kind,
-    kle_action_t *act);
+static void kle_send(kle_election_t *e, int64_t now, int64_t wall_us,
+    kle_action_kind_t kind, kle_action_t *act);
 static unsigned kle_release_step(kle_election_t *e, int64_t now,
     int64_t wall_us, kle_action_t *act);
-static unsigned kle_on_get(kle_election_t *e, int64_t now,
-    kle_api_status_t status, const kle_record_t *rec, int retry_after);
+static unsigned kle_on_read(kle_election_t *e, int64_t now,
+    kle_api_status_t status, const kle_record_t *rec, const char *rv,
+    int retry_after);
+static void kle_after_read(kle_election_t *e, int64_t now);
 static unsigned kle_on_written(kle_election_t *e, int64_t now,
-    const kle_record_t *rec);
+    const kle_record_t *rec, const char *rv);
 static void kle_attempt_failed(kle_election_t *e, int64_t now,
     kle_api_status_t status, int retry_after);
+static void kle_follow(kle_election_t *e, int64_t now, int failed);
+static int64_t kle_timeout(const kle_election_t *e);
 static int64_t kle_jitter(kle_election_t *e);
 
 
@@ -61,6 +72,15 @@ kle_election_config_validate(const kle_election_config_t *cfg, char *err,
 
     if (cfg->identity[0] == '\0') {
         snprintf(err, errlen, "identity must not be empty");
+        return -1;
+    }
+
+    if (cfg->address[0] != '\0'
+        && !kle_address_valid(cfg->address, strlen(cfg->address)))
+    {
+        snprintf(err, errlen, "address \"%s\" must be HOST:PORT: an IPv4 "
+                 "address, a bracketed IPv6 address or a DNS name, and a "
+                 "port from 1 to 65535", cfg->address);
         return -1;
     }
 
@@ -93,6 +113,15 @@ kle_election_config_validate(const kle_election_config_t *cfg, char *err,
     if (ld % 1000 != 0) {
         snprintf(err, errlen, "lease_duration (%s) must be a whole number "
                  "of seconds", kle_ms_text(ld, a, sizeof(a)));
+        return -1;
+    }
+
+    /* two renewals within a second may store the same record */
+    if (cfg->whole_seconds && ld - rd < 1000) {
+        snprintf(err, errlen, "lease_duration (%s) - renew_deadline (%s) "
+                 "must be at least 1s with a configmaps lock, whose records "
+                 "store whole seconds", kle_ms_text(ld, a, sizeof(a)),
+                 kle_ms_text(rd, b, sizeof(b)));
         return -1;
     }
 
@@ -150,7 +179,7 @@ kle_election_next(kle_election_t *e, int64_t now, int64_t wall_us,
     if (e->in_flight != KLE_DO_NOTHING) {
         /* not a wait: but a leader's host may want to wake for the lapse */
         if (e->state == KLE_STATE_LEADING) {
-            act->until = e->renew_start + e->cfg.renew_deadline;
+            act->until = e->claim_until;
         }
         return ev;
     }
@@ -162,15 +191,7 @@ kle_election_next(kle_election_t *e, int64_t now, int64_t wall_us,
     if (e->pending != KLE_DO_NOTHING) {
         kind = e->pending;
         e->pending = KLE_DO_NOTHING;
-
-        if (kind != KLE_DO_GET) {
-            e->pending_record.renew_time = wall_us;
-            if (e->pending_record.acquire_time == KLE_ACQUIRE_NOW) {
-                e->pending_record.acquire_time = wall_us;
-            }
-        }
-
-        kle_send(e, now, kind, act);
+        kle_send(e, now, wall_us, kind, act);
         return ev;
     }
 
@@ -178,43 +199,65 @@ kle_election_next(kle_election_t *e, int64_t now, int64_t wall_us,
         act->kind = KLE_DO_WAIT;
         act->until = e->next_attempt;
 
-        if (e->state == KLE_STATE_LEADING
-            && e->renew_start + e->cfg.renew_deadline < act->until)
-        {
-            act->until = e->renew_start + e->cfg.renew_deadline;
+        if (e->state == KLE_STATE_LEADING && e->claim_until < act->until) {
+            act->until = e->claim_until;
         }
 
         return ev;
     }
 
+    /* a new attempt */
+    e->reread = 0;
+
     /*
-     * A new attempt.  The leader first writes optimistically on the
-     * version it last saw.  client-go gates this on the observed holder
-     * alone; observe() can show us stale records, so we also require
+     * The leader writes optimistically on the version it last wrote.
+     * client-go gates this on the observed holder alone; we also require
      * LEADING, which only our own successful write sets.
      */
-    if (e->state == KLE_STATE_LEADING && kle_holds(e)
-        && kle_lease_valid(e, now))
+    if (e->state == KLE_STATE_LEADING && kle_holds(e) && !e->stale
+        && e->observed_rv[0] != '\0' && kle_lease_valid(e, now))
     {
         kle_own_record(e, &e->pending_record);
         e->pending_record.acquire_time = e->observed.acquire_time;
-        e->pending_record.renew_time = wall_us;
         e->pending_record.transitions = e->observed.transitions;
+        memcpy(e->pending_rv, e->observed_rv, KLE_RV_MAX);
         e->fast_path = 1;
 
-        kle_send(e, now, KLE_DO_UPDATE, act);
+        kle_send(e, now, wall_us, KLE_DO_UPDATE, act);
         return ev;
     }
 
-    kle_send(e, now, KLE_DO_GET, act);
+    /*
+     * Anyone else judges what it observed: an expired or free record is
+     * taken with one UPDATE conditioned on the version that showed it, so
+     * a stale view costs a 409, never a second leader.
+     */
+    kind = kle_plan(e, now);
+
+    if (kind == KLE_DO_NOTHING) {
+        if (e->watching) {
+            /* the watch tells us of changes: wait for the expiry */
+            e->next_attempt = kle_due(e, now);
+            act->kind = KLE_DO_WAIT;
+            act->until = e->next_attempt;
+            return ev;
+        }
+
+        kind = KLE_DO_GET;      /* a poll */
+    }
+
+    kle_send(e, now, wall_us, kind, act);
+
     return ev;
 }
 
 
 unsigned
 kle_election_on_result(kle_election_t *e, int64_t now,
-    kle_api_status_t status, const kle_record_t *rec, int retry_after)
+    kle_api_status_t status, const kle_record_t *rec, const char *rv,
+    int retry_after)
 {
+    int                fast;
     unsigned           ev;
     kle_action_kind_t  kind;
 
@@ -228,28 +271,81 @@ kle_election_on_result(kle_election_t *e, int64_t now,
     ev = kle_check_deadline(e, now);
 
     if (e->releasing) {
-        /* released or not, we tried once: the lease lapses on its own */
         e->releasing = 0;
 
         if (status == KLE_API_OK) {
-            ev |= kle_set_observed(e, now, rec ? rec : &e->pending_record);
+            ev |= kle_set_observed(e, now, rec ? rec : &e->pending_record,
+                                   rec ? rv : NULL);
+            return ev | kle_set_state(e, KLE_STATE_RELEASED);
+        }
+
+        /*
+         * A write of ours cancelled for the release may still have landed
+         * and moved the version on: read once, and if the record is still
+         * ours, release that.  Otherwise the lease lapses on its own.
+         */
+        if (status == KLE_API_CONFLICT && !e->reread) {
+            e->reread = 1;
+            e->pending = KLE_DO_GET;
+            return ev;
+        }
+
+        return ev | kle_set_state(e, KLE_STATE_RELEASED);
+    }
+
+    if (e->release_wanted) {
+        /* the GET after a release's 409: release_step() judges it */
+        if (status == KLE_API_OK && rec != NULL) {
+            return ev | kle_saw(e, now, rec, rv);
         }
 
         return ev | kle_set_state(e, KLE_STATE_RELEASED);
     }
 
     if (kind == KLE_DO_GET) {
-        return ev | kle_on_get(e, now, status, rec, retry_after);
+        return ev | kle_on_read(e, now, status, rec, rv, retry_after);
     }
 
     if (status == KLE_API_OK) {
-        return ev | kle_on_written(e, now, rec);
+        return ev | kle_on_written(e, now, rec, rv);
     }
 
-    /* the server asked us to back off: no GET now, the attempt ends */
-    if (e->fast_path && status != KLE_API_TOO_MANY_REQUESTS) {
-        /* the record moved on, or the API failed: read it, same attempt */
-        e->fast_path = 0;
+    fast = e->fast_path;
+    e->fast_path = 0;
+
+    /* an UPDATE of an object that is gone: that is a read of it too */
+    if (status == KLE_API_NOT_FOUND && kind == KLE_DO_UPDATE) {
+        ev |= kle_saw(e, now, NULL, NULL);
+
+        if (!e->reread) {
+            e->reread = 1;
+            kle_after_read(e, now);
+            return ev;
+        }
+
+        kle_attempt_failed(e, now, status, retry_after);
+        return ev;
+    }
+
+    /*
+     * The version we wrote on is not the object's any more, unless a read
+     * since the write was sent (a watch event) already showed a newer one.
+     */
+    if ((status == KLE_API_CONFLICT || status == KLE_API_ALREADY_EXISTS)
+        && e->observations == e->sent_after)
+    {
+        e->stale = 1;
+    }
+
+    /*
+     * A lost race, or a failed renewal, is read once in the same attempt,
+     * unless a read since the write was sent already told us more.  The
+     * server asking us to back off ends the attempt.
+     */
+    if (!e->reread && status != KLE_API_TOO_MANY_REQUESTS
+        && (fast || e->stale) && e->observations == e->sent_after)
+    {
+        e->reread = 1;
         e->pending = KLE_DO_GET;
         return ev;
     }
@@ -261,69 +357,90 @@ kle_election_on_result(kle_election_t *e, int64_t now,
 
 
 static unsigned
-kle_on_get(kle_election_t *e, int64_t now, kle_api_status_t status,
-    const kle_record_t *rec, int retry_after)
+kle_on_read(kle_election_t *e, int64_t now, kle_api_status_t status,
+    const kle_record_t *rec, const char *rv, int retry_after)
 {
     unsigned  ev;
 
     if (status == KLE_API_NOT_FOUND) {
-        kle_own_record(e, &e->pending_record);
-        e->pending_record.acquire_time = KLE_ACQUIRE_NOW;
-        e->pending = KLE_DO_CREATE;
+        ev = kle_saw(e, now, NULL, rv);
 
-        return kle_leave_starting(e);
-    }
+    } else if (status == KLE_API_OK && rec != NULL) {
+        ev = kle_saw(e, now, rec, rv);
 
-    if (status != KLE_API_OK || rec == NULL) {
+    } else {
         kle_attempt_failed(e, now, status, retry_after);
         return 0;
     }
 
-    ev = kle_saw_record(e, now, rec);
-    ev |= kle_leave_starting(e);
-
-    if (e->observed.holder[0] != '\0' && kle_lease_valid(e, now)
-        && !kle_holds(e))
-    {
-        kle_attempt_failed(e, now, status, retry_after);
-        return ev;
-    }
-
-    kle_own_record(e, &e->pending_record);
-
-    if (kle_holds(e)) {
-        e->pending_record.acquire_time = e->observed.acquire_time;
-        e->pending_record.transitions = e->observed.transitions;
-
-    } else {
-        e->pending_record.acquire_time = KLE_ACQUIRE_NOW;
-        e->pending_record.transitions = e->observed.transitions < INT32_MAX
-                                        ? e->observed.transitions + 1
-                                        : INT32_MAX;
-    }
-
-    e->pending = KLE_DO_UPDATE;
+    kle_after_read(e, now);
 
     return ev;
 }
 
 
+/* Within an attempt, after a read: the write it allows, or the end. */
+static void
+kle_after_read(kle_election_t *e, int64_t now)
+{
+    kle_action_kind_t  kind;
+
+    kind = kle_plan(e, now);
+
+    if (kind == KLE_DO_CREATE || kind == KLE_DO_UPDATE) {
+        e->pending = kind;
+        return;
+    }
+
+    if (e->state == KLE_STATE_LEADING) {
+        e->next_attempt = now + e->cfg.retry_period;
+        return;
+    }
+
+    /* a GET would read the same again: count it as a failure */
+    kle_follow(e, now, kind == KLE_DO_GET);
+}
+
+
 static unsigned
-kle_on_written(kle_election_t *e, int64_t now, const kle_record_t *rec)
+kle_on_written(kle_election_t *e, int64_t now, const kle_record_t *rec,
+    const char *rv)
 {
     unsigned  ev;
 
-    ev = kle_set_observed(e, now, rec ? rec : &e->pending_record);
-
     e->fast_path = 0;
+
+    /*
+     * The server says it stored a record that does not name us: that is
+     * a read of someone else's record, not a claim of ours.
+     */
+    if (rec != NULL && !kle_record_names(rec, e->cfg.identity)) {
+        ev = kle_saw(e, now, rec, rv);
+
+        if (e->state == KLE_STATE_LEADING) {
+            e->next_attempt = now + e->cfg.retry_period;
+        } else {
+            kle_follow(e, now, 1);
+        }
+
+        return ev;
+    }
+
+    /* without the server's echo we know the record, not its version */
+    ev = kle_set_observed(e, now, rec ? rec : &e->pending_record,
+                          rec ? rv : NULL);
+
     e->renew_start = e->request_start;
     e->next_attempt = now + e->cfg.retry_period;
 
     /*
      * A write that started a whole renew deadline ago proves nothing about
-     * now; the record is ours, so the next attempt renews it.
+     * now; the record is ours, so the next attempt renews it.  The claim
+     * ends a renew deadline after the write was sent, fixed now.
      */
     if (now - e->request_start < e->cfg.renew_deadline) {
+        e->claim_until = e->request_start + e->cfg.renew_deadline;
+        e->term = e->observed.transitions;
         ev |= kle_set_state(e, KLE_STATE_LEADING);
     }
 
@@ -335,27 +452,73 @@ static void
 kle_attempt_failed(kle_election_t *e, int64_t now, kle_api_status_t status,
     int retry_after)
 {
-    int64_t  later;
+    int64_t  later, cap;
+
+    e->pending = KLE_DO_NOTHING;
+
+    if (status == KLE_API_TOO_MANY_REQUESTS && retry_after > 0) {
+        /*
+         * A follower waits one lease at most.  A leader never waits past
+         * its claim: it tries again in time for the answer to come back
+         * before the claim ends.
+         */
+        cap = e->state == KLE_STATE_LEADING
+              ? e->claim_until - kle_timeout(e) : now + e->cfg.lease_duration;
+        later = now + (int64_t) retry_after * 1000;
+        e->backoff_until = later < cap ? later : cap;
+    }
 
     if (e->state == KLE_STATE_LEADING) {
         e->next_attempt = now + e->cfg.retry_period;
-
-    } else {
-        e->next_attempt = now + kle_jitter(e);
+        if (e->backoff_until > e->next_attempt) {
+            e->next_attempt = e->backoff_until;
+        }
+        return;
     }
 
-    if (status == KLE_API_TOO_MANY_REQUESTS && retry_after > 0) {
-        later = now + (int64_t) retry_after * 1000;
-        if (later > e->next_attempt) {
-            e->next_attempt = later;
+    kle_follow(e, now, 1);
+}
+
+
+/*
+ * A follower's next attempt, once one has ended.  With a watch, at the
+ * expiry of what it observed: the watch shows every change before then.
+ * Without one, it polls with client-go's jitter.  After a failure, not
+ * before the jitter; never before the server's Retry-After.
+ */
+static void
+kle_follow(kle_election_t *e, int64_t now, int failed)
+{
+    int64_t  t, poll;
+
+    t = kle_due(e, now);
+
+    if (!e->watching) {
+        poll = now + kle_jitter(e);
+        if (failed || poll < t) {
+            t = poll;
+        }
+
+    } else if (failed) {
+        poll = now + kle_jitter(e);
+        if (poll > t) {
+            t = poll;
         }
     }
+
+    if (t < e->backoff_until) {
+        t = e->backoff_until;
+    }
+
+    e->next_attempt = t;
 }
 
 
 unsigned
-kle_election_observe(kle_election_t *e, int64_t now, const kle_record_t *rec)
+kle_election_observe(kle_election_t *e, int64_t now, const kle_record_t *rec,
+    const char *rv)
 {
+    int64_t   due;
     unsigned  ev;
 
     if (e->state == KLE_STATE_RELEASED) {
@@ -366,24 +529,75 @@ kle_election_observe(kle_election_t *e, int64_t now, const kle_record_t *rec)
 
     /*
      * A leader learns its own record from its writes.  One that names us
-     * here is an echo or a stale event: it must not lend an older term's
-     * acquire_time and transitions to the next optimistic renewal.
+     * here is an echo or lags our writes: it must not move the version we
+     * renew on back, nor lend an older term to the next renewal.
      */
-    if (e->state == KLE_STATE_LEADING
-        && strcmp(rec->holder, e->cfg.identity) == 0)
+    if (e->state == KLE_STATE_LEADING && rec != NULL
+        && kle_record_names(rec, e->cfg.identity))
     {
         return ev;
     }
 
-    ev |= kle_saw_record(e, now, rec);
-    ev |= kle_leave_starting(e);
+    ev |= kle_saw(e, now, rec, rv);
 
-    if (e->in_flight != KLE_DO_NOTHING || e->pending != KLE_DO_NOTHING) {
+    if (e->in_flight != KLE_DO_NOTHING || e->pending != KLE_DO_NOTHING
+        || e->state == KLE_STATE_LEADING)
+    {
         return ev;
     }
 
-    if (rec->holder[0] == '\0' && e->state != KLE_STATE_LEADING) {
-        e->next_attempt = now;
+    due = kle_due(e, now);
+
+    if (e->watching || due < e->next_attempt) {
+        e->next_attempt = due;
+    }
+
+    if (e->next_attempt < e->backoff_until) {
+        e->next_attempt = e->backoff_until;
+    }
+
+    return ev;
+}
+
+
+unsigned
+kle_election_watching(kle_election_t *e, int64_t now, int established)
+{
+    unsigned  ev;
+    int64_t   poll;
+
+    if (e->state == KLE_STATE_RELEASED) {
+        return 0;
+    }
+
+    ev = kle_check_deadline(e, now);
+
+    established = established != 0;
+    if (e->watching == established) {
+        return ev;
+    }
+
+    e->watching = established;
+
+    if (e->in_flight != KLE_DO_NOTHING || e->pending != KLE_DO_NOTHING
+        || e->state == KLE_STATE_LEADING)
+    {
+        return ev;
+    }
+
+    if (established) {
+        e->next_attempt = kle_due(e, now);
+
+    } else {
+        /* back to polling */
+        poll = now + kle_jitter(e);
+        if (poll < e->next_attempt) {
+            e->next_attempt = poll;
+        }
+    }
+
+    if (e->next_attempt < e->backoff_until) {
+        e->next_attempt = e->backoff_until;
     }
 
     return ev;
@@ -402,14 +616,27 @@ kle_election_release(kle_election_t *e)
     e->in_flight = KLE_DO_NOTHING;
     e->pending = KLE_DO_NOTHING;
     e->fast_path = 0;
+    e->reread = 0;
 }
 
 
+/*
+ * The release record, if we are leading and the record is ours: at most
+ * two writes and the GET between them (see on_result).
+ */
 static unsigned
 kle_release_step(kle_election_t *e, int64_t now, int64_t wall_us,
     kle_action_t *act)
 {
-    if (e->state != KLE_STATE_LEADING || !kle_holds(e)) {
+    if (e->pending == KLE_DO_GET) {
+        e->pending = KLE_DO_NOTHING;
+        kle_send(e, now, wall_us, KLE_DO_GET, act);
+        return 0;
+    }
+
+    if (e->state != KLE_STATE_LEADING || !kle_holds(e)
+        || e->observed_rv[0] == '\0')
+    {
         return kle_set_state(e, KLE_STATE_RELEASED);
     }
 
@@ -417,11 +644,11 @@ kle_release_step(kle_election_t *e, int64_t now, int64_t wall_us,
     memset(&e->pending_record, 0, sizeof(e->pending_record));
     e->pending_record.lease_duration = 1;
     e->pending_record.acquire_time = wall_us;
-    e->pending_record.renew_time = wall_us;
     e->pending_record.transitions = e->observed.transitions;
+    memcpy(e->pending_rv, e->observed_rv, KLE_RV_MAX);
     e->releasing = 1;
 
-    kle_send(e, now, KLE_DO_UPDATE, act);
+    kle_send(e, now, wall_us, KLE_DO_UPDATE, act);
 
     return 0;
 }
@@ -436,7 +663,29 @@ kle_election_is_leader(const kle_election_t *e, int64_t now)
 {
     return e->state == KLE_STATE_LEADING
            && !e->release_wanted
-           && now - e->renew_start < e->cfg.renew_deadline;
+           && now < e->claim_until;
+}
+
+
+int64_t
+kle_election_claim_until(const kle_election_t *e)
+{
+    if (e->state != KLE_STATE_LEADING || e->release_wanted) {
+        return 0;
+    }
+
+    return e->claim_until;
+}
+
+
+int32_t
+kle_election_term(const kle_election_t *e)
+{
+    if (e->state != KLE_STATE_LEADING || e->release_wanted) {
+        return 0;
+    }
+
+    return e->term;
 }
 
 
@@ -483,13 +732,11 @@ kle_set_state(kle_election_t *e, kle_state_t state)
 }
 
 
-/* The leader steps down once a whole renew deadline passed unrenewed. */
+/* The leader steps down when its claim ends unrenewed. */
 static unsigned
 kle_check_deadline(kle_election_t *e, int64_t now)
 {
-    if (e->state == KLE_STATE_LEADING
-        && now - e->renew_start >= e->cfg.renew_deadline)
-    {
+    if (e->state == KLE_STATE_LEADING && now >= e->claim_until) {
         return kle_set_state(e, KLE_STATE_FOLLOWING);
     }
 
@@ -508,20 +755,54 @@ kle_leave_starting(kle_election_t *e)
 }
 
 
-/* client-go's setObservedRecord, plus the OnNewLeader report. */
-static unsigned
-kle_set_observed(kle_election_t *e, int64_t now, const kle_record_t *rec)
+/* "" (unknown) unless rv is given and fits. */
+static void
+kle_set_rv(char *dst, const char *rv)
 {
-    unsigned  ev;
+    size_t  n;
+
+    n = rv ? strlen(rv) : 0;
+
+    if (n >= KLE_RV_MAX) {
+        n = 0;
+    }
+
+    memcpy(dst, rv ? rv : "", n);
+    dst[n] = '\0';
+}
+
+
+/*
+ * client-go's setObservedRecord, plus the OnNewLeader report: rec (NULL:
+ * no object) and the version of its object become the observation, seen
+ * now.  The two are only ever set together.
+ */
+static unsigned
+kle_set_observed(kle_election_t *e, int64_t now, const kle_record_t *rec,
+    const char *rv)
+{
+    unsigned      ev;
+    kle_record_t  none;
 
     ev = 0;
 
-    if (!e->have_observed || !kle_record_equal(&e->observed, rec)) {
+    if (rec == NULL) {
+        memset(&none, 0, sizeof(none));
+        rec = &none;
+    }
+
+    if (!e->have_observed || e->absent != (rec == &none)
+        || !kle_record_equal(&e->observed, rec))
+    {
         ev |= KLE_EV_CHANGED;
     }
 
     e->observed = *rec;
+    e->absent = (rec == &none);
+    kle_set_rv(e->observed_rv, rv);
+    e->observations++;
     e->have_observed = 1;
+    e->stale = 0;
     e->observed_time = now;
 
     if (strcmp(e->observed.holder, e->reported) != 0) {
@@ -534,24 +815,47 @@ kle_set_observed(kle_election_t *e, int64_t now, const kle_record_t *rec)
 
 
 /*
- * A record read from the server.  Only a change restarts the lease clock:
- * the remote times are never compared with ours.
+ * A read: a record (NULL: the object does not exist) and its version.
+ * Only a change restarts the lease clock: remote times are never compared
+ * with ours.  The same record under a newer version only moves the
+ * version.  A leader steps down on any read that does not name it.
  */
 static unsigned
-kle_saw_record(kle_election_t *e, int64_t now, const kle_record_t *rec)
+kle_saw(kle_election_t *e, int64_t now, const kle_record_t *rec,
+    const char *rv)
 {
-    if (e->have_observed && kle_record_equal(&e->observed, rec)) {
-        return 0;
+    unsigned  ev;
+
+    if (e->have_observed && e->absent == (rec == NULL)
+        && (rec == NULL || kle_record_equal(&e->observed, rec)))
+    {
+        if (strcmp(e->observed_rv, rv ? rv : "") != 0) {
+            e->observations++;
+        }
+        kle_set_rv(e->observed_rv, rv);
+        e->stale = 0;
+        ev = 0;
+
+    } else {
+        ev = kle_set_observed(e, now, rec, rv);
     }
 
-    return kle_set_observed(e, now, rec);
+    ev |= kle_leave_starting(e);
+
+    if (e->state == KLE_STATE_LEADING
+        && (rec == NULL || !kle_record_names(rec, e->cfg.identity)))
+    {
+        ev |= kle_set_state(e, KLE_STATE_FOLLOWING);
+    }
+
+    return ev;
 }
 
 
 static int
 kle_holds(const kle_election_t *e)
 {
-    return strcmp(e->observed.holder, e->cfg.identity) == 0;
+    return !e->absent && kle_record_names(&e->observed, e->cfg.identity);
 }
 
 
@@ -560,6 +864,73 @@ kle_lease_valid(const kle_election_t *e, int64_t now)
 {
     return e->observed_time + (int64_t) e->observed.lease_duration * 1000
            > now;
+}
+
+
+/*
+ * When what we observed lets an attempt act: now if it is free, gone, ours,
+ * unknown or known to be out of date; else when its lease expires.
+ */
+static int64_t
+kle_due(const kle_election_t *e, int64_t now)
+{
+    int64_t  t;
+
+    if (!e->have_observed || e->stale || e->absent
+        || e->observed_rv[0] == '\0' || e->observed.holder[0] == '\0'
+        || kle_holds(e))
+    {
+        return now;
+    }
+
+    t = e->observed_time + (int64_t) e->observed.lease_duration * 1000;
+
+    return t > now ? t : now;
+}
+
+
+/*
+ * client-go's tryAcquireOrRenew, judged on the observation alone: the
+ * write it allows now (prepared in pending_record and pending_rv), GET if
+ * it must be read first, NOTHING while another holder's lease runs.
+ */
+static kle_action_kind_t
+kle_plan(kle_election_t *e, int64_t now)
+{
+    if (!e->have_observed || e->stale) {
+        return KLE_DO_GET;
+    }
+
+    kle_own_record(e, &e->pending_record);
+    e->pending_rv[0] = '\0';
+
+    if (e->absent) {
+        e->pending_record.acquire_time = KLE_ACQUIRE_NOW;
+        return KLE_DO_CREATE;
+    }
+
+    if (e->observed_rv[0] == '\0') {
+        return KLE_DO_GET;
+    }
+
+    if (kle_holds(e)) {
+        /* ours, e.g. after a restart: the term goes on */
+        e->pending_record.acquire_time = e->observed.acquire_time;
+        e->pending_record.transitions = e->observed.transitions;
+
+    } else if (e->observed.holder[0] == '\0' || !kle_lease_valid(e, now)) {
+        e->pending_record.acquire_time = KLE_ACQUIRE_NOW;
+        e->pending_record.transitions = e->observed.transitions < INT32_MAX
+                                        ? e->observed.transitions + 1
+                                        : INT32_MAX;
+
+    } else {
+        return KLE_DO_NOTHING;
+    }
+
+    memcpy(e->pending_rv, e->observed_rv, KLE_RV_MAX);
+
+    return KLE_DO_UPDATE;
 }
 
 
@@ -574,18 +945,46 @@ kle_own_record(const kle_election_t *e, kle_record_t *rec)
 
 
 static void
-kle_send(kle_election_t *e, int64_t now, kle_action_kind_t kind,
-    kle_action_t *act)
+kle_send(kle_election_t *e, int64_t now, int64_t wall_us,
+    kle_action_kind_t kind, kle_action_t *act)
 {
     e->in_flight = kind;
     e->request_start = now;
+    e->sent_after = e->observations;
 
     act->kind = kind;
-    act->timeout = e->cfg.renew_deadline / 2;
+    act->timeout = kle_timeout(e);
 
-    if (kind != KLE_DO_GET) {
-        act->record = e->pending_record;
+    if (kind == KLE_DO_GET) {
+        return;
     }
+
+    e->pending_record.renew_time = wall_us;
+    if (e->pending_record.acquire_time == KLE_ACQUIRE_NOW) {
+        e->pending_record.acquire_time = wall_us;
+    }
+
+    act->record = e->pending_record;
+
+    if (kind == KLE_DO_UPDATE) {
+        memcpy(act->rv, e->pending_rv, KLE_RV_MAX);
+    }
+}
+
+
+/* client-go's max(1s, rd / 2); never past rd: it would make no leader */
+static int64_t
+kle_timeout(const kle_election_t *e)
+{
+    int64_t  rd;
+
+    rd = e->cfg.renew_deadline;
+
+    if (rd / 2 >= KLE_TIMEOUT_MIN) {
+        return rd / 2;
+    }
+
+    return rd < KLE_TIMEOUT_MIN ? rd : KLE_TIMEOUT_MIN;
 }
 
 

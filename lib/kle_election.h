@@ -27,12 +27,20 @@ typedef struct {
     int64_t  lease_duration;   /* ms */
     int64_t  renew_deadline;   /* ms */
     int64_t  retry_period;     /* ms */
+    /*
+     * The lock stores whole-second times (configmaps): two renewals within
+     * a second may store the same record, so validation asks for
+     * lease_duration - renew_deadline >= 1s.
+     */
+    int      whole_seconds;
 } kle_election_config_t;
 
 /*
  * client-go's rules: lease_duration > renew_deadline > 1.2 * retry_period
- * > 0, identity not empty, lease_duration a whole number of seconds >= 1.
- * -1 with a message naming the broken rule.
+ * > 0, identity not empty, lease_duration a whole number of seconds >= 1;
+ * with whole_seconds, lease_duration - renew_deadline >= 1s; an address,
+ * if any, as kle_address_valid() says.  -1 with a message naming the
+ * broken rule.
  */
 int kle_election_config_validate(const kle_election_config_t *cfg,
     char *err, size_t errlen);
@@ -42,7 +50,7 @@ typedef enum {
     KLE_DO_WAIT,          /* call next() again at act.until */
     KLE_DO_GET,
     KLE_DO_CREATE,        /* write act.record */
-    KLE_DO_UPDATE         /* write act.record on the last read version */
+    KLE_DO_UPDATE         /* write act.record, conditioned on act.rv */
 } kle_action_kind_t;
 
 typedef struct {
@@ -50,6 +58,11 @@ typedef struct {
     int64_t            until;    /* KLE_DO_WAIT: monotonic ms */
     int64_t            timeout;  /* requests: ms the host may wait for it */
     kle_record_t       record;   /* CREATE / UPDATE */
+    /*
+     * UPDATE: the resourceVersion of the very record the decision was
+     * judged on.  The host sends exactly this one.
+     */
+    char               rv[KLE_RV_MAX];
 } kle_action_t;
 
 /* Events, returned as a bit mask by the calls that can cause them. */
@@ -69,21 +82,38 @@ typedef struct {
     kle_election_config_t  cfg;
     kle_state_t            state;
 
+    /*
+     * The observation: a record and the resourceVersion of the object it
+     * came from, always set together.  observed_time is when the record
+     * last changed (by value) in our eyes.
+     */
     kle_record_t           observed;       /* last record seen or written */
+    char                   observed_rv[KLE_RV_MAX];  /* "" if unknown */
     int                    have_observed;
+    int                    absent;         /* the object does not exist */
+    int                    stale;          /* a write said the rv is old */
+    uint64_t               observations;   /* count of rv changes */
+    uint64_t               sent_after;     /* observations at the send */
     int64_t                observed_time;  /* mono ms it last changed */
     char                   reported[KLE_ID_MAX];  /* last NEW_LEADER holder */
 
     int64_t                renew_start;    /* mono ms: start of the last
                                               successful acquire/renew */
+    int64_t                claim_until;    /* renew_start + renew_deadline */
+    int32_t                term;           /* transitions of our claim */
     int64_t                next_attempt;   /* mono ms */
+    int64_t                backoff_until;  /* mono ms: Retry-After */
     int64_t                request_start;  /* mono ms of the one in flight */
     kle_action_kind_t      in_flight;      /* KLE_DO_NOTHING if none */
     kle_action_kind_t      pending;        /* follow-up within an attempt */
     kle_record_t           pending_record;
+    char                   pending_rv[KLE_RV_MAX];
     int                    fast_path;      /* in-flight UPDATE skipped GET */
+    int                    reread;         /* this attempt's GET after a
+                                              failed write is spent */
     int                    releasing;      /* in-flight UPDATE is release */
     int                    release_wanted;
+    int                    watching;       /* the host's watch is up */
 
     uint64_t               rng;            /* jitter, xorshift64 */
 } kle_election_t;
@@ -97,25 +127,44 @@ unsigned kle_election_next(kle_election_t *e, int64_t now, int64_t wall_us,
     kle_action_t *act);
 
 /*
- * The answer to the request next() asked for.  rec is the record the
- * server returned (GET, or the object a CREATE/UPDATE wrote), NULL if none.
- * retry_after (seconds) defers the next attempt for 429s.
+ * The answer to the request next() asked for.  rec and rv are the record
+ * and resourceVersion of the object the server returned (GET, or the
+ * object a CREATE/UPDATE wrote), NULL if none.  retry_after (seconds)
+ * defers the next attempt after a 429, within limits.
  */
 unsigned kle_election_on_result(kle_election_t *e, int64_t now,
-    kle_api_status_t status, const kle_record_t *rec, int retry_after);
+    kle_api_status_t status, const kle_record_t *rec, const char *rv,
+    int retry_after);
 
 /*
- * A record learnt outside a request (a watch event).  A record that became
- * free brings the next attempt forward to now.
+ * A record learnt outside a request (a watch event) and the
+ * resourceVersion of its object; rec NULL: the object was deleted.  A
+ * leader ignores records that name it and steps down on any other.
  */
 unsigned kle_election_observe(kle_election_t *e, int64_t now,
-    const kle_record_t *rec);
+    const kle_record_t *rec, const char *rv);
+
+/*
+ * Whether the host's watch on the lock is established.  While it is, a
+ * follower sends nothing until the observed lease expires; without it,
+ * the follower polls every [retry_period, 2.2 * retry_period).
+ */
+unsigned kle_election_watching(kle_election_t *e, int64_t now,
+    int established);
 
 /* Asks for release: next() then yields the release UPDATE if leading. */
 void kle_election_release(kle_election_t *e);
 
-/* Leading, and the last successful renew started < renew_deadline ago. */
+/* Leading, not releasing, and now < the claim's end. */
 int kle_election_is_leader(const kle_election_t *e, int64_t now);
+
+/*
+ * The claim: the monotonic ms it ends (the start of the write that made
+ * or renewed it + renew_deadline, fixed then), 0 if none; and the
+ * transition count of its term (the fencing token), 0 if none.
+ */
+int64_t kle_election_claim_until(const kle_election_t *e);
+int32_t kle_election_term(const kle_election_t *e);
 
 const char *kle_state_name(kle_state_t state);  /* "leading", ... */
 

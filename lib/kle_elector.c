@@ -1,7 +1,12 @@
 /*
  * Runs the election state machine over the transport: turns its actions
- * into API requests, feeds the answers back, fires callbacks and hooks, and
- * logs each change of condition once.
+ * into API requests, feeds the answers and the watch's events back, fires
+ * callbacks and hooks, and logs each change of condition once.
+ *
+ * The lock keeps exactly the object whose resourceVersion the state
+ * machine holds: after each answer or event, it is kept only if the state
+ * machine took it (its observed version is now this one), so an update
+ * body is always built on the object the decision was judged on.
  */
 
 #include <stdarg.h>
@@ -34,16 +39,26 @@ struct kle_elector_s {
 
     kle_http_req_t        *req;           /* the API request in flight */
     kle_action_kind_t      req_kind;
-    kle_record_t           req_record;
     kle_hook_t             hook_reqs[KLE_HOOKS_MAX];
 
-    kle_http_req_t        *watch;         /* a follower's watch on the lock */
+    /*
+     * One watch on the lock, for followers and the leader alike, resumed
+     * from the last version it showed.  After a 410 one GET (relist)
+     * gives the version to watch from again.
+     */
+    kle_http_req_t        *watch;
+    int                    watch_open;    /* its 200 came: established */
+    char                   watch_rv[KLE_RV_MAX];  /* resume from; "": now */
+    int64_t                watch_start;   /* mono ms */
     int64_t                watch_after;   /* mono ms: none before */
     int                    watch_off;     /* the server refuses watches */
+    kle_http_req_t        *relist;        /* the GET after a 410 */
+    int                    relist_wanted;
 
     kle_api_status_t       failing;       /* condition last logged */
     int                    failing_code;
     char                   last_error[256];
+    char                   token_error[256];  /* last one logged */
     uint64_t               requests;
     uint64_t               failures;
     int                    stopped;
@@ -57,11 +72,37 @@ static const char *kle_hook_events[] = {
 };
 
 
+static void kle_elector_answer(const kle_http_response_t *resp, void *data);
+static void kle_elector_schedule(kle_elector_t *el);
+
+
+/*
+ * Server text (holders, Status messages) may hold anything: control
+ * characters are escaped so that no line can be forged or split.
+ */
+static void
+kle_escape(const char *in, char *out, size_t size)
+{
+    size_t         n;
+    unsigned char  c;
+
+    for (n = 0; *in != '\0' && n + 5 < size; in++) {
+        c = (unsigned char) *in;
+        if (c < 0x20 || c == 0x7f) {
+            n += snprintf(out + n, size - n, "\\x%02x", c);
+        } else {
+            out[n++] = (char) c;
+        }
+    }
+
+    out[n] = '\0';
+}
+
 
 static void
 kle_log(kle_elector_t *el, int level, const char *fmt, ...)
 {
-    char     msg[512];
+    char     msg[512], safe[2048];
     va_list  ap;
 
     if (el->cfg.log == NULL) {
@@ -72,7 +113,38 @@ kle_log(kle_elector_t *el, int level, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    el->cfg.log(el->cfg.data, level, msg);
+    kle_escape(msg, safe, sizeof(safe));
+
+    el->cfg.log(el->cfg.data, level, safe);
+}
+
+
+/* A URL as logs show it: without the userinfo it may carry. */
+static const char *
+kle_url_text(const char *url, char *buf, size_t size)
+{
+    const char  *auth, *end, *at;
+
+    auth = strstr(url, "://");
+    auth = auth ? auth + 3 : url;
+    end = auth + strcspn(auth, "/?#");
+
+    at = NULL;
+    for (end--; end >= auth; end--) {
+        if (*end == '@') {
+            at = end;
+            break;
+        }
+    }
+
+    if (at == NULL) {
+        snprintf(buf, size, "%s", url);
+
+    } else {
+        snprintf(buf, size, "%.*s%s", (int) (auth - url), url, at + 1);
+    }
+
+    return buf;
 }
 
 
@@ -80,18 +152,15 @@ kle_elector_t *
 kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
     char *err, size_t errlen)
 {
-    kle_elector_t  *el;
-    uint64_t        seed;
-    size_t          i;
-    const char     *urls[3];
+    kle_elector_t          *el;
+    uint64_t                seed;
+    size_t                  i;
+    const char             *urls[3];
+    kle_election_config_t   election;
 
     urls[KLE_HOOK_STARTED] = cfg->hook_started;
     urls[KLE_HOOK_STOPPED] = cfg->hook_stopped;
     urls[KLE_HOOK_NEW_LEADER] = cfg->hook_new_leader;
-
-    if (kle_election_config_validate(&cfg->election, err, errlen) != 0) {
-        return NULL;
-    }
 
     el = calloc(1, sizeof(kle_elector_t));
     if (el == NULL) {
@@ -102,6 +171,15 @@ kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
     if (kle_lock_init(&el->lock, cfg->lock_kind, cfg->lock_where, err, errlen)
         != 0)
     {
+        free(el);
+        return NULL;
+    }
+
+    /* the lock decides whether records keep fractions of a second */
+    election = cfg->election;
+    election.whole_seconds = (el->lock.kind == KLE_LOCK_CONFIGMAPS);
+
+    if (kle_election_config_validate(&election, err, errlen) != 0) {
         free(el);
         return NULL;
     }
@@ -133,7 +211,7 @@ kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
 
     seed = (uint64_t) kle_wall_us() ^ ((uint64_t) getpid() << 32)
            ^ (uint64_t) (uintptr_t) el;
-    kle_election_init(&el->election, &cfg->election, seed);
+    kle_election_init(&el->election, &election, seed);
 
     return el;
 
@@ -152,6 +230,7 @@ kle_hook_done(const kle_http_response_t *resp, void *data)
 {
     kle_hook_t     *hook = data;
     kle_elector_t  *el = hook->el;
+    char            url[1024];
 
     hook->req = NULL;
 
@@ -161,14 +240,14 @@ kle_hook_done(const kle_http_response_t *resp, void *data)
         return;
     }
 
+    kle_url_text(el->hooks[hook->event], url, sizeof(url));
+
     if (resp->code != 0) {
         kle_log(el, KLE_LOG_WARN, "hook %s to \"%s\" failed: HTTP %d",
-                kle_hook_events[hook->event], el->hooks[hook->event],
-                resp->code);
+                kle_hook_events[hook->event], url, resp->code);
     } else {
         kle_log(el, KLE_LOG_WARN, "hook %s to \"%s\" failed: %s",
-                kle_hook_events[hook->event], el->hooks[hook->event],
-                resp->error);
+                kle_hook_events[hook->event], url, resp->error);
     }
 }
 
@@ -179,10 +258,10 @@ kle_hook_fire(kle_elector_t *el, int event)
     const kle_record_t  *rec = &el->election.observed;
     kle_hook_t          *hook = NULL;
     json_object         *o;
-    char                 when[32];
+    char                 when[32], url[1024];
     size_t               i;
 
-    if (el->hooks[event] == NULL || el->http == NULL) {
+    if (el->hooks[event] == NULL || el->http == NULL || el->stopped) {
         return;
     }
 
@@ -227,13 +306,19 @@ kle_hook_fire(kle_elector_t *el, int event)
 
     if (hook->req == NULL) {
         kle_log(el, KLE_LOG_WARN, "hook %s to \"%s\" could not start",
-                kle_hook_events[event], el->hooks[event]);
+                kle_hook_events[event],
+                kle_url_text(el->hooks[event], url, sizeof(url)));
     }
 }
 
 
-/* The state machine's events become callbacks, hooks and log lines. */
+static void kle_elector_watch_restart(kle_elector_t *el, const char *rv);
 
+
+/*
+ * The state machine's events become callbacks, hooks and log lines.  A
+ * callback may stop the elector: nothing more is done then.
+ */
 static void
 kle_elector_events(kle_elector_t *el, unsigned ev)
 {
@@ -241,10 +326,14 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
     const kle_record_t          *rec = &el->election.observed;
     int                          quiet = 0;
 
+    if (el->stopped) {
+        return;
+    }
+
     /* resuming our own claim: hooks were sent by the process before */
 
     if (el->resume && (ev & (KLE_EV_NEW_LEADER | KLE_EV_STARTED_LEADING))) {
-        quiet = (strcmp(rec->holder, el->election.cfg.identity) == 0);
+        quiet = kle_record_names(rec, el->election.cfg.identity);
         if (!quiet || (ev & KLE_EV_STARTED_LEADING)) {
             el->resume = 0;
         }
@@ -258,6 +347,10 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
             cfg->on_stopped_leading(cfg->data);
         }
         kle_hook_fire(el, KLE_HOOK_STOPPED);
+    }
+
+    if (el->stopped) {
+        return;
     }
 
     if (ev & KLE_EV_NEW_LEADER) {
@@ -275,7 +368,18 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
         }
     }
 
+    if (el->stopped) {
+        return;
+    }
+
     if (ev & KLE_EV_STARTED_LEADING) {
+        /*
+         * Watch again from the write that made us leader: an older watch
+         * may still deliver events from before it, which would look like
+         * another holder's.
+         */
+        kle_elector_watch_restart(el, el->election.observed_rv);
+
         kle_log(el, KLE_LOG_NOTICE, "started leading (transitions %d)",
                 (int) rec->transitions);
         if (cfg->on_started_leading) {
@@ -286,9 +390,33 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
         }
     }
 
-    if (ev && cfg->on_change) {
+    if (ev && cfg->on_change && !el->stopped) {
         cfg->on_change(cfg->data);
     }
+}
+
+
+/* The reason the token file could not be read, once per change. */
+static void
+kle_elector_token_note(kle_elector_t *el)
+{
+    const char  *why;
+
+    why = el->cfg.creds ? el->cfg.creds->token_error : "";
+
+    if (strcmp(why, el->token_error) == 0) {
+        return;
+    }
+
+    if (why[0] != '\0') {
+        kle_log(el, KLE_LOG_ERR, "reading the token failed, the last one is "
+                "used: %s", why);
+
+    } else {
+        kle_log(el, KLE_LOG_NOTICE, "the token is read again");
+    }
+
+    snprintf(el->token_error, sizeof(el->token_error), "%s", why);
 }
 
 
@@ -302,7 +430,10 @@ static void
 kle_elector_note(kle_elector_t *el, const kle_api_result_t *res,
     const char *what)
 {
-    int  level;
+    int   level;
+    char  text[256];
+
+    kle_elector_token_note(el);
 
     if (res->status == KLE_API_OK
         || (res->status == KLE_API_NOT_FOUND && el->req_kind == KLE_DO_GET))
@@ -331,9 +462,10 @@ kle_elector_note(kle_elector_t *el, const kle_api_result_t *res,
     }
 
     el->failures++;
-    snprintf(el->last_error, sizeof(el->last_error), "%s: %s%s%.200s", what,
+    snprintf(text, sizeof(text), "%s: %s%s%.200s", what,
              kle_api_status_name(res->status), res->message[0] ? ": " : "",
              res->message);
+    kle_escape(text, el->last_error, sizeof(el->last_error));
 
     if (el->failing == res->status && el->failing_code == res->code) {
         kle_log(el, KLE_LOG_DEBUG, "%s", el->last_error);
@@ -346,8 +478,9 @@ kle_elector_note(kle_elector_t *el, const kle_api_result_t *res,
     switch (res->status) {
     case KLE_API_FORBIDDEN:
         kle_log(el, KLE_LOG_ERR, "%s (check RBAC, the Role and RoleBinding: "
-                "the service account needs get, create and update on %s)",
-                el->last_error, kle_lock_kind_name(el->lock.kind));
+                "the service account needs get, create, update, list and "
+                "watch on %s)", el->last_error,
+                kle_lock_kind_name(el->lock.kind));
         return;
     case KLE_API_UNAUTHORIZED:
         level = KLE_LOG_ERR;
@@ -360,7 +493,16 @@ kle_elector_note(kle_elector_t *el, const kle_api_result_t *res,
 }
 
 
-static void kle_elector_answer(const kle_http_response_t *resp, void *data);
+/* The API server URL of path, into url; -1 if it does not fit. */
+static int
+kle_elector_url(kle_elector_t *el, const char *path, char *url, size_t size)
+{
+    int  n;
+
+    n = snprintf(url, size, "%s%s", el->cfg.creds->server, path);
+
+    return (n < 0 || (size_t) n >= size) ? -1 : 0;
+}
 
 
 static int
@@ -370,6 +512,10 @@ kle_elector_send(kle_elector_t *el, const kle_action_t *act)
     char        *body = NULL;
     char         path[512], url[1024];
     int          rc;
+
+    if (el->stopped) {
+        return -1;
+    }
 
     switch (act->kind) {
     case KLE_DO_GET:
@@ -384,19 +530,18 @@ kle_elector_send(kle_elector_t *el, const kle_action_t *act)
     default:
         method = "PUT";
         rc = kle_lock_object_path(&el->lock, path, sizeof(path));
-        body = kle_lock_update_body(&el->lock, &act->record);
+        body = kle_lock_update_body(&el->lock, &act->record, act->rv);
         break;
     }
 
-    if (rc != 0 || (act->kind != KLE_DO_GET && body == NULL)) {
+    if (rc != 0 || (act->kind != KLE_DO_GET && body == NULL)
+        || kle_elector_url(el, path, url, sizeof(url)) != 0)
+    {
         free(body);
         return -1;
     }
 
-    snprintf(url, sizeof(url), "%s%s", el->cfg.creds->server, path);
-
     el->req_kind = act->kind;
-    el->req_record = act->record;
     el->req = kle_http_send(el->http, method, url, body, (long) act->timeout,
                             el->cfg.creds, kle_elector_answer, el);
     free(body);
@@ -424,39 +569,79 @@ kle_elector_what(kle_action_kind_t kind)
 }
 
 
+/*
+ * An answer as the state machine takes it: res, and for a 2xx the record,
+ * its version and the parsed object (*obj, to put) in one parse.
+ */
+static const kle_record_t *
+kle_elector_read(kle_elector_t *el, const kle_http_response_t *resp,
+    kle_api_result_t *res, kle_record_t *rec, char *rv, json_object **obj)
+{
+    char  err[256];
+
+    *obj = NULL;
+    memset(res, 0, sizeof(*res));
+    res->code = resp->code;
+
+    if (resp->code == 0) {
+        res->status = KLE_API_TRANSPORT;
+        snprintf(res->message, sizeof(res->message), "%s",
+                 resp->error ? resp->error : "no answer");
+        return NULL;
+    }
+
+    if (resp->code < 200 || resp->code >= 300) {
+        kle_api_classify(resp->code, resp->body, resp->body_len,
+                         resp->retry_after, res);
+        return NULL;
+    }
+
+    *obj = kle_lock_parse_body(&el->lock, resp->body, resp->body_len, err,
+                               sizeof(err));
+    if (*obj != NULL
+        && kle_lock_parse(&el->lock, *obj, rec, rv, err, sizeof(err)) == 0)
+    {
+        res->status = KLE_API_OK;
+        return rec;
+    }
+
+    json_object_put(*obj);
+    *obj = NULL;
+    res->status = KLE_API_BAD_RESPONSE;
+    snprintf(res->message, sizeof(res->message), "%s", err);
+
+    return NULL;
+}
+
+
+/* Keeps obj if the state machine now holds its version. */
+static void
+kle_elector_keep(kle_elector_t *el, json_object *obj, const char *rv)
+{
+    if (obj != NULL && strcmp(el->election.observed_rv, rv) == 0) {
+        kle_lock_keep(&el->lock, obj, rv);
+    }
+}
+
+
 static void
 kle_elector_answer(const kle_http_response_t *resp, void *data)
 {
-    kle_elector_t     *el = data;
-    kle_api_result_t   res;
-    kle_record_t       rec;
-    const kle_record_t *got = NULL;
-    char               err[256];
-    unsigned           ev;
-    long               next;
+    kle_elector_t       *el = data;
+    kle_api_result_t     res;
+    kle_record_t         rec;
+    const kle_record_t  *got;
+    json_object         *obj;
+    char                 rv[KLE_RV_MAX];
+    unsigned             ev;
 
     el->req = NULL;
 
-    if (resp->code == 0) {
-        memset(&res, 0, sizeof(res));
-        res.status = KLE_API_TRANSPORT;
-        snprintf(res.message, sizeof(res.message), "%s",
-                 resp->error ? resp->error : "no answer");
-    } else {
-        kle_api_classify(resp->code, resp->body, resp->body_len,
-                         resp->retry_after, &res);
+    if (el->stopped) {
+        return;
     }
 
-    if (res.status == KLE_API_OK) {
-        if (kle_lock_read(&el->lock, resp->body, resp->body_len, &rec, err,
-                          sizeof(err)) == 0)
-        {
-            got = &rec;
-        } else {
-            res.status = KLE_API_BAD_RESPONSE;
-            snprintf(res.message, sizeof(res.message), "%s", err);
-        }
-    }
+    got = kle_elector_read(el, resp, &res, &rec, rv, &obj);
 
     if (res.status == KLE_API_UNAUTHORIZED) {
         /* a projected token may have rotated: read it again now */
@@ -464,80 +649,178 @@ kle_elector_answer(const kle_http_response_t *resp, void *data)
     }
 
     ev = kle_election_on_result(&el->election, kle_now_ms(), res.status, got,
-                                res.retry_after);
+                                got ? rv : NULL, res.retry_after);
+    if (got != NULL) {
+        kle_elector_keep(el, obj, rv);
+
+        /* no watch running: the next one starts from this read */
+        if (el->watch == NULL && el->relist == NULL) {
+            memcpy(el->watch_rv, rv, sizeof(el->watch_rv));
+            el->relist_wanted = 0;
+        }
+    }
+    json_object_put(obj);
+
     kle_elector_note(el, &res, kle_elector_what(el->req_kind));
     kle_elector_events(el, ev | KLE_EV_CHANGED);
 
+    kle_elector_schedule(el);
+}
+
+
+/* Runs what is due and tells the host when to call again. */
+static void
+kle_elector_schedule(kle_elector_t *el)
+{
+    long  next;
+
+    if (el->stopped) {
+        return;
+    }
+
     next = kle_elector_run(el);
 
-    if (el->cfg.schedule) {
+    if (el->cfg.schedule && !el->stopped) {
         el->cfg.schedule(el->cfg.data, next);
     }
 }
 
 
+/* The watch is down: the state machine goes back to polling. */
+static void
+kle_elector_watch_closed(kle_elector_t *el)
+{
+    unsigned  ev;
+
+    if (!el->watch_open) {
+        return;
+    }
+
+    el->watch_open = 0;
+    ev = kle_election_watching(&el->election, kle_now_ms(), 0);
+    kle_elector_events(el, ev);
+}
+
+
+static void
+kle_elector_watch_cancel(kle_elector_t *el)
+{
+    if (el->watch != NULL) {
+        kle_http_cancel(el->http, el->watch);
+        el->watch = NULL;
+    }
+
+    if (el->relist != NULL) {
+        kle_http_cancel(el->http, el->relist);
+        el->relist = NULL;
+    }
+}
+
+
+static void
+kle_elector_watch_restart(kle_elector_t *el, const char *rv)
+{
+    kle_elector_watch_cancel(el);
+    kle_elector_watch_closed(el);
+
+    memcpy(el->watch_rv, rv, sizeof(el->watch_rv));
+    el->relist_wanted = 0;
+    el->watch_after = 0;
+}
+
+
+static void
+kle_elector_watch_open(void *data)
+{
+    kle_elector_t  *el = data;
+    unsigned        ev;
+
+    if (el->stopped) {
+        return;
+    }
+
+    el->watch_open = 1;
+    kle_log(el, KLE_LOG_DEBUG, "watching the lock from version \"%s\"",
+            el->watch_rv);
+
+    ev = kle_election_watching(&el->election, kle_now_ms(), 1);
+    kle_elector_events(el, ev);
+    kle_elector_schedule(el);
+}
+
+
 /*
- * Followers watch the lock so that a release or a change is seen at once
- * rather than at the next poll.  Polling goes on regardless: the watch
- * only brings observations forward, it decides nothing.
+ * One event, parsed once.  Every event moves the version the watch
+ * resumes from; the state machine decides what it makes of the record
+ * (a leader ignores those naming it), and the lock keeps the object only
+ * if the state machine took it.
  */
 static void
 kle_elector_watch_line(const char *line, size_t len, void *data)
 {
-    kle_elector_t  *el = data;
-    json_object    *ev, *type, *obj;
-    kle_record_t    rec;
-    const char     *t, *body;
-    char            err[256];
-    unsigned        events;
+    kle_elector_t      *el = data;
+    kle_watch_event_t   wev;
+    char                err[256];
+    unsigned            ev;
 
-    ev = json_tokener_parse(line);
-    (void) len;
-
-    if (ev == NULL
-        || !json_object_object_get_ex(ev, "type", &type)
-        || !json_object_is_type(type, json_type_string)
-        || !json_object_object_get_ex(ev, "object", &obj))
-    {
-        kle_log(el, KLE_LOG_DEBUG, "watch: ignoring a malformed event");
-        json_object_put(ev);
+    if (el->stopped) {
         return;
     }
 
-    t = json_object_get_string(type);
+    if (kle_lock_watch_event(&el->lock, line, len, &wev, err, sizeof(err))
+        != 0)
+    {
+        kle_log(el, KLE_LOG_DEBUG, "watch: ignoring a line: %s", err);
+        return;
+    }
 
-    if (strcmp(t, "ADDED") == 0 || strcmp(t, "MODIFIED") == 0) {
-        body = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
-        if (kle_lock_read(&el->lock, body, strlen(body), &rec, err,
-                          sizeof(err)) != 0)
-        {
-            kle_log(el, KLE_LOG_DEBUG, "watch: %s", err);
-            json_object_put(ev);
-            return;
-        }
+    ev = 0;
 
-    } else if (strcmp(t, "DELETED") == 0) {
-        memset(&rec, 0, sizeof(rec));
+    switch (wev.type) {
 
-    } else {
-        /* ERROR (410 Expired: the version is too old) or BOOKMARK */
-        json_object_put(ev);
-        if (strcmp(t, "ERROR") == 0 && el->watch != NULL) {
+    case KLE_WATCH_CHANGED:
+        memcpy(el->watch_rv, wev.rv, sizeof(el->watch_rv));
+        ev = kle_election_observe(&el->election, kle_now_ms(), &wev.rec,
+                                  wev.rv);
+        kle_elector_keep(el, wev.object, wev.rv);
+        break;
+
+    case KLE_WATCH_DELETED:
+        memcpy(el->watch_rv, wev.rv, sizeof(el->watch_rv));
+        ev = kle_election_observe(&el->election, kle_now_ms(), NULL, wev.rv);
+        break;
+
+    case KLE_WATCH_BOOKMARK:
+        memcpy(el->watch_rv, wev.rv, sizeof(el->watch_rv));
+        kle_lock_watch_event_free(&wev);
+        return;
+
+    case KLE_WATCH_ERROR:
+        /* 410 Expired: the version is compacted away; read, then watch */
+        kle_log(el, KLE_LOG_DEBUG, "watch: error %d: %s", wev.code,
+                wev.message);
+        kle_lock_watch_event_free(&wev);
+
+        if (el->watch != NULL) {
             kle_http_cancel(el->http, el->watch);
             el->watch = NULL;
+        }
+
+        if (wev.code == 410) {
+            el->relist_wanted = 1;
+        } else {
             el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
         }
+
+        kle_elector_watch_closed(el);
+        kle_elector_schedule(el);
         return;
     }
 
-    json_object_put(ev);
+    kle_lock_watch_event_free(&wev);
 
-    events = kle_election_observe(&el->election, kle_now_ms(), &rec);
-    kle_elector_events(el, events);
-
-    if (el->cfg.schedule) {
-        el->cfg.schedule(el->cfg.data, kle_elector_run(el));
-    }
+    kle_elector_events(el, ev);
+    kle_elector_schedule(el);
 }
 
 
@@ -545,59 +828,134 @@ static void
 kle_elector_watch_done(const kle_http_response_t *resp, void *data)
 {
     kle_elector_t  *el = data;
+    int64_t         now;
 
     el->watch = NULL;
 
+    if (el->stopped) {
+        return;
+    }
+
+    now = kle_now_ms();
+
     if (resp->code == 200) {
-        el->watch_after = 0;                 /* ended by the server */
+        /* ended by the server: resume, unless it ends them at once */
+        el->watch_after = now - el->watch_start < el->election.cfg.retry_period
+                          ? now + el->election.cfg.retry_period : 0;
+
+    } else if (resp->code == 410) {
+        el->relist_wanted = 1;
 
     } else if (resp->code == 400 || resp->code == 403 || resp->code == 404
                || resp->code == 405)
     {
         el->watch_off = 1;
         kle_log(el, KLE_LOG_NOTICE, "watching the lock was refused (HTTP %d)"
-                "; following by polling only", resp->code);
-        return;
+                "; following by polling only (RBAC: list and watch on %s)",
+                resp->code, kle_lock_kind_name(el->lock.kind));
 
     } else {
-        el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
+        el->watch_after = now + el->election.cfg.retry_period;
     }
 
-    if (el->cfg.schedule) {
-        el->cfg.schedule(el->cfg.data, kle_elector_run(el));
-    }
+    kle_elector_watch_closed(el);
+    kle_elector_schedule(el);
 }
 
 
+/* The answer to the GET after a 410: a read, then the watch goes on. */
 static void
-kle_elector_watch(kle_elector_t *el, int64_t now)
+kle_elector_relisted(const kle_http_response_t *resp, void *data)
 {
-    char  path[768], url[1024];
+    kle_elector_t       *el = data;
+    kle_api_result_t     res;
+    kle_record_t         rec;
+    const kle_record_t  *got;
+    json_object         *obj;
+    char                 rv[KLE_RV_MAX];
+    unsigned             ev;
 
-    if (el->election.state != KLE_STATE_FOLLOWING) {
-        if (el->watch != NULL) {
-            kle_http_cancel(el->http, el->watch);
-            el->watch = NULL;
-        }
+    el->relist = NULL;
+
+    if (el->stopped) {
         return;
     }
 
-    if (el->watch != NULL || el->watch_off || now < el->watch_after
-        || el->lock.resource_version[0] == '\0'
-        || kle_lock_watch_path(&el->lock, el->lock.resource_version, path,
-                               sizeof(path)) != 0)
+    got = kle_elector_read(el, resp, &res, &rec, rv, &obj);
+    ev = 0;
+
+    if (got != NULL) {
+        ev = kle_election_observe(&el->election, kle_now_ms(), got, rv);
+        kle_elector_keep(el, obj, rv);
+        memcpy(el->watch_rv, rv, sizeof(el->watch_rv));
+        el->relist_wanted = 0;
+
+    } else if (res.status == KLE_API_NOT_FOUND) {
+        ev = kle_election_observe(&el->election, kle_now_ms(), NULL, NULL);
+        el->watch_rv[0] = '\0';
+        el->relist_wanted = 0;
+
+    } else {
+        kle_log(el, KLE_LOG_DEBUG, "watch: list again failed: %s",
+                res.message);
+        el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
+    }
+
+    json_object_put(obj);
+
+    kle_elector_events(el, ev);
+    kle_elector_schedule(el);
+}
+
+
+/* Keeps one watch on the lock (or the GET that restarts it) going. */
+static void
+kle_elector_watch(kle_elector_t *el, int64_t now)
+{
+    kle_election_t  *e = &el->election;
+    char             path[768], url[1024];
+
+    if (el->stopped || el->watch_off || el->watch != NULL
+        || el->relist != NULL || e->state == KLE_STATE_RELEASED
+        || e->release_wanted || !e->have_observed || now < el->watch_after)
     {
         return;
     }
 
-    snprintf(url, sizeof(url), "%s%s&timeoutSeconds=%d",
-             el->cfg.creds->server, path, KLE_WATCH_SECONDS);
+    if (el->relist_wanted) {
+        if (kle_lock_object_path(&el->lock, path, sizeof(path)) != 0
+            || kle_elector_url(el, path, url, sizeof(url)) != 0)
+        {
+            return;
+        }
 
+        el->relist = kle_http_send(el->http, "GET", url, NULL,
+                                   (long) (e->cfg.renew_deadline / 2),
+                                   el->cfg.creds, kle_elector_relisted, el);
+        if (el->relist == NULL) {
+            el->watch_after = now + e->cfg.retry_period;
+            return;
+        }
+
+        el->requests++;
+        return;
+    }
+
+    if (kle_lock_watch_path(&el->lock, el->watch_rv, path, sizeof(path)) != 0
+        || snprintf(url, sizeof(url), "%s%s&timeoutSeconds=%d",
+                    el->cfg.creds->server, path, KLE_WATCH_SECONDS)
+           >= (int) sizeof(url))
+    {
+        return;
+    }
+
+    el->watch_start = now;
     el->watch = kle_http_watch(el->http, url, (KLE_WATCH_SECONDS + 10) * 1000L,
-                               el->cfg.creds, kle_elector_watch_line,
-                               kle_elector_watch_done, el);
+                               el->cfg.creds, kle_elector_watch_open,
+                               kle_elector_watch_line, kle_elector_watch_done,
+                               el);
     if (el->watch == NULL) {
-        el->watch_after = now + el->election.cfg.retry_period;
+        el->watch_after = now + e->cfg.retry_period;
         return;
     }
 
@@ -618,40 +976,62 @@ kle_elector_run(kle_elector_t *el)
             return -1;
         }
 
+        kle_elector_token_note(el);
+
         now = kle_now_ms();
         ev = kle_election_next(e, now, kle_wall_us(), &act);
         kle_elector_events(el, ev);
         kle_elector_watch(el, now);
 
+        if (el->stopped) {
+            return -1;
+        }
+
         switch (act.kind) {
 
         case KLE_DO_NOTHING:
+            wait = -1;
             if (e->state == KLE_STATE_LEADING) {
                 /* wake when leadership lapses if the answer is late */
-                wait = e->renew_start + e->cfg.renew_deadline - now;
-                return wait > 0 ? (long) wait : 0;
+                wait = e->claim_until > now ? e->claim_until - now : 0;
             }
-            return -1;
+            break;
 
         case KLE_DO_WAIT:
-            wait = act.until - now;
-            return wait > 0 ? (long) wait : 0;
+            wait = act.until > now ? act.until - now : 0;
+            break;
 
         default:
             if (kle_elector_send(el, &act) == 0) {
                 continue;
             }
 
+            if (el->stopped) {
+                return -1;
+            }
+
             kle_log(el, KLE_LOG_ERR, "%s: could not start the request",
                     kle_elector_what(act.kind));
-            ev = kle_election_on_result(e, now, KLE_API_TRANSPORT, NULL, 0);
+            ev = kle_election_on_result(e, now, KLE_API_TRANSPORT, NULL,
+                                        NULL, 0);
             kle_elector_events(el, ev | KLE_EV_CHANGED);
+            continue;
         }
+
+        /* a watch to start again later */
+        if (el->watch == NULL && el->relist == NULL && !el->watch_off
+            && el->watch_after > now && e->state != KLE_STATE_RELEASED
+            && (wait < 0 || el->watch_after - now < wait))
+        {
+            wait = el->watch_after - now;
+        }
+
+        return wait < 0 ? -1 : (long) wait;
     }
 }
 
 
-/* Drops the API request and the watch in flight. */
+/* Drops the API request, the watch and its GET in flight. */
 static void
 kle_elector_cancel(kle_elector_t *el)
 {
@@ -660,10 +1040,8 @@ kle_elector_cancel(kle_elector_t *el)
         el->req = NULL;
     }
 
-    if (el->watch != NULL) {
-        kle_http_cancel(el->http, el->watch);
-        el->watch = NULL;
-    }
+    kle_elector_watch_cancel(el);
+    el->watch_open = 0;
 }
 
 
@@ -754,8 +1132,13 @@ kle_elector_release_sync(kle_elector_t *el, long timeout_ms)
 void
 kle_elector_stop(kle_elector_t *el)
 {
-    kle_elector_cancel(el);
+    /* first: a callback running now sees it and sends nothing more */
     el->stopped = 1;
+
+    if (el->http != NULL) {
+        kle_elector_cancel(el);
+        kle_elector_hooks_on(el, el->http, 1);
+    }
 }
 
 
@@ -770,10 +1153,8 @@ kle_elector_status(const kle_elector_t *el, kle_elector_status_t *st)
     st->record = e->observed;
     st->renew_start = e->state == KLE_STATE_LEADING ? e->renew_start : 0;
 
-    if (e->state == KLE_STATE_LEADING && !e->release_wanted) {
-        st->claim_until = e->renew_start + e->cfg.renew_deadline;
-        st->term = e->observed.transitions;
-    }
+    st->claim_until = kle_election_claim_until(e);
+    st->term = kle_election_term(e);
     snprintf(st->last_error, sizeof(st->last_error), "%s", el->last_error);
     st->api_requests = el->requests;
     st->api_failures = el->failures;

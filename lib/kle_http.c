@@ -37,11 +37,15 @@ struct kle_http_req_s {
     char               *body;
     size_t              len;
     size_t              cap;
+    size_t              off;         /* streaming: lines before it are out */
+    size_t              scan;        /* streaming: no '\n' in [off, scan) */
+    int                 open_pending;  /* streaming: a 200, not yet told */
     int                 too_large;
     char                retry_after[32];
     int                 has_retry_after;
     char                error[CURL_ERROR_SIZE];
     kle_http_done_pt    done;
+    kle_http_open_pt    on_open;     /* streaming: the 200 goes here */
     kle_http_line_pt    on_line;     /* streaming: lines go here */
     void               *data;
     kle_http_req_t     *prev;
@@ -66,6 +70,15 @@ kle_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     kle_http_req_t  *r = userdata;
     size_t           n = size * nmemb;
     char            *p;
+
+    /* a stream drops the lines already handed out: once per read */
+    if (r->off > 0) {
+        r->len -= r->off;
+        memmove(r->body, r->body + r->off, r->len);
+        r->body[r->len] = '\0';
+        r->scan -= r->off;
+        r->off = 0;
+    }
 
     if (r->len + n > KLE_HTTP_MAX_BODY) {
         r->too_large = 1;
@@ -102,6 +115,18 @@ kle_http_header(char *buf, size_t size, size_t nitems, void *userdata)
     kle_http_req_t  *r = userdata;
     size_t           n = size * nitems, name = sizeof("Retry-After:") - 1;
     size_t           i, j;
+    long             code;
+
+    /* the blank line ending a response's headers: a 200 opens a stream */
+    if (r->on_line != NULL
+        && ((n == 2 && buf[0] == '\r' && buf[1] == '\n')
+            || (n == 1 && buf[0] == '\n')))
+    {
+        code = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+        r->open_pending = (code == 200);
+        return n;
+    }
 
     if (n > name && strncasecmp(buf, "Retry-After:", name) == 0) {
         i = name;
@@ -441,7 +466,8 @@ kle_http_set_creds(kle_http_req_t *r, kle_creds_t *c)
 static kle_http_req_t *
 kle_http_start(kle_http_t *h, const char *method, const char *url,
     const char *body, long timeout_ms, kle_creds_t *creds,
-    kle_http_line_pt on_line, kle_http_done_pt done, void *data)
+    kle_http_open_pt on_open, kle_http_line_pt on_line,
+    kle_http_done_pt done, void *data)
 {
     CURL               *e;
     kle_http_req_t     *r;
@@ -454,6 +480,7 @@ kle_http_start(kle_http_t *h, const char *method, const char *url,
 
     r->http = h;
     r->done = done;
+    r->on_open = on_open;
     r->on_line = on_line;
     r->data = data;
     r->next = h->reqs;
@@ -500,7 +527,8 @@ kle_http_start(kle_http_t *h, const char *method, const char *url,
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     timeout_ms < 10000 ? timeout_ms : 10000L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, kle_http_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, kle_http_header);
@@ -532,17 +560,17 @@ kle_http_send(kle_http_t *h, const char *method, const char *url,
     kle_http_done_pt done, void *data)
 {
     return kle_http_start(h, method, url, body, timeout_ms, creds, NULL,
-                          done, data);
+                          NULL, done, data);
 }
 
 
 kle_http_req_t *
 kle_http_watch(kle_http_t *h, const char *url, long timeout_ms,
-    kle_creds_t *creds, kle_http_line_pt on_line, kle_http_done_pt done,
-    void *data)
+    kle_creds_t *creds, kle_http_open_pt on_open, kle_http_line_pt on_line,
+    kle_http_done_pt done, void *data)
 {
-    return kle_http_start(h, "GET", url, NULL, timeout_ms, creds, on_line,
-                          done, data);
+    return kle_http_start(h, "GET", url, NULL, timeout_ms, creds, on_open,
+                          on_line, done, data);
 }
 
 
@@ -563,17 +591,32 @@ kle_http_pending(const kle_http_t *h)
 
 
 /*
- * Hands r's first complete line to its callback; 1 if there was one.  The
- * line is moved out first: the callback may cancel any request, r too.
+ * Tells r's stream is open, or hands out its next non-empty line: 1 if a
+ * callback ran.  The line is copied out first and the offsets moved, as
+ * the callback may cancel any request, r too.  Each byte is searched for
+ * a newline once, and the buffer is compacted once per read, in
+ * kle_http_write: a stream of tiny lines costs linear time.
  */
 static int
 kle_http_line(kle_http_req_t *r)
 {
-    char  *nl, *line;
+    char  *nl, *line, *start;
     size_t n;
     long   code = 0;
 
-    if (r->on_line == NULL || r->len == 0) {
+    if (r->on_line == NULL) {
+        return 0;
+    }
+
+    if (r->open_pending) {
+        r->open_pending = 0;
+        if (r->on_open != NULL) {
+            r->on_open(r->data);
+            return 1;
+        }
+    }
+
+    if (r->len == r->off) {
         return 0;
     }
 
@@ -582,22 +625,34 @@ kle_http_line(kle_http_req_t *r)
         return 0;                /* kept whole for the done callback */
     }
 
-    nl = memchr(r->body, '\n', r->len);
-    if (nl == NULL) {
-        return 0;
+    for ( ;; ) {
+        nl = memchr(r->body + r->scan, '\n', r->len - r->scan);
+        if (nl == NULL) {
+            r->scan = r->len;
+            return 0;
+        }
+
+        start = r->body + r->off;
+        n = (size_t) (nl - start);
+        r->off = (size_t) (nl - r->body) + 1;
+        r->scan = r->off;
+
+        if (n > 0 && start[n - 1] == '\r') {
+            n--;
+        }
+
+        if (n > 0) {
+            break;
+        }
     }
 
-    n = nl - r->body;
     line = malloc(n + 1);
     if (line == NULL) {
         return 0;
     }
 
-    memcpy(line, r->body, n);
+    memcpy(line, start, n);
     line[n] = '\0';
-    r->len -= n + 1;
-    memmove(r->body, nl + 1, r->len);
-    r->body[r->len] = '\0';
 
     r->on_line(line, n, r->data);
     free(line);
@@ -665,8 +720,8 @@ kle_http_finish(kle_http_t *h)
             resp.timed_out = (rc == CURLE_OPERATION_TIMEDOUT);
         }
 
-        resp.body = r->body ? r->body : "";
-        resp.body_len = r->len;
+        resp.body = r->body ? r->body + r->off : "";
+        resp.body_len = r->len - r->off;
 
         /* detach first: the callback may start or cancel requests */
         curl_multi_remove_handle(h->multi, r->easy);

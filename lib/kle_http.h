@@ -60,16 +60,20 @@ kle_http_req_t *kle_http_send(kle_http_t *h, const char *method,
     const char *url, const char *body, long timeout_ms, kle_creds_t *creds,
     kle_http_done_pt done, void *data);
 /*
- * A streaming GET (a Kubernetes watch): while the answer is a 200, each
- * complete line of the body is handed to on_line, outside curl's
- * callbacks; done is called when the stream ends (resp->body then holds
- * what was not delivered as lines, e.g. a Status body of an error).
+ * A streaming GET (a Kubernetes watch).  When the answer's status is a 200,
+ * on_open is called (before any line): the watch is established.  Then
+ * each complete non-empty line of the body (without its "\n" or "\r\n")
+ * is handed to on_line.  done is called when the stream ends (resp->body
+ * then holds what was not delivered as lines, e.g. a Status body of an
+ * error).  All three run outside curl's callbacks and may cancel any
+ * request, this one too.  on_open may be NULL.
  */
+typedef void (*kle_http_open_pt)(void *data);
 typedef void (*kle_http_line_pt)(const char *line, size_t len, void *data);
 
 kle_http_req_t *kle_http_watch(kle_http_t *h, const char *url,
-    long timeout_ms, kle_creds_t *creds, kle_http_line_pt on_line,
-    kle_http_done_pt done, void *data);
+    long timeout_ms, kle_creds_t *creds, kle_http_open_pt on_open,
+    kle_http_line_pt on_line, kle_http_done_pt done, void *data);
 void kle_http_cancel(kle_http_t *h, kle_http_req_t *r);
 int kle_http_pending(const kle_http_t *h);   /* requests in flight */
 

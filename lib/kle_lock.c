@@ -39,6 +39,7 @@ static int kle_read_lease(json_object *obj, kle_record_t *rec,
     const char **why);
 static int kle_read_configmap(json_object *annotations, kle_record_t *rec,
     char *err, size_t errlen);
+static void kle_read_address(json_object *ann, kle_record_t *rec);
 static int kle_write_record(const kle_lock_t *lock, json_object *obj,
     const kle_record_t *rec);
 static int kle_set(json_object *o, const char *key, json_object *v);
@@ -170,7 +171,8 @@ kle_lock_watch_path(const kle_lock_t *lock, const char *rv, char *buf,
 
     len = strlen(buf);
     n = snprintf(buf + len, size - len,
-                 "?watch=1&fieldSelector=metadata.name%%3D%s", lock->name);
+                 "?watch=1&allowWatchBookmarks=true"
+                 "&fieldSelector=metadata.name%%3D%s", lock->name);
     if (n < 0 || (size_t) n >= size - len) {
         return -1;
     }
@@ -203,23 +205,61 @@ kle_lock_watch_path(const kle_lock_t *lock, const char *rv, char *buf,
 }
 
 
-int
-kle_lock_read(kle_lock_t *lock, const char *body, size_t len,
-    kle_record_t *rec, char *err, size_t errlen)
+struct json_object *
+kle_lock_parse_body(const kle_lock_t *lock, const char *body, size_t len,
+    char *err, size_t errlen)
 {
-    size_t                  rvlen;
-    const char             *why, *rv, *s;
-    json_object            *obj, *meta, *ann, *v;
-    kle_record_t            r;
+    size_t                  i;
+    const char             *why;
+    json_object            *obj;
     const kle_lock_type_t  *t;
 
     t = &kle_lock_types[lock->kind];
 
+    /* cheap checks first: a lock object is one JSON object of some KiB */
+    if (len > kle_lock_body_max(lock)) {
+        snprintf(err, errlen, "%s response: %zu bytes, more than a %s "
+                 "holds", t->kind, len, t->kind);
+        return NULL;
+    }
+
+    for (i = 0; i < len && isspace((unsigned char) body[i]); i++) {
+        /* void */
+    }
+
+    if (i < len && body[i] != '{') {
+        snprintf(err, errlen, "%s response: not a JSON object", t->kind);
+        return NULL;
+    }
+
     obj = kle_json_parse(body, len, &why);
     if (obj == NULL) {
         snprintf(err, errlen, "%s response: %s", t->kind, why);
-        return -1;
+        return NULL;
     }
+
+    return obj;
+}
+
+
+size_t
+kle_lock_body_max(const kle_lock_t *lock)
+{
+    return lock->kind == KLE_LOCK_LEASES ? KLE_LEASE_BODY_MAX
+                                         : KLE_CONFIGMAP_BODY_MAX;
+}
+
+
+int
+kle_lock_parse(const kle_lock_t *lock, struct json_object *obj,
+    kle_record_t *rec, char *rv_out, char *err, size_t errlen)
+{
+    const char             *why, *rv, *s;
+    json_object            *meta, *ann;
+    kle_record_t            r;
+    const kle_lock_type_t  *t;
+
+    t = &kle_lock_types[lock->kind];
 
     memset(&r, 0, sizeof(r));
 
@@ -257,8 +297,7 @@ kle_lock_read(kle_lock_t *lock, const char *body, size_t len,
         goto failed;
     }
 
-    rvlen = strlen(rv);
-    if (rvlen >= sizeof(lock->resource_version)) {
+    if (strlen(rv) >= KLE_RV_MAX) {
         why = "metadata.resourceVersion is too long";
         goto failed;
     }
@@ -277,36 +316,148 @@ kle_lock_read(kle_lock_t *lock, const char *body, size_t len,
         }
 
     } else if (kle_read_configmap(ann, &r, err, errlen) != 0) {
-        json_object_put(obj);
         return -1;
     }
 
-    /*
-     * The address is advisory: one that does not fit reads as unknown
-     * rather than stopping the election; the holder rewrites it.
-     */
-    if (ann != NULL
-        && json_object_object_get_ex(ann, KLE_ANNOTATION_ADDRESS, &v)
-        && json_object_is_type(v, json_type_string)
-        && json_object_get_string_len(v) < KLE_ADDR_MAX)
-    {
-        memcpy(r.address, json_object_get_string(v),
-               json_object_get_string_len(v));
-    }
+    kle_read_address(ann, &r);
 
-    json_object_put(lock->object);
-    lock->object = obj;
-    memcpy(lock->resource_version, rv, rvlen + 1);
     *rec = r;
+    memcpy(rv_out, rv, strlen(rv) + 1);
 
     return 0;
 
 failed:
 
-    json_object_put(obj);
     snprintf(err, errlen, "%s response: %s", t->kind, why);
 
     return -1;
+}
+
+
+void
+kle_lock_keep(kle_lock_t *lock, struct json_object *obj, const char *rv)
+{
+    size_t  n;
+
+    n = strlen(rv);
+    if (obj == NULL || n >= sizeof(lock->resource_version)) {
+        return;
+    }
+
+    json_object_get(obj);
+    json_object_put(lock->object);
+    lock->object = obj;
+    memcpy(lock->resource_version, rv, n + 1);
+}
+
+
+int
+kle_lock_read(kle_lock_t *lock, const char *body, size_t len,
+    kle_record_t *rec, char *err, size_t errlen)
+{
+    char          rv[KLE_RV_MAX];
+    json_object  *obj;
+
+    obj = kle_lock_parse_body(lock, body, len, err, errlen);
+    if (obj == NULL) {
+        return -1;
+    }
+
+    if (kle_lock_parse(lock, obj, rec, rv, err, errlen) != 0) {
+        json_object_put(obj);
+        return -1;
+    }
+
+    kle_lock_keep(lock, obj, rv);
+    json_object_put(obj);
+
+    return 0;
+}
+
+
+int
+kle_lock_watch_event(const kle_lock_t *lock, const char *line, size_t len,
+    kle_watch_event_t *ev, char *err, size_t errlen)
+{
+    const char   *type, *s, *why;
+    json_object  *o, *obj, *meta, *v;
+
+    memset(ev, 0, sizeof(*ev));
+
+    /* an event is a lock object in an envelope */
+    if (len > kle_lock_body_max(lock) + 1024) {
+        snprintf(err, errlen, "watch event: %zu bytes, too large", len);
+        return -1;
+    }
+
+    o = kle_json_parse(line, len, &why);
+    if (o == NULL) {
+        snprintf(err, errlen, "watch event: %s", why);
+        return -1;
+    }
+
+    if (!json_object_is_type(o, json_type_object)
+        || kle_json_str(o, "type", &type) != 0 || type == NULL
+        || !json_object_object_get_ex(o, "object", &obj)
+        || !json_object_is_type(obj, json_type_object))
+    {
+        snprintf(err, errlen, "watch event: not {\"type\", \"object\"}");
+        json_object_put(o);
+        return -1;
+    }
+
+    if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
+        ev->type = KLE_WATCH_CHANGED;
+        if (kle_lock_parse(lock, obj, &ev->rec, ev->rv, err, errlen) != 0) {
+            json_object_put(o);
+            return -1;
+        }
+        ev->object = json_object_get(obj);
+
+    } else if (strcmp(type, "DELETED") == 0
+               || strcmp(type, "BOOKMARK") == 0)
+    {
+        /* the version is all these tell; DELETED's is the deletion's */
+        ev->type = type[0] == 'D' ? KLE_WATCH_DELETED : KLE_WATCH_BOOKMARK;
+        if (!json_object_object_get_ex(obj, "metadata", &meta)
+            || kle_json_str(meta, "resourceVersion", &s) != 0 || s == NULL
+            || s[0] == '\0' || strlen(s) >= KLE_RV_MAX)
+        {
+            snprintf(err, errlen, "watch event: %s without a usable "
+                     "resourceVersion", type);
+            json_object_put(o);
+            return -1;
+        }
+        memcpy(ev->rv, s, strlen(s) + 1);
+
+    } else if (strcmp(type, "ERROR") == 0) {
+        ev->type = KLE_WATCH_ERROR;
+        if (json_object_object_get_ex(obj, "code", &v)
+            && json_object_is_type(v, json_type_int))
+        {
+            ev->code = json_object_get_int(v);
+        }
+        if (kle_json_str(obj, "message", &s) == 0 && s != NULL) {
+            snprintf(ev->message, sizeof(ev->message), "%s", s);
+        }
+
+    } else {
+        snprintf(err, errlen, "watch event: unknown type");
+        json_object_put(o);
+        return -1;
+    }
+
+    json_object_put(o);
+
+    return 0;
+}
+
+
+void
+kle_lock_watch_event_free(kle_watch_event_t *ev)
+{
+    json_object_put(ev->object);
+    ev->object = NULL;
 }
 
 
@@ -353,12 +504,13 @@ done:
 
 
 char *
-kle_lock_update_body(const kle_lock_t *lock, const kle_record_t *rec)
+kle_lock_update_body(const kle_lock_t *lock, const kle_record_t *rec,
+    const char *rv)
 {
     char         *s;
     json_object  *obj, *meta;
 
-    if (lock->object == NULL) {
+    if (lock->object == NULL || rv == NULL || rv[0] == '\0') {
         return NULL;
     }
 
@@ -372,8 +524,7 @@ kle_lock_update_body(const kle_lock_t *lock, const kle_record_t *rec)
     /* always conditional: a ConfigMap PUT without it silently overwrites */
     meta = kle_json_child(obj, "metadata");
     if (meta == NULL
-        || kle_set(meta, "resourceVersion",
-                   json_object_new_string(lock->resource_version)))
+        || kle_set(meta, "resourceVersion", json_object_new_string(rv)))
     {
         goto done;
     }
@@ -410,7 +561,17 @@ kle_api_classify(int code, const char *body, size_t len,
         return;
     }
 
-    obj = kle_json_parse(body, len, &why);
+    /* a Status is small; a proxy's error page need not be parsed */
+    if (len > KLE_STATUS_BODY_MAX
+        && !(code >= 200 && code < 300 && len <= KLE_CONFIGMAP_BODY_MAX))
+    {
+        obj = NULL;
+        why = "a body too large to read";
+
+    } else {
+        obj = kle_json_parse(body, len, &why);
+    }
+
     if (obj != NULL && !json_object_is_type(obj, json_type_object)) {
         json_object_put(obj);
         obj = NULL;
@@ -664,7 +825,11 @@ kle_json_str(json_object *o, const char *key, const char **out)
         return 0;
     }
 
-    if (!json_object_is_type(v, json_type_string)) {
+    /* a NUL inside would cut the string short: not a string we take */
+    if (!json_object_is_type(v, json_type_string)
+        || strlen(json_object_get_string(v))
+           != (size_t) json_object_get_string_len(v))
+    {
         return -1;
     }
 
@@ -731,17 +896,14 @@ kle_read_lease(json_object *obj, kle_record_t *rec, const char **why)
         return -1;
     }
 
-    if (kle_json_str(spec, "holderIdentity", &s) != 0) {
-        *why = "spec.holderIdentity is not a string";
-        return -1;
-    }
-
-    if (s != NULL) {
-        if (strlen(s) >= KLE_ID_MAX) {
-            *why = "spec.holderIdentity is too long";
+    if (json_object_object_get_ex(spec, "holderIdentity", &v) && v != NULL) {
+        if (!json_object_is_type(v, json_type_string)) {
+            *why = "spec.holderIdentity is not a string";
             return -1;
         }
-        strcpy(rec->holder, s);
+        /* one we cannot store is someone else's, not an error */
+        kle_record_set_holder(rec, json_object_get_string(v),
+                              (size_t) json_object_get_string_len(v));
     }
 
     if (json_object_object_get_ex(spec, "leaseDurationSeconds", &v)
@@ -811,6 +973,41 @@ kle_read_configmap(json_object *annotations, kle_record_t *rec,
 }
 
 
+/*
+ * The advertised address, only when the current holder wrote it: other
+ * electors keep annotations they do not know, so an address left by an
+ * earlier holder must not be shown.  One that does not check out reads as
+ * unknown rather than failing the read.
+ */
+static void
+kle_read_address(json_object *ann, kle_record_t *rec)
+{
+    json_object  *v, *h;
+    size_t        n;
+
+    rec->address[0] = '\0';
+
+    if (ann == NULL || rec->holder[0] == '\0' || rec->foreign
+        || !json_object_object_get_ex(ann, KLE_ANNOTATION_ADDRESS_HOLDER, &h)
+        || !json_object_is_type(h, json_type_string)
+        || (size_t) json_object_get_string_len(h) != strlen(rec->holder)
+        || memcmp(json_object_get_string(h), rec->holder,
+                  strlen(rec->holder)) != 0
+        || !json_object_object_get_ex(ann, KLE_ANNOTATION_ADDRESS, &v)
+        || !json_object_is_type(v, json_type_string))
+    {
+        return;
+    }
+
+    n = (size_t) json_object_get_string_len(v);
+
+    if (n < KLE_ADDR_MAX && kle_address_valid(json_object_get_string(v), n)) {
+        memcpy(rec->address, json_object_get_string(v), n);
+        rec->address[n] = '\0';
+    }
+}
+
+
 /* Writes rec into obj: the Lease spec or the annotation, and the address. */
 static int
 kle_write_record(const kle_lock_t *lock, json_object *obj,
@@ -832,7 +1029,8 @@ kle_write_record(const kle_lock_t *lock, json_object *obj,
     }
 
     if (ann == NULL
-        && (lock->kind == KLE_LOCK_CONFIGMAPS || rec->address[0] != '\0'))
+        && (lock->kind == KLE_LOCK_CONFIGMAPS
+            || (rec->address[0] != '\0' && rec->holder[0] != '\0')))
     {
         ann = kle_json_child(meta, "annotations");
         if (ann == NULL) {
@@ -868,14 +1066,19 @@ kle_write_record(const kle_lock_t *lock, json_object *obj,
         free(a);
     }
 
-    if (rec->address[0] != '\0') {
+    /* the address, and who wrote it: readers check the two agree */
+    if (rec->address[0] != '\0' && rec->holder[0] != '\0') {
         return kle_set(ann, KLE_ANNOTATION_ADDRESS,
                        json_object_new_string_len(rec->address,
-                           (int) strnlen(rec->address, KLE_ADDR_MAX)));
+                           (int) strnlen(rec->address, KLE_ADDR_MAX)))
+               || kle_set(ann, KLE_ANNOTATION_ADDRESS_HOLDER,
+                          json_object_new_string_len(rec->holder,
+                              (int) strnlen(rec->holder, KLE_ID_MAX)));
     }
 
     if (ann != NULL) {
         json_object_object_del(ann, KLE_ANNOTATION_ADDRESS);
+        json_object_object_del(ann, KLE_ANNOTATION_ADDRESS_HOLDER);
     }
 
     return 0;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
 
 #include <json-c/json.h>
 
@@ -19,6 +20,7 @@
 
 
 static int kle_digits(const char **p, int n, int *out);
+static int kle_dns_name(const char *s, size_t len);
 static int kle_days_in_month(int year, int month);
 static void kle_time_split(int64_t us, struct tm *tm, int *frac);
 static int kle_json_int32(json_object *v, int strings, int32_t *out);
@@ -34,7 +36,157 @@ kle_record_equal(const kle_record_t *a, const kle_record_t *b)
            && a->lease_duration == b->lease_duration
            && a->acquire_time == b->acquire_time
            && a->renew_time == b->renew_time
-           && a->transitions == b->transitions;
+           && a->transitions == b->transitions
+           && a->foreign == b->foreign;
+}
+
+
+void
+kle_record_set_holder(kle_record_t *rec, const char *s, size_t len)
+{
+    size_t    i, n;
+    uint32_t  h;
+
+    if (len < KLE_ID_MAX && memchr(s, '\0', len) == NULL) {
+        memcpy(rec->holder, s, len);
+        rec->holder[len] = '\0';
+        rec->foreign = 0;
+        return;
+    }
+
+    /* FNV-1a of every byte; never 0, which means "not foreign" */
+    h = 2166136261u;
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char) s[i]) * 16777619u;
+    }
+    rec->foreign = h ? h : 1;
+
+    /* a stand-in for status pages: the start, NULs shown as '?' */
+    n = len < KLE_ID_MAX - 4 ? len : KLE_ID_MAX - 4;
+    for (i = 0; i < n; i++) {
+        rec->holder[i] = s[i] ? s[i] : '?';
+    }
+
+    if (n < len) {
+        memcpy(rec->holder + n, "...", 4);
+
+    } else {
+        rec->holder[n] = '\0';
+    }
+}
+
+
+int
+kle_record_names(const kle_record_t *rec, const char *identity)
+{
+    return rec->foreign == 0 && strcmp(rec->holder, identity) == 0;
+}
+
+
+int
+kle_address_valid(const char *s, size_t len)
+{
+    char         host[KLE_ADDR_MAX], a[16];
+    size_t       i, hlen;
+    long         port;
+    const char  *colon;
+
+    if (len == 0 || len >= KLE_ADDR_MAX || memchr(s, '\0', len) != NULL) {
+        return 0;
+    }
+
+    colon = NULL;
+    for (i = len; i > 0; i--) {
+        if (s[i - 1] == ':') {
+            colon = s + i - 1;
+            break;
+        }
+    }
+
+    if (colon == NULL || colon == s) {
+        return 0;
+    }
+
+    /* the port: 1-65535, digits only, no leading zero */
+    i = (size_t) (colon - s) + 1;
+    if (i == len || len - i > 5 || s[i] == '0') {
+        return 0;
+    }
+
+    for (port = 0; i < len; i++) {
+        if (!isdigit((unsigned char) s[i])) {
+            return 0;
+        }
+        port = port * 10 + (s[i] - '0');
+    }
+
+    if (port < 1 || port > 65535) {
+        return 0;
+    }
+
+    hlen = (size_t) (colon - s);
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+
+    if (host[0] == '[') {
+        if (hlen < 3 || host[hlen - 1] != ']') {
+            return 0;
+        }
+        host[hlen - 1] = '\0';
+        return inet_pton(AF_INET6, host + 1, a) == 1;
+    }
+
+    if (inet_pton(AF_INET, host, a) == 1) {
+        return 1;
+    }
+
+    return kle_dns_name(host, hlen);
+}
+
+
+/*
+ * RFC 1123 host name: dot-separated labels of letters, digits and '-',
+ * 1-63 each, not starting or ending with '-', 253 in all.  A last label
+ * of digits only would be a malformed IPv4 address, not a name.
+ */
+static int
+kle_dns_name(const char *s, size_t len)
+{
+    size_t  i, start;
+    int     digits;
+
+    if (len == 0 || len > 253) {
+        return 0;
+    }
+
+    start = 0;
+    digits = 1;
+
+    for (i = 0; i <= len; i++) {
+        if (i == len || s[i] == '.') {
+            if (i == start || i - start > 63
+                || s[start] == '-' || s[i - 1] == '-')
+            {
+                return 0;
+            }
+            if (i == len) {
+                return !digits;
+            }
+            start = i + 1;
+            digits = 1;
+            continue;
+        }
+
+        if (!isalnum((unsigned char) s[i]) && s[i] != '-') {
+            return 0;
+        }
+
+        if (!isdigit((unsigned char) s[i])) {
+            digits = 0;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -233,12 +385,8 @@ kle_record_from_annotation(const char *json, size_t len, kle_record_t *rec,
             what = "holderIdentity is not a string";
             goto failed;
         }
-        if (json_object_get_string_len(v) >= KLE_ID_MAX) {
-            what = "holderIdentity is too long";
-            goto failed;
-        }
-        memcpy(r.holder, json_object_get_string(v),
-               json_object_get_string_len(v));
+        kle_record_set_holder(&r, json_object_get_string(v),
+                              (size_t) json_object_get_string_len(v));
     }
 
     /* the Python client writes the duration as a string */
@@ -419,7 +567,9 @@ kle_json_int32(json_object *v, int strings, int32_t *out)
 
     } else if (strings && json_object_is_type(v, json_type_string)) {
         s = json_object_get_string(v);
-        if (!isdigit((unsigned char) *s) && *s != '-') {
+        if (strlen(s) != (size_t) json_object_get_string_len(v)
+            || (!isdigit((unsigned char) *s) && *s != '-'))
+        {
             return -1;
         }
         errno = 0;
@@ -458,6 +608,12 @@ kle_json_time(json_object *v, int64_t *us)
     if (json_object_get_string_len(v) == 0) {
         *us = 0;
         return 0;
+    }
+
+    if (strlen(json_object_get_string(v))
+        != (size_t) json_object_get_string_len(v))
+    {
+        return -1;
     }
 
     return kle_time_parse(json_object_get_string(v), us);

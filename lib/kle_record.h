@@ -13,16 +13,40 @@
 #define KLE_ADDR_MAX  128    /* advertised address incl. NUL */
 
 typedef struct {
-    char     holder[KLE_ID_MAX];     /* holderIdentity, "" = free */
-    char     address[KLE_ADDR_MAX];  /* advertised address, "" = unknown */
-    int32_t  lease_duration;         /* leaseDurationSeconds */
-    int64_t  acquire_time;           /* unix microseconds, 0 = unset */
-    int64_t  renew_time;             /* unix microseconds, 0 = unset */
-    int32_t  transitions;            /* leaseTransitions / leaderTransitions */
+    char      holder[KLE_ID_MAX];     /* holderIdentity, "" = free */
+    char      address[KLE_ADDR_MAX];  /* advertised address, "" = unknown */
+    int32_t   lease_duration;         /* leaseDurationSeconds */
+    int64_t   acquire_time;           /* unix microseconds, 0 = unset */
+    int64_t   renew_time;             /* unix microseconds, 0 = unset */
+    int32_t   transitions;            /* lease- / leaderTransitions */
+    /*
+     * Not 0: the holderIdentity could not be stored (KLE_ID_MAX bytes or
+     * more, or a NUL inside); holder is then a readable stand-in, never
+     * empty, and the record names no candidate.  The value is a hash of
+     * the whole identity, so that two such holders still compare unequal.
+     */
+    uint32_t  foreign;
 } kle_record_t;
 
 /* 1 if both records hold the same values (client-go's raw compare). */
 int kle_record_equal(const kle_record_t *a, const kle_record_t *b);
+
+/*
+ * Sets rec->holder from a holderIdentity of len bytes (JSON strings may
+ * hold NULs): copied if it fits, else a foreign stand-in (see above).
+ */
+void kle_record_set_holder(kle_record_t *rec, const char *s, size_t len);
+
+/* 1 if rec names identity: never for a foreign holder. */
+int kle_record_names(const kle_record_t *rec, const char *identity);
+
+/*
+ * 1 if s (len bytes) is a strict HOST:PORT, shorter than KLE_ADDR_MAX: an
+ * IPv4 address, a bracketed IPv6 address or a DNS name, and a port
+ * 1-65535 without leading zeros.  What readers accept as an advertised
+ * address, and what the address directive must be.
+ */
+int kle_address_valid(const char *s, size_t len);
 
 /*
  * Times.  Parses RFC 3339 with or without a fraction (any number of digits,

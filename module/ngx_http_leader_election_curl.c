@@ -3,6 +3,8 @@
  * The transport's sockets and timer on nginx's event loop: each socket
  * curl opens gets an ngx_connection_t with level-triggered events, its
  * timer an ngx_event_t.  The fds stay curl's: nginx never closes them.
+ * Every event asks the guard first: an elector whose configuration is
+ * over is destroyed, loop included, before it sees another byte.
  */
 
 
@@ -20,6 +22,8 @@ struct ngx_http_leader_election_loop_s {
     ngx_connection_t                  dummy;  /* the timer's data */
     ngx_queue_t                       conns;  /* linked through c->queue */
     ngx_log_t                        *log;
+    ngx_http_leader_election_guard_pt guard;
+    void                             *data;
     unsigned                          destroying:1;
 };
 
@@ -38,7 +42,8 @@ static void ngx_http_leader_election_timer_handler(ngx_event_t *ev);
 
 
 ngx_http_leader_election_loop_t *
-ngx_http_leader_election_loop_create(ngx_log_t *log)
+ngx_http_leader_election_loop_create(ngx_log_t *log,
+    ngx_http_leader_election_guard_pt guard, void *data)
 {
     kle_http_loop_t                   hooks;
     ngx_http_leader_election_loop_t  *loop;
@@ -49,6 +54,8 @@ ngx_http_leader_election_loop_create(ngx_log_t *log)
     }
 
     loop->log = log;
+    loop->guard = guard;
+    loop->data = data;
     ngx_queue_init(&loop->conns);
 
     /* a dummy connection, as the event debug log reads ev->data's fd */
@@ -277,6 +284,10 @@ ngx_http_leader_election_read_handler(ngx_event_t *rev)
     c = rev->data;
     loop = c->data;
 
+    if (loop->guard(loop->data) != NGX_OK) {
+        return;
+    }
+
     kle_http_socket_action(loop->http, c->fd, KLE_HTTP_IN);
 }
 
@@ -290,6 +301,10 @@ ngx_http_leader_election_write_handler(ngx_event_t *wev)
     c = wev->data;
     loop = c->data;
 
+    if (loop->guard(loop->data) != NGX_OK) {
+        return;
+    }
+
     kle_http_socket_action(loop->http, c->fd, KLE_HTTP_OUT);
 }
 
@@ -302,6 +317,10 @@ ngx_http_leader_election_timer_handler(ngx_event_t *ev)
 
     c = ev->data;
     loop = c->data;
+
+    if (loop->guard(loop->data) != NGX_OK) {
+        return;
+    }
 
     kle_http_timeout(loop->http);
 }

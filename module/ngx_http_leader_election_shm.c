@@ -32,73 +32,8 @@ static ngx_int_t ngx_http_leader_election_write_begin(
     ngx_atomic_uint_t *seq);
 static void ngx_http_leader_election_write_end(ngx_http_leader_election_t *le,
     ngx_atomic_uint_t seq);
-
-
-ngx_http_leader_election_t *
-ngx_http_leader_election_lookup(ngx_cycle_t *cycle, ngx_str_t *name)
-{
-    ngx_uint_t                             i;
-    ngx_http_leader_election_t           **lep;
-    ngx_http_leader_election_main_conf_t  *lemcf;
-
-    lemcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                            ngx_http_leader_election_module);
-
-    if (lemcf == NULL || lemcf->elections.nelts == 0) {
-        return NULL;
-    }
-
-    lep = lemcf->elections.elts;
-
-    if (name == NULL || name->len == 0) {
-        return lep[0];
-    }
-
-    for (i = 0; i < lemcf->elections.nelts; i++) {
-        if (lep[i]->name.len == name->len
-            && ngx_strncmp(lep[i]->name.data, name->data, name->len) == 0)
-        {
-            return lep[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-ngx_int_t
-ngx_http_leader_election_state(ngx_http_leader_election_t *le,
-    ngx_http_leader_election_state_t *st)
-{
-    ngx_http_leader_election_snap_t  snap;
-
-    st->identity = le->identity;
-    st->is_leader = 0;
-    st->transitions = 0;
-    st->holder.len = 0;
-    st->holder.data = st->holder_data;
-    st->holder_address.len = 0;
-    st->holder_address.data = st->address_data;
-
-    if (ngx_http_leader_election_read_fields(le, &snap, renew_start, address)
-        != NGX_OK)
-    {
-        return NGX_BUSY;
-    }
-
-    st->is_leader = ngx_http_leader_election_is_leader(le, &snap,
-                                                       kle_now_ms());
-    st->transitions = snap.transitions;
-
-    st->holder.len = ngx_strnlen((u_char *) snap.holder, KLE_ID_MAX);
-    ngx_memcpy(st->holder_data, snap.holder, st->holder.len);
-
-    st->holder_address.len = ngx_strnlen((u_char *) snap.address,
-                                         KLE_ADDR_MAX);
-    ngx_memcpy(st->address_data, snap.address, st->holder_address.len);
-
-    return NGX_OK;
-}
+static void ngx_http_leader_election_log_claim(ngx_http_leader_election_t *le,
+    ngx_log_t *log, int64_t until, int32_t term, int64_t now);
 
 
 ngx_int_t
@@ -148,8 +83,10 @@ ngx_http_leader_election_init_zone(ngx_shm_zone_t *shm_zone, void *data)
  */
 
 void
-ngx_http_leader_election_new_generation(ngx_http_leader_election_t *le)
+ngx_http_leader_election_new_generation(ngx_http_leader_election_t *le,
+    ngx_log_t *log)
 {
+    ngx_uint_t         claimed;
     ngx_atomic_uint_t  seq;
 
     le->generation = ngx_atomic_fetch_add(&le->sh->generation, 1) + 1;
@@ -161,26 +98,48 @@ ngx_http_leader_election_new_generation(ngx_http_leader_election_t *le)
     /* the published claim is on another lock or by another identity */
 
     if (ngx_http_leader_election_write_begin(le, le->generation, &seq)
-        == NGX_OK)
+        != NGX_OK)
     {
-        ngx_memzero(&le->sh->snap, sizeof(ngx_http_leader_election_snap_t));
-        ngx_http_leader_election_write_end(le, seq);
+        return;
+    }
+
+    claimed = le->sh->snap.leading || le->sh->snap.claim_until != 0
+              || le->sh->snap.term != 0;
+
+    ngx_memzero(&le->sh->snap, sizeof(ngx_http_leader_election_snap_t));
+
+    ngx_http_leader_election_write_end(le, seq);
+
+    if (claimed) {
+        ngx_http_leader_election_log_claim(le, log, 0, 0, 0);
     }
 }
 
 
 /*
- * keep_lead: leave state, leading and renew_start as they are (a new
- * elector has not yet renewed the record that names this identity).
+ * keep_claim: leave state, leading, the claim and renew_start as they are
+ * (a new elector has not yet renewed the record that names this identity:
+ * the claim made before stands, up to the deadline it was made with).
  */
 
 ngx_int_t
 ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
     ngx_atomic_uint_t generation, kle_elector_status_t *st,
-    ngx_uint_t keep_lead)
+    ngx_uint_t keep_claim)
 {
+    int32_t                           term;
+    int64_t                           now, until;
+    uint32_t                          leading;
+    ngx_uint_t                        changed;
     ngx_atomic_uint_t                 seq;
     ngx_http_leader_election_snap_t  *snap;
+
+    leading = (st->state == KLE_STATE_LEADING);
+    until = leading ? st->claim_until : 0;
+    term = until ? st->term : 0;
+
+    /* a claim is logged as made no later than this */
+    now = kle_now_ms();
 
     if (ngx_http_leader_election_write_begin(le, generation, &seq) != NGX_OK)
     {
@@ -188,10 +147,16 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
     }
 
     snap = &le->sh->snap;
+    changed = 0;
 
-    if (!keep_lead) {
+    if (!keep_claim) {
+        changed = (snap->leading != leading || snap->claim_until != until
+                   || snap->term != term);
+
+        snap->claim_until = until;
+        snap->term = term;
+        snap->leading = leading;
         snap->state = st->state;
-        snap->leading = (st->state == KLE_STATE_LEADING);
         snap->renew_start = st->renew_start;
     }
 
@@ -203,14 +168,91 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
 
     ngx_cpystrn((u_char *) snap->holder, (u_char *) st->record.holder,
                 KLE_ID_MAX);
-    ngx_cpystrn((u_char *) snap->address, (u_char *) st->record.address,
-                KLE_ADDR_MAX);
+
+    /* core keeps an address only if its holder wrote it: check it anyway */
+
+    if (st->record.holder[0] != '\0'
+        && kle_address_valid(st->record.address,
+                             ngx_strnlen((u_char *) st->record.address,
+                                         KLE_ADDR_MAX)))
+    {
+        ngx_cpystrn((u_char *) snap->address, (u_char *) st->record.address,
+                    KLE_ADDR_MAX);
+
+    } else {
+        snap->address[0] = '\0';
+    }
+
     ngx_cpystrn((u_char *) snap->last_error, (u_char *) st->last_error,
                 sizeof(snap->last_error));
 
     ngx_http_leader_election_write_end(le, seq);
 
+    if (changed) {
+        ngx_http_leader_election_log_claim(le, ngx_cycle->log, until, term,
+                                           now);
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * A release is about to be sent: no worker may claim from now on, whatever
+ * the release's answer, or if there is none.
+ */
+
+ngx_int_t
+ngx_http_leader_election_revoke(ngx_http_leader_election_t *le,
+    ngx_atomic_uint_t generation)
+{
+    ngx_uint_t                        changed;
+    ngx_atomic_uint_t                 seq;
+    ngx_http_leader_election_snap_t  *snap;
+
+    if (ngx_http_leader_election_write_begin(le, generation, &seq) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    snap = &le->sh->snap;
+
+    changed = (snap->claim_until != 0 || snap->term != 0);
+
+    snap->claim_until = 0;
+    snap->term = 0;
+
+    ngx_http_leader_election_write_end(le, seq);
+
+    if (changed) {
+        ngx_http_leader_election_log_claim(le, ngx_cycle->log, 0, 0, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The chaos checker's record of every interval in which a worker may act
+ * as leader, on CLOCK_MONOTONIC: "claim" with now read before the write,
+ * "none" with now read after it.  At debug level through ngx_log_error(),
+ * so that "error_log ... debug_core" shows it in any nginx build.
+ */
+
+static void
+ngx_http_leader_election_log_claim(ngx_http_leader_election_t *le,
+    ngx_log_t *log, int64_t until, int32_t term, int64_t now)
+{
+    if (until == 0) {
+        ngx_log_error(NGX_LOG_DEBUG, log, 0,
+                      "leader_election \"%V\": claim none now=%L",
+                      &le->name, kle_now_ms());
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_DEBUG, log, 0,
+                  "leader_election \"%V\": claim term=%D until=%L now=%L",
+                  &le->name, term, until, now);
 }
 
 
@@ -255,12 +297,12 @@ ngx_http_leader_election_read(ngx_http_leader_election_t *le,
             continue;
         }
 
-        ngx_memory_barrier();
+        ngx_http_leader_election_load_barrier();
 
         ngx_memcpy((u_char *) snap + from, (u_char *) &sh->snap + from,
                    to - from);
 
-        ngx_memory_barrier();
+        ngx_http_leader_election_load_barrier();
 
         if (sh->seq == seq) {
             return NGX_OK;
@@ -272,18 +314,65 @@ ngx_http_leader_election_read(ngx_http_leader_election_t *le,
 
 
 /*
- * The fail-safe: a claim lasts renew_deadline from the start of the renew
- * that made it, so an elector that stopped (paused, killed, cut off)
- * cannot leave the workers believing they lead.
+ * The fail-safe: a claim ends at the deadline the elector fixed when it
+ * made it, whatever the reader's own configuration says, so that an
+ * elector that stopped (paused, killed, cut off, reloaded) cannot leave
+ * the workers believing they lead.  now may be late, never early.
  */
 
 ngx_uint_t
-ngx_http_leader_election_is_leader(ngx_http_leader_election_t *le,
-    ngx_http_leader_election_snap_t *snap, int64_t now)
+ngx_http_leader_election_claimed(ngx_http_leader_election_snap_t *snap,
+    int64_t now)
 {
-    return snap->leading
-           && snap->renew_start != 0
-           && now - snap->renew_start < (int64_t) le->renew_deadline;
+    return snap->leading && snap->claim_until != 0
+           && now < snap->claim_until;
+}
+
+
+ngx_uint_t
+ngx_http_leader_election_leads(ngx_http_leader_election_t *le,
+    int32_t *token)
+{
+    return ngx_http_leader_election_claim(le->sh, token);
+}
+
+
+ngx_int_t
+ngx_http_leader_election_state(ngx_http_leader_election_t *le,
+    ngx_http_leader_election_state_t *st)
+{
+    ngx_http_leader_election_snap_t  snap;
+
+    st->identity = le->identity;
+    st->is_leader = 0;
+    st->fencing_token = -1;
+    st->transitions = 0;
+    st->holder.len = 0;
+    st->holder.data = st->holder_data;
+    st->holder_address.len = 0;
+    st->holder_address.data = st->address_data;
+
+    if (ngx_http_leader_election_read_fields(le, &snap, claim_until, address)
+        != NGX_OK)
+    {
+        return NGX_BUSY;
+    }
+
+    if (ngx_http_leader_election_claimed(&snap, kle_now_bound_ms())) {
+        st->is_leader = 1;
+        st->fencing_token = snap.term;
+    }
+
+    st->transitions = snap.transitions;
+
+    st->holder.len = ngx_strnlen((u_char *) snap.holder, KLE_ID_MAX);
+    ngx_memcpy(st->holder_data, snap.holder, st->holder.len);
+
+    st->holder_address.len = ngx_strnlen((u_char *) snap.address,
+                                         KLE_ADDR_MAX);
+    ngx_memcpy(st->address_data, snap.address, st->holder_address.len);
+
+    return NGX_OK;
 }
 
 

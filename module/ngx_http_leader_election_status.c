@@ -142,7 +142,7 @@ ngx_http_leader_election_healthz_handler(ngx_http_request_t *r)
     status = NGX_HTTP_SERVICE_UNAVAILABLE;
     now = kle_now_ms();
 
-    if (ngx_http_leader_election_read_fields(le, &snap, renew_start,
+    if (ngx_http_leader_election_read_fields(le, &snap, claim_until,
                                              heartbeat)
         != NGX_OK)
     {
@@ -212,7 +212,7 @@ ngx_http_leader_election_json(ngx_http_request_t *r,
     u_char       pid_buf[NGX_INT64_LEN], age_buf[NGX_INT64_LEN];
 
     now = kle_now_ms();
-    leader = ngx_http_leader_election_is_leader(le, snap, now);
+    leader = ngx_http_leader_election_claimed(snap, now);
 
     /* a claim past renew_deadline is no lead, whatever was published */
 
@@ -389,7 +389,7 @@ ngx_http_leader_election_prometheus(ngx_http_request_t *r,
     ngx_buf_t   *b;
     ngx_uint_t   leader;
 
-    leader = ngx_http_leader_election_is_leader(le, snap, kle_now_ms());
+    leader = ngx_http_leader_election_claimed(snap, kle_now_ms());
 
     /* the name is letters, digits and "_": nothing to escape */
 

@@ -1,9 +1,11 @@
 
 /*
- * $leader_election_is_leader, _holder, _holder_address, _identity and
- * _transitions: the first election's; each has a _NAME form per election.
- * Evaluated on every use (requests may run for longer than a lease), each
- * reads only the fields it shows.
+ * $leader_election_is_leader, _holder, _holder_address, _identity,
+ * _transitions and _fencing_token: the first election's; each has a _NAME
+ * form per election.  Evaluated on every use (requests may run for longer
+ * than a claim), each reads only the fields it shows.  The texts come
+ * from ngx_http_leader_election_value(), which other modules (stream{})
+ * use for their own variables of the same names.
  */
 
 
@@ -20,79 +22,205 @@ static ngx_int_t ngx_http_leader_election_holder_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_leader_election_address_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_leader_election_string(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data, size_t off, size_t size);
 static ngx_int_t ngx_http_leader_election_identity_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_leader_election_transitions_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_http_leader_election_t *ngx_http_leader_election_get(
-    ngx_http_request_t *r, uintptr_t data);
-static void ngx_http_leader_election_set(ngx_http_variable_value_t *v,
-    u_char *data, size_t len);
+static ngx_int_t ngx_http_leader_election_token_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_leader_election_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data,
+    ngx_http_leader_election_value_e what);
+static ngx_int_t ngx_http_leader_election_string(
+    ngx_http_leader_election_t *le, ngx_pool_t *pool, size_t off,
+    size_t size, ngx_str_t *value);
 
 
-static ngx_http_variable_t  ngx_http_leader_election_vars[] = {
+ngx_str_t  ngx_http_leader_election_names[] = {
+    ngx_string("leader_election_is_leader"),
+    ngx_string("leader_election_holder"),
+    ngx_string("leader_election_holder_address"),
+    ngx_string("leader_election_identity"),
+    ngx_string("leader_election_transitions"),
+    ngx_string("leader_election_fencing_token"),
+    ngx_null_string
+};
 
-    { ngx_string("leader_election_is_leader"), NULL,
-      ngx_http_leader_election_is_leader_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("leader_election_holder"), NULL,
-      ngx_http_leader_election_holder_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("leader_election_holder_address"), NULL,
-      ngx_http_leader_election_address_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("leader_election_identity"), NULL,
-      ngx_http_leader_election_identity_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("leader_election_transitions"), NULL,
-      ngx_http_leader_election_transitions_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
+/* by value, as the names above */
+static ngx_http_get_variable_pt  ngx_http_leader_election_handlers[] = {
+    ngx_http_leader_election_is_leader_variable,
+    ngx_http_leader_election_holder_variable,
+    ngx_http_leader_election_address_variable,
+    ngx_http_leader_election_identity_variable,
+    ngx_http_leader_election_transitions_variable,
+    ngx_http_leader_election_token_variable
 };
 
 
 /*
- * le NULL: the unsuffixed names, which follow the first election (data 0);
- * else the names suffixed with "_" and its name.
+ * le NULL: the unsuffixed names, which follow the first election once the
+ * elections are known (ngx_http_leader_election_first_variables()); else
+ * the names suffixed with "_" and its name.
  */
 
 ngx_int_t
 ngx_http_leader_election_add_variables(ngx_conf_t *cf,
     ngx_http_leader_election_t *le)
 {
-    ngx_str_t             name;
-    ngx_http_variable_t  *var, *v;
+    ngx_str_t                             *base, name;
+    ngx_uint_t                             i;
+    ngx_http_variable_t                   *var, **first;
+    ngx_http_leader_election_main_conf_t  *lemcf;
 
-    for (v = ngx_http_leader_election_vars; v->name.len; v++) {
+    lemcf = ngx_http_conf_get_module_main_conf(cf,
+                                            ngx_http_leader_election_module);
+
+    for (i = 0; i < NGX_HTTP_LEADER_ELECTION_NVALUES; i++) {
+
+        base = &ngx_http_leader_election_names[i];
 
         if (le == NULL) {
-            name = v->name;
+            name = *base;
 
         } else {
-            name.len = v->name.len + 1 + le->name.len;
+            name.len = base->len + 1 + le->name.len;
             name.data = ngx_pnalloc(cf->pool, name.len);
             if (name.data == NULL) {
                 return NGX_ERROR;
             }
 
-            ngx_sprintf(name.data, "%V_%V", &v->name, &le->name);
+            ngx_sprintf(name.data, "%V_%V", base, &le->name);
         }
 
-        var = ngx_http_add_variable(cf, &name, v->flags);
+        var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOCACHEABLE);
         if (var == NULL) {
             return NGX_ERROR;
         }
 
-        var->get_handler = v->get_handler;
+        var->get_handler = ngx_http_leader_election_handlers[i];
         var->data = (uintptr_t) le;
+
+        if (le == NULL) {
+            first = ngx_array_push(&lemcf->first);
+            if (first == NULL) {
+                return NGX_ERROR;
+            }
+
+            *first = var;
+        }
     }
+
+    return NGX_OK;
+}
+
+
+/* no lookup per request: the unsuffixed variables hold the first election */
+
+void
+ngx_http_leader_election_first_variables(ngx_conf_t *cf)
+{
+    ngx_uint_t                             i;
+    ngx_http_variable_t                  **var;
+    ngx_http_leader_election_main_conf_t  *lemcf;
+
+    lemcf = ngx_http_conf_get_module_main_conf(cf,
+                                            ngx_http_leader_election_module);
+
+    if (lemcf->elections.nelts == 0) {
+        return;
+    }
+
+    var = lemcf->first.elts;
+
+    for (i = 0; i < lemcf->first.nelts; i++) {
+        var[i]->data = (uintptr_t)
+                       ((ngx_http_leader_election_t **)
+                        lemcf->elections.elts)[0];
+    }
+}
+
+
+ngx_int_t
+ngx_http_leader_election_value(ngx_http_leader_election_t *le,
+    ngx_http_leader_election_value_e what, ngx_pool_t *pool,
+    ngx_str_t *value)
+{
+    u_char                           *p;
+    int32_t                           n;
+    ngx_http_leader_election_snap_t   snap;
+
+    switch (what) {
+
+    case NGX_HTTP_LEADER_ELECTION_IS_LEADER:
+
+        if (le != NULL && ngx_http_leader_election_leads(le, NULL)) {
+            ngx_str_set(value, "1");
+
+        } else {
+            ngx_str_set(value, "0");
+        }
+
+        return NGX_OK;
+
+    case NGX_HTTP_LEADER_ELECTION_HOLDER:
+        return ngx_http_leader_election_string(le, pool,
+                           offsetof(ngx_http_leader_election_snap_t, holder),
+                           KLE_ID_MAX, value);
+
+    case NGX_HTTP_LEADER_ELECTION_HOLDER_ADDRESS:
+        return ngx_http_leader_election_string(le, pool,
+                           offsetof(ngx_http_leader_election_snap_t, address),
+                           KLE_ADDR_MAX, value);
+
+    case NGX_HTTP_LEADER_ELECTION_IDENTITY:
+
+        if (le == NULL) {
+            ngx_str_set(value, "");
+
+        } else {
+            *value = le->identity;
+        }
+
+        return NGX_OK;
+
+    case NGX_HTTP_LEADER_ELECTION_TRANSITIONS:
+
+        if (le == NULL
+            || ngx_http_leader_election_read_fields(le, &snap, transitions,
+                                                    transitions)
+               != NGX_OK)
+        {
+            ngx_str_set(value, "0");
+            return NGX_OK;
+        }
+
+        n = snap.transitions;
+        break;
+
+    case NGX_HTTP_LEADER_ELECTION_FENCING_TOKEN:
+
+        /* the term of the claim that makes this instance the leader */
+
+        if (le == NULL || !ngx_http_leader_election_leads(le, &n)) {
+            ngx_str_set(value, "");
+            return NGX_OK;
+        }
+
+        break;
+
+    default:
+        ngx_str_set(value, "");
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, NGX_INT32_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = p;
+    value->len = ngx_sprintf(p, "%D", n) - p;
 
     return NGX_OK;
 }
@@ -102,23 +230,17 @@ static ngx_int_t
 ngx_http_leader_election_is_leader_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_uint_t                        leader;
-    ngx_http_leader_election_t       *le;
-    ngx_http_leader_election_snap_t   snap;
+    ngx_http_leader_election_t *le = (ngx_http_leader_election_t *) data;
 
-    le = ngx_http_leader_election_get(r, data);
+    v->len = 1;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = (u_char *) "0";
 
-    leader = 0;
-
-    if (le != NULL
-        && ngx_http_leader_election_read_fields(le, &snap, renew_start,
-                                                leading)
-           == NGX_OK)
-    {
-        leader = ngx_http_leader_election_is_leader(le, &snap, kle_now_ms());
+    if (le != NULL && ngx_http_leader_election_claim(le->sh, NULL)) {
+        v->data = (u_char *) "1";
     }
-
-    ngx_http_leader_election_set(v, (u_char *) (leader ? "1" : "0"), 1);
 
     return NGX_OK;
 }
@@ -128,9 +250,8 @@ static ngx_int_t
 ngx_http_leader_election_holder_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    return ngx_http_leader_election_string(r, v, data,
-                          offsetof(ngx_http_leader_election_snap_t, holder),
-                          KLE_ID_MAX);
+    return ngx_http_leader_election_variable(r, v, data,
+                                       NGX_HTTP_LEADER_ELECTION_HOLDER);
 }
 
 
@@ -138,43 +259,8 @@ static ngx_int_t
 ngx_http_leader_election_address_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    return ngx_http_leader_election_string(r, v, data,
-                          offsetof(ngx_http_leader_election_snap_t, address),
-                          KLE_ADDR_MAX);
-}
-
-
-static ngx_int_t
-ngx_http_leader_election_string(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data, size_t off, size_t size)
-{
-    u_char                           *s, *p;
-    size_t                            len;
-    ngx_http_leader_election_t       *le;
-    ngx_http_leader_election_snap_t   snap;
-
-    le = ngx_http_leader_election_get(r, data);
-
-    if (le == NULL
-        || ngx_http_leader_election_read(le, &snap, off, off + size) != NGX_OK)
-    {
-        ngx_http_leader_election_set(v, (u_char *) "", 0);
-        return NGX_OK;
-    }
-
-    s = (u_char *) &snap + off;
-    len = ngx_strnlen(s, size);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(p, s, len);
-
-    ngx_http_leader_election_set(v, p, len);
-
-    return NGX_OK;
+    return ngx_http_leader_election_variable(r, v, data,
+                                       NGX_HTTP_LEADER_ELECTION_HOLDER_ADDRESS);
 }
 
 
@@ -182,18 +268,8 @@ static ngx_int_t
 ngx_http_leader_election_identity_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_leader_election_t  *le;
-
-    le = ngx_http_leader_election_get(r, data);
-
-    if (le == NULL) {
-        ngx_http_leader_election_set(v, (u_char *) "", 0);
-
-    } else {
-        ngx_http_leader_election_set(v, le->identity.data, le->identity.len);
-    }
-
-    return NGX_OK;
+    return ngx_http_leader_election_variable(r, v, data,
+                                       NGX_HTTP_LEADER_ELECTION_IDENTITY);
 }
 
 
@@ -201,59 +277,71 @@ static ngx_int_t
 ngx_http_leader_election_transitions_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                           *p;
-    ngx_http_leader_election_t       *le;
-    ngx_http_leader_election_snap_t   snap;
+    return ngx_http_leader_election_variable(r, v, data,
+                                       NGX_HTTP_LEADER_ELECTION_TRANSITIONS);
+}
 
-    le = ngx_http_leader_election_get(r, data);
 
-    if (le == NULL
-        || ngx_http_leader_election_read_fields(le, &snap, transitions,
-                                                transitions)
-           != NGX_OK)
+static ngx_int_t
+ngx_http_leader_election_token_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    return ngx_http_leader_election_variable(r, v, data,
+                                       NGX_HTTP_LEADER_ELECTION_FENCING_TOKEN);
+}
+
+
+static ngx_int_t
+ngx_http_leader_election_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data,
+    ngx_http_leader_election_value_e what)
+{
+    ngx_str_t  value;
+
+    if (ngx_http_leader_election_value((ngx_http_leader_election_t *) data,
+                                       what, r->pool, &value)
+        != NGX_OK)
     {
-        ngx_http_leader_election_set(v, (u_char *) "0", 1);
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_INT32_LEN);
-    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_http_leader_election_set(v, p,
-                                 ngx_sprintf(p, "%D", snap.transitions) - p);
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = value.data;
 
     return NGX_OK;
 }
 
 
-static ngx_http_leader_election_t *
-ngx_http_leader_election_get(ngx_http_request_t *r, uintptr_t data)
-{
-    ngx_http_leader_election_main_conf_t  *lemcf;
+/* a NUL-terminated string field of the snapshot; empty if unreadable */
 
-    if (data) {
-        return (ngx_http_leader_election_t *) data;
+static ngx_int_t
+ngx_http_leader_election_string(ngx_http_leader_election_t *le,
+    ngx_pool_t *pool, size_t off, size_t size, ngx_str_t *value)
+{
+    u_char                           *s;
+    size_t                            len;
+    ngx_http_leader_election_snap_t   snap;
+
+    if (le == NULL
+        || ngx_http_leader_election_read(le, &snap, off, off + size) != NGX_OK)
+    {
+        ngx_str_set(value, "");
+        return NGX_OK;
     }
 
-    lemcf = ngx_http_get_module_main_conf(r, ngx_http_leader_election_module);
+    s = (u_char *) &snap + off;
+    len = ngx_strnlen(s, size);
 
-    if (lemcf->elections.nelts == 0) {
-        return NULL;
+    value->data = ngx_pnalloc(pool, len);
+    if (value->data == NULL) {
+        return NGX_ERROR;
     }
 
-    return ((ngx_http_leader_election_t **) lemcf->elections.elts)[0];
-}
+    ngx_memcpy(value->data, s, len);
+    value->len = len;
 
-
-static void
-ngx_http_leader_election_set(ngx_http_variable_value_t *v, u_char *data,
-    size_t len)
-{
-    v->len = len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = data;
+    return NGX_OK;
 }

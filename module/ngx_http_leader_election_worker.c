@@ -6,13 +6,21 @@
  * its status to the shared zone.
  *
  * Reload: the master gives the new configuration a new generation; the
- * old worker 0 stops its electors as soon as it sees it, without
+ * old worker 0 destroys its electors the moment it sees it (its next
+ * event of any kind, before anything else, also while it drains), without
  * releasing, and the new worker 0 finds the record held by this instance's
- * identity and renews it: no transition.  Shutdown: exit_process releases
- * the lock if this instance holds it and release_on_shutdown is on.  A
- * worker 0 respawned after a crash starts over and resumes the same way.
- * With "master_process off" a reload starts no new process: the electors
- * stop (that mode is for development only).
+ * identity and renews it: no transition.  The claim published before
+ * stands until the deadline it was made with.  A worker 0 respawned after
+ * a crash starts over and resumes the same way.  With "master_process off"
+ * a reload starts no new process: the electors stop (that mode is for
+ * development only).
+ *
+ * Shutdown: a release first revokes the published claim, so that no
+ * worker claims once the release request may have left.  On "quit" a
+ * worker 0 that still drains requests releases at its next tick (within
+ * retry_period), waiting for the answer at most as long as exit would; one
+ * that has nothing to drain exits at once and releases in exit_process(),
+ * as it does on "stop".
  */
 
 
@@ -27,13 +35,14 @@
 typedef struct {
     ngx_http_leader_election_t       *le;
     ngx_http_leader_election_loop_t  *loop;
-    kle_elector_t                    *elector;
+    kle_elector_t                    *elector;   /* NULL once stopped */
     kle_creds_t                       creds;
     ngx_event_t                       event;
-    ngx_connection_t                  dummy;   /* the event's data */
+    ngx_connection_t                  dummy;     /* the event's data */
     ngx_atomic_uint_t                 generation;
+    int64_t                           release_end; /* mono ms */
     unsigned                          inherit:1;
-    unsigned                          stopped:1;
+    unsigned                          releasing:1;
     unsigned                          exiting:1;
 } ngx_http_leader_election_runner_t;
 
@@ -47,11 +56,22 @@ typedef struct {
 static ngx_int_t ngx_http_leader_election_start(
     ngx_http_leader_election_runner_t *rn);
 static void ngx_http_leader_election_tick(ngx_event_t *ev);
-static void ngx_http_leader_election_stop(
+static ngx_uint_t ngx_http_leader_election_over(
     ngx_http_leader_election_runner_t *rn);
+static ngx_int_t ngx_http_leader_election_guard(void *data);
+static void ngx_http_leader_election_quit(
+    ngx_http_leader_election_runner_t *rn);
+static void ngx_http_leader_election_release_step(
+    ngx_http_leader_election_runner_t *rn);
+static ngx_msec_t ngx_http_leader_election_release_wait(
+    ngx_http_leader_election_t *le);
 static void ngx_http_leader_election_retire(
     ngx_http_leader_election_runner_t *rn);
+static void ngx_http_leader_election_destroy(
+    ngx_http_leader_election_runner_t *rn);
 static void ngx_http_leader_election_schedule(void *data, long ms);
+static void ngx_http_leader_election_timer(
+    ngx_http_leader_election_runner_t *rn, long ms);
 static void ngx_http_leader_election_changed(void *data);
 static void ngx_http_leader_election_log(void *data, int level,
     const char *msg);
@@ -143,10 +163,9 @@ ngx_http_leader_election_exit_process(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
 {
-    char                              err[512];
-    kle_elector_config_t              cfg;
-    ngx_http_leader_election_t       *le;
-    ngx_http_leader_election_state_t  st;
+    char                         err[512];
+    kle_elector_config_t         cfg;
+    ngx_http_leader_election_t  *le;
 
     le = rn->le;
 
@@ -170,8 +189,7 @@ ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
     cfg.hook_stopped = (char *) le->on_stopped_leading.data;
     cfg.hook_new_leader = (char *) le->on_new_leader.data;
     /* a reload or a respawn: the claim published before is this one's */
-    cfg.resume = (ngx_http_leader_election_state(le, &st) == NGX_OK
-                  && st.is_leader);
+    cfg.resume = ngx_http_leader_election_leads(le, NULL);
 
     cfg.on_change = ngx_http_leader_election_changed;
     cfg.schedule = ngx_http_leader_election_schedule;
@@ -183,7 +201,8 @@ ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
      * and curl limits the connections to one API server per transport.
      */
 
-    rn->loop = ngx_http_leader_election_loop_create(ngx_cycle->log);
+    rn->loop = ngx_http_leader_election_loop_create(ngx_cycle->log,
+                                     ngx_http_leader_election_guard, rn);
     if (rn->loop == NULL) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "leader_election \"%V\": could not create the HTTP "
@@ -234,15 +253,31 @@ ngx_http_leader_election_tick(ngx_event_t *ev)
     c = ev->data;
     rn = c->data;
 
-    /* shutting down: nothing new starts; exit_process() releases */
+    /* a newer configuration first: it stops this elector, exiting or not */
 
-    if (rn->stopped || ngx_exiting || ngx_quit || ngx_terminate) {
+    if (rn->elector == NULL || ngx_http_leader_election_over(rn)) {
+        return;
+    }
+
+    if (rn->releasing) {
+        ngx_http_leader_election_release_step(rn);
+        return;
+    }
+
+    /* "stop": the worker is about to exit; exit_process() releases */
+
+    if (ngx_terminate) {
+        return;
+    }
+
+    if (ngx_exiting || ngx_quit) {
+        ngx_http_leader_election_quit(rn);
         return;
     }
 
     if (ngx_http_leader_election_heartbeat(rn->le, rn->generation) != NGX_OK)
     {
-        ngx_http_leader_election_stop(rn);
+        ngx_http_leader_election_destroy(rn);
         return;
     }
 
@@ -252,23 +287,127 @@ ngx_http_leader_election_tick(ngx_event_t *ev)
 }
 
 
-/* a newer configuration's elector runs the election now */
+/* a newer configuration's elector runs the election now: stop at once */
 
-static void
-ngx_http_leader_election_stop(ngx_http_leader_election_runner_t *rn)
+static ngx_uint_t
+ngx_http_leader_election_over(ngx_http_leader_election_runner_t *rn)
 {
+    if (rn->le->sh->generation == rn->generation) {
+        return 0;
+    }
+
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                   "leader_election \"%V\": handed over to the reloaded "
                   "configuration", &rn->le->name);
 
-    kle_elector_stop(rn->elector);
-    rn->stopped = 1;
+    ngx_http_leader_election_destroy(rn);
+
+    return 1;
+}
+
+
+/* asked by the transport before each of its events */
+
+static ngx_int_t
+ngx_http_leader_election_guard(void *data)
+{
+    ngx_http_leader_election_runner_t *rn = data;
+
+    return ngx_http_leader_election_over(rn) ? NGX_DONE : NGX_OK;
+}
+
+
+/*
+ * "quit" while this worker still serves requests: release now rather than
+ * when they are done, and keep the worker until the release is answered
+ * (a timer that cannot be cancelled), at most release_wait.  Otherwise
+ * nothing new starts; a claim ends at its deadline.
+ */
+
+static void
+ngx_http_leader_election_quit(ngx_http_leader_election_runner_t *rn)
+{
+    kle_elector_status_t         st;
+    ngx_http_leader_election_t  *le;
+
+    le = rn->le;
+
+    kle_elector_status(rn->elector, &st);
+
+    if (!le->release_on_shutdown || st.state != KLE_STATE_LEADING) {
+        ngx_http_leader_election_destroy(rn);
+        return;
+    }
+
+    (void) ngx_http_leader_election_revoke(le, rn->generation);
+
+    kle_elector_release(rn->elector);
+
+    rn->releasing = 1;
+    rn->release_end = kle_now_ms()
+                      + ngx_http_leader_election_release_wait(le);
+    rn->event.cancelable = 0;
+
+    ngx_http_leader_election_release_step(rn);
+}
+
+
+static void
+ngx_http_leader_election_release_step(ngx_http_leader_election_runner_t *rn)
+{
+    long     ms;
+    int64_t  now;
+
+    now = kle_now_ms();
+
+    if (!kle_elector_done(rn->elector)) {
+
+        if (now >= rn->release_end) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "leader_election \"%V\": the lock was not "
+                          "released, it expires after lease_duration",
+                          &rn->le->name);
+            ngx_http_leader_election_destroy(rn);
+            return;
+        }
+
+        ms = kle_elector_run(rn->elector);
+
+        ngx_http_leader_election_schedule(rn, ms);
+        return;
+    }
+
+    /* released: the stopped_leading hook gets what is left of the wait */
+
+    if (now < rn->release_end
+        && kle_http_pending(ngx_http_leader_election_loop_http(rn->loop)))
+    {
+        ngx_http_leader_election_timer(rn, 10);
+        return;
+    }
+
+    ngx_http_leader_election_destroy(rn);
+}
+
+
+/*
+ * The worker serves nothing more, or is about to stop: waiting for the
+ * release delays no request.  On SIGTERM the master sends SIGKILL after
+ * about 1.5 s, so the wait is shorter then.
+ */
+
+static ngx_msec_t
+ngx_http_leader_election_release_wait(ngx_http_leader_election_t *le)
+{
+    return ngx_min(le->renew_deadline / 2,
+                   (ngx_msec_t) (ngx_terminate ? 1000 : 2000));
 }
 
 
 static void
 ngx_http_leader_election_retire(ngx_http_leader_election_runner_t *rn)
 {
+    int64_t                      left;
     ngx_msec_t                   timeout;
     kle_elector_status_t         st;
     ngx_http_leader_election_t  *le;
@@ -286,33 +425,57 @@ ngx_http_leader_election_retire(ngx_http_leader_election_runner_t *rn)
 
     kle_elector_status(rn->elector, &st);
 
-    if (rn->stopped
-        || le->sh->generation != rn->generation
+    if (le->sh->generation != rn->generation
         || !le->release_on_shutdown
         || st.state != KLE_STATE_LEADING)
     {
         /* a reload, or nothing to release */
-        kle_elector_stop(rn->elector);
-
-    } else {
-
-        /*
-         * The worker serves nothing any more: waiting here for the release
-         * delays no request.  On SIGTERM the master sends SIGKILL after
-         * about 1.5 s, so the wait is shorter then.
-         */
-
-        timeout = ngx_min(le->renew_deadline / 2,
-                          (ngx_msec_t) (ngx_terminate ? 1000 : 2000));
-
-        if (kle_elector_release_sync(rn->elector, (long) timeout) != 0) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "leader_election \"%V\": the lock was not "
-                          "released, it expires after lease_duration",
-                          &le->name);
-        }
+        ngx_http_leader_election_destroy(rn);
+        return;
     }
 
+    timeout = ngx_http_leader_election_release_wait(le);
+
+    if (rn->releasing) {
+        /* started at "quit": what is left of its wait */
+        left = rn->release_end - kle_now_ms();
+        timeout = ngx_min(timeout, (ngx_msec_t) ngx_max(left, 1));
+
+    } else {
+        (void) ngx_http_leader_election_revoke(le, rn->generation);
+    }
+
+    if (kle_elector_release_sync(rn->elector, (long) timeout) != 0) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "leader_election \"%V\": the lock was not "
+                      "released, it expires after lease_duration",
+                      &le->name);
+    }
+
+    ngx_http_leader_election_destroy(rn);
+}
+
+
+/* never from within the elector's callbacks */
+
+static void
+ngx_http_leader_election_destroy(ngx_http_leader_election_runner_t *rn)
+{
+    if (rn->event.timer_set) {
+        ngx_del_timer(&rn->event);
+    }
+
+    if (rn->event.posted) {
+        ngx_delete_posted_event(&rn->event);
+    }
+
+    rn->releasing = 0;
+
+    if (rn->elector == NULL) {
+        return;
+    }
+
+    kle_elector_stop(rn->elector);
     kle_elector_destroy(rn->elector);
     rn->elector = NULL;
 
@@ -328,19 +491,42 @@ ngx_http_leader_election_schedule(void *data, long ms)
 {
     ngx_http_leader_election_runner_t *rn = data;
 
-    if (rn->stopped || rn->exiting) {
+    int64_t  left;
+
+    if (rn->elector == NULL || rn->exiting) {
         return;
     }
 
-    /*
-     * Tick at least every retry_period: the heartbeat shows the elector
-     * alive.  At least 1 ms: a timer due now would run again within the
-     * same pass over the expired timers.
-     */
+    if (rn->releasing) {
 
-    if (ms < 0 || ms > (long) rn->le->retry_period) {
+        /* a release that is done: no need to wait for the next tick */
+
+        if (kle_elector_done(rn->elector)) {
+            ms = 1;
+        }
+
+        left = rn->release_end - kle_now_ms();
+
+        if (ms < 0 || ms > left) {
+            ms = (long) left;
+        }
+
+    } else if (ms < 0 || ms > (long) rn->le->retry_period) {
+
+        /* at least every retry_period: the heartbeat shows it alive */
+
         ms = (long) rn->le->retry_period;
     }
+
+    ngx_http_leader_election_timer(rn, ms);
+}
+
+
+static void
+ngx_http_leader_election_timer(ngx_http_leader_election_runner_t *rn,
+    long ms)
+{
+    /* at least 1 ms: a timer due now would run again in the same pass */
 
     if (ms < 1) {
         ms = 1;
@@ -363,16 +549,12 @@ ngx_http_leader_election_changed(void *data)
 
     kle_elector_status_t  st;
 
-    if (rn->stopped) {
-        return;
-    }
-
     kle_elector_status(rn->elector, &st);
 
     /*
      * A new elector (after a reload or a crash) first reads the record;
      * while it names this identity and is not yet renewed, the claim
-     * published before stands, limited to renew_deadline like any claim.
+     * published before stands, until the deadline it was made with.
      */
 
     if (rn->inherit

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kle_test.h"
@@ -111,7 +112,10 @@ step(kle_election_t *e, int64_t now, kle_action_t *act)
 }
 
 
-/* "a" leads: its CREATE goes out at t and succeeds at t + 50. */
+/*
+ * "a" leads: its CREATE goes out at t and succeeds at t + 50; the server
+ * echoes the record with version "2".
+ */
 static void
 lead(kle_election_t *e, int64_t t)
 {
@@ -119,21 +123,29 @@ lead(kle_election_t *e, int64_t t)
 
     start(e, "a");
     step(e, t, &act);
-    kle_election_on_result(e, t, KLE_API_NOT_FOUND, NULL, 0);
+    kle_election_on_result(e, t, KLE_API_NOT_FOUND, NULL, NULL, 0);
     step(e, t, &act);
-    kle_election_on_result(e, t + 50, KLE_API_OK, NULL, 0);
+    kle_election_on_result(e, t + 50, KLE_API_OK, &act.record, "2", 0);
 }
 
 
-/* "a" follows: its first GET, at t, shows rec. */
+/* "a" follows: its first GET, at t, shows rec with version rv. */
 static void
-follow(kle_election_t *e, int64_t t, const kle_record_t *rec)
+follow_rv(kle_election_t *e, int64_t t, const kle_record_t *rec,
+    const char *rv)
 {
     kle_action_t  act;
 
     start(e, "a");
     step(e, t, &act);
-    kle_election_on_result(e, t, KLE_API_OK, rec, 0);
+    kle_election_on_result(e, t, KLE_API_OK, rec, rv, 0);
+}
+
+
+static void
+follow(kle_election_t *e, int64_t t, const kle_record_t *rec)
+{
+    follow_rv(e, t, rec, "1");
 }
 
 
@@ -220,6 +232,41 @@ test_validate(void)
     cfg.retry_period = 1;
     is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
            "1s/2ms/1ms is valid");
+
+    config(&cfg, "a");
+    snprintf(cfg.address, sizeof(cfg.address), "10.0.0.1");
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "address without a port refused");
+    is_str(err, "address \"10.0.0.1\" must be HOST:PORT: an IPv4 address, "
+           "a bracketed IPv6 address or a DNS name, and a port from 1 to "
+           "65535", "address msg");
+    snprintf(cfg.address, sizeof(cfg.address), "[fd00::1]:80");
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+           "IPv6 address is valid");
+    cfg.address[0] = '\0';
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+           "no address is valid");
+
+    /* whole-second records (configmaps): LD - RD >= 1s */
+    config(&cfg, "a");
+    cfg.whole_seconds = 1;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+           "configmaps 15s/10s/2s is valid");
+    cfg.lease_duration = 4000;
+    cfg.renew_deadline = 3500;
+    cfg.retry_period = 1000;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "configmaps 4s/3500ms refused");
+    is_str(err, "lease_duration (4s) - renew_deadline (3500ms) must be at "
+           "least 1s with a configmaps lock, whose records store whole "
+           "seconds", "configmaps rule msg");
+    cfg.renew_deadline = 3000;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+           "configmaps 4s/3s is valid");
+    cfg.whole_seconds = 0;
+    cfg.renew_deadline = 3500;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+           "leases 4s/3500ms is valid");
 }
 
 
@@ -234,6 +281,7 @@ test_fresh_start(void)
     start(&e, "a");
     is_str(kle_state_name(e.state), "starting", "fresh: starting");
     ok(!kle_election_is_leader(&e, 0), "fresh: not leader");
+    is_int(kle_election_claim_until(&e), 0, "fresh: no claim");
 
     ev = step(&e, 100, &act);
     is_int(act.kind, KLE_DO_GET, "fresh: first action is GET, at once");
@@ -244,24 +292,29 @@ test_fresh_start(void)
     is_int(act.kind, KLE_DO_NOTHING, "fresh: nothing while GET in flight");
     is_int(act.until, 0, "fresh: no deadline to wake for");
 
-    ev = kle_election_on_result(&e, 150, KLE_API_NOT_FOUND, NULL, 0);
+    ev = kle_election_on_result(&e, 150, KLE_API_NOT_FOUND, NULL, NULL, 0);
     is_int(ev, EV_CH, "fresh: 404 moves to following");
     is_str(kle_state_name(e.state), "following", "fresh: following");
 
     ev = step(&e, 150, &act);
     is_int(act.kind, KLE_DO_CREATE, "fresh: 404 -> CREATE at once");
     is_int(act.timeout, RD / 2, "fresh: CREATE timeout");
+    is_str(act.rv, "", "fresh: a CREATE names no version");
     want = mine(wall(150), wall(150), 0);
     is_record(&act.record, &want, "fresh: CREATE record");
     ok(!kle_election_is_leader(&e, 160), "fresh: not leader before answer");
 
-    ev = kle_election_on_result(&e, 200, KLE_API_OK, NULL, 0);
+    ev = kle_election_on_result(&e, 200, KLE_API_OK, &act.record, "2", 0);
     is_int(ev, EV_UP | EV_NL | EV_CH, "fresh: created -> started, new");
     is_str(kle_state_name(e.state), "leading", "fresh: leading");
     is_str(e.reported, "a", "fresh: reported self");
     is_int(e.renew_start, 150, "fresh: renew_start = CREATE's start");
+    is_int(kle_election_claim_until(&e), 150 + RD,
+           "fresh: the claim ends RD after the CREATE was sent");
+    is_int(kle_election_term(&e), 0, "fresh: term 0");
     is_int(e.observed_time, 200, "fresh: observed at the answer");
     is_record(&e.observed, &want, "fresh: observed = written");
+    is_str(e.observed_rv, "2", "fresh: with the echo's version");
     is_int(e.next_attempt, 200 + RP, "fresh: renew after RP");
 
     ok(kle_election_is_leader(&e, 200), "fresh: leader");
@@ -272,6 +325,30 @@ test_fresh_start(void)
     is_int(act.kind, KLE_DO_WAIT, "fresh: then WAIT");
     is_int(act.until, 200 + RP, "fresh: until the renew");
     is_int(ev, 0, "fresh: no events while waiting");
+}
+
+
+/* client-go's max(1 s, RD / 2), but never past RD. */
+static void
+test_timeout(void)
+{
+    kle_election_config_t  cfg;
+    kle_election_t         e;
+    kle_action_t           act;
+
+    config(&cfg, "a");
+    cfg.lease_duration = 3000;
+    cfg.renew_deadline = 1500;
+    cfg.retry_period = 500;
+    kle_election_init(&e, &cfg, 1);
+    step(&e, 0, &act);
+    is_int(act.timeout, 1000, "timeout: RD 1.5s -> the 1s floor");
+
+    cfg.renew_deadline = 700;
+    cfg.retry_period = 100;
+    kle_election_init(&e, &cfg, 1);
+    step(&e, 0, &act);
+    is_int(act.timeout, 700, "timeout: RD 700ms -> RD");
 }
 
 
@@ -287,18 +364,19 @@ test_follow(void)
 
     start(&e, "a");
     step(&e, 0, &act);
-    ev = kle_election_on_result(&e, 10, KLE_API_OK, &other, 0);
+    ev = kle_election_on_result(&e, 10, KLE_API_OK, &other, "1", 0);
     is_int(ev, EV_NL | EV_CH, "follow: new leader b");
     is_str(e.reported, "b", "follow: reported b");
     is_str(kle_state_name(e.state), "following", "follow: following");
     is_int(e.observed_time, 10, "follow: observed at the answer");
     is_record(&e.observed, &other, "follow: observed");
+    is_str(e.observed_rv, "1", "follow: with its version");
     ok(!kle_election_is_leader(&e, 10), "follow: not leader");
 
     ev = step(&e, 10, &act);
     is_int(act.kind, KLE_DO_WAIT, "follow: no write, WAIT");
     ok(act.until >= 10 + RP && act.until < 10 + RP * 22 / 10,
-       "follow: retry in [RP, 2.2 RP)");
+       "follow: no watch, so a poll in [RP, 2.2 RP)");
     is_int(e.pending, KLE_DO_NOTHING, "follow: nothing pending");
 }
 
@@ -316,41 +394,166 @@ test_takeover(void)
 
     follow(&e, 1000, &other);
     step(&e, 14000, &act);
-    is_int(act.kind, KLE_DO_GET, "takeover: re-read");
-    ev = kle_election_on_result(&e, 1000 + LD - 1, KLE_API_OK, &other, 0);
+    is_int(act.kind, KLE_DO_GET, "takeover: a poll re-reads");
+    ev = kle_election_on_result(&e, 1000 + LD - 1, KLE_API_OK, &other, "1",
+                                0);
     is_int(ev, 0, "takeover: same record, no events");
     is_int(e.observed_time, 1000, "takeover: observed_time kept");
     is_int(e.pending, KLE_DO_NOTHING, "takeover: valid to LD-1, no write");
-    ok(e.next_attempt >= 1000 + LD - 1 + RP, "takeover: retry later");
+    is_int(e.next_attempt, 1000 + LD, "takeover: next attempt at expiry");
 
+    /* the GET that shows it expired is followed by the UPDATE */
     follow(&e, 1000, &other);
     step(&e, 14000, &act);
-    ev = kle_election_on_result(&e, 1000 + LD, KLE_API_OK, &other, 0);
+    ev = kle_election_on_result(&e, 1000 + LD, KLE_API_OK, &other, "3", 0);
     is_int(ev, 0, "takeover: expired, no events yet");
     is_int(e.pending, KLE_DO_UPDATE, "takeover: UPDATE pending");
     ev = step(&e, 1000 + LD, &act);
     is_int(act.kind, KLE_DO_UPDATE, "takeover: UPDATE at once");
+    is_str(act.rv, "3", "takeover: on the version that showed it expired");
     want = mine(wall(1000 + LD), wall(1000 + LD), 5);
     is_record(&act.record, &want, "takeover: record");
-    ev = kle_election_on_result(&e, 1000 + LD + 30, KLE_API_OK, NULL, 0);
+    ev = kle_election_on_result(&e, 1000 + LD + 30, KLE_API_OK, &act.record,
+                                "4", 0);
     is_int(ev, EV_UP | EV_NL | EV_CH, "takeover: leading");
     is_int(e.renew_start, 1000 + LD, "takeover: renew_start");
+    is_int(kle_election_term(&e), 5, "takeover: term 5");
 
     /* a renewal seen at 10000 restarts the lease clock */
     renewed = record("b", wall(-9000), wall(9000), 4);
     follow(&e, 1000, &other);
     step(&e, 10000, &act);
-    ev = kle_election_on_result(&e, 10000, KLE_API_OK, &renewed, 0);
+    ev = kle_election_on_result(&e, 10000, KLE_API_OK, &renewed, "2", 0);
     is_int(ev, EV_CH, "takeover: renewal is a change, same leader");
     is_int(e.observed_time, 10000, "takeover: observed_time moved");
     step(&e, 16000, &act);
-    is_int(act.kind, KLE_DO_GET, "takeover: GET at 16000");
-    kle_election_on_result(&e, 16000, KLE_API_OK, &renewed, 0);
+    is_int(act.kind, KLE_DO_GET, "takeover: a poll at 16000");
+    kle_election_on_result(&e, 16000, KLE_API_OK, &renewed, "2", 0);
     is_int(e.pending, KLE_DO_NOTHING, "takeover: renewed lease still valid");
     is_int(e.observed_time, 10000, "takeover: observed_time still 10000");
+    step(&e, 25000 - 1, &act);
+    is_int(act.kind, KLE_DO_GET, "takeover: a poll at LD-1");
+    kle_election_on_result(&e, 25000 - 1, KLE_API_OK, &renewed, "2", 0);
+    is_int(e.pending, KLE_DO_NOTHING, "takeover: valid to LD-1");
+    is_int(e.next_attempt, 25000, "takeover: next attempt at the expiry");
     step(&e, 25000, &act);
-    kle_election_on_result(&e, 25000, KLE_API_OK, &renewed, 0);
-    is_int(e.pending, KLE_DO_UPDATE, "takeover: taken a lease after 10000");
+    is_int(act.kind, KLE_DO_UPDATE,
+           "takeover: at the expiry, one UPDATE and no GET");
+    is_str(act.rv, "2", "takeover: on the renewal's version");
+}
+
+
+/*
+ * The takeover is one request, conditioned on the version of the record
+ * whose expiry was judged: no GET first.  A 409 is followed by one GET.
+ */
+static void
+test_takeover_one_request(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    other, newer;
+    unsigned        ev;
+
+    other = record("b", wall(0), wall(0), 4);
+    newer = record("c", wall(100), wall(16000), 5);
+
+    follow(&e, 1000, &other);
+    is_str(e.observed_rv, "1", "one request: observed with its version");
+    ev = kle_election_watching(&e, 1000, 1);
+    is_int(ev, 0, "one request: watching is no event");
+    is_int(e.next_attempt, 1000 + LD, "one request: wakes at the expiry");
+    step(&e, 1000 + LD, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "one request: UPDATE, no GET");
+    is_str(act.rv, "1", "one request: on the observed version");
+    is_int(act.record.transitions, 5, "one request: a new term");
+
+    /* someone else was faster: the precondition says 409 */
+    ev = kle_election_on_result(&e, 1000 + LD + 5, KLE_API_CONFLICT, NULL,
+                                NULL, 0);
+    is_int(ev, 0, "one request: 409, no events");
+    is_int(e.pending, KLE_DO_GET, "one request: 409 -> one GET");
+    step(&e, 1000 + LD + 5, &act);
+    is_int(act.kind, KLE_DO_GET, "one request: the GET");
+    ev = kle_election_on_result(&e, 1000 + LD + 10, KLE_API_OK, &newer, "9",
+                                0);
+    is_int(ev, EV_NL | EV_CH, "one request: c seen");
+    is_int(e.pending, KLE_DO_NOTHING, "one request: c's lease is valid");
+    is_int(e.next_attempt, 1000 + LD + 10 + LD,
+           "one request: watching, so at c's expiry");
+
+    /* a second 409 in one attempt is not read again at once */
+    follow(&e, 0, &other);
+    step(&e, LD, &act);
+    kle_election_on_result(&e, LD, KLE_API_CONFLICT, NULL, NULL, 0);
+    step(&e, LD, &act);
+    kle_election_on_result(&e, LD + 5, KLE_API_OK, &other, "8", 0);
+    step(&e, LD + 5, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "one request: same record, still due");
+    is_str(act.rv, "8", "one request: on the version the GET showed");
+    kle_election_on_result(&e, LD + 10, KLE_API_CONFLICT, NULL, NULL, 0);
+    is_int(e.pending, KLE_DO_NOTHING, "one request: one GET per attempt");
+    ok(e.next_attempt >= LD + 10 + RP, "one request: the attempt failed");
+    step(&e, e.next_attempt, &act);
+    is_int(act.kind, KLE_DO_GET, "one request: the next attempt reads");
+
+    /* a deleted object is created, without a GET */
+    follow(&e, 0, &other);
+    ev = kle_election_observe(&e, 300, NULL, "12");
+    is_int(ev, EV_NL | EV_CH, "one request: deleted, no holder");
+    is_int(e.next_attempt, 300, "one request: at once");
+    step(&e, 300, &act);
+    is_int(act.kind, KLE_DO_CREATE, "one request: CREATE, no GET");
+    ev = kle_election_on_result(&e, 310, KLE_API_ALREADY_EXISTS, NULL, NULL,
+                                0);
+    is_int(e.pending, KLE_DO_GET, "one request: AlreadyExists -> one GET");
+}
+
+
+/*
+ * The version sent is the one of the record judged, even when that
+ * record is older than one read before: a watch event that lags a GET
+ * replaces both, so the UPDATE can only be a 409, never a win on a view
+ * the server has left.
+ */
+static void
+test_stale_observation(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    b1, b2;
+    unsigned        ev;
+
+    b1 = record("b", wall(0), wall(0), 4);
+    b2 = record("b", wall(0), wall(2000), 4);
+
+    follow_rv(&e, 1000, &b2, "7");
+    kle_election_watching(&e, 1000, 1);
+    ev = kle_election_observe(&e, 1500, &b1, "5");
+    is_int(ev, EV_CH, "stale event: recorded, a change");
+    is_str(e.observed_rv, "5", "stale event: its own version with it");
+    is_int(e.observed_time, 1500, "stale event: the lease clock restarts");
+    is_int(e.next_attempt, 1500 + LD, "stale event: at its expiry");
+    step(&e, 1500 + LD, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "stale event: taken over");
+    is_str(act.rv, "5", "stale event: on the event's version, not 7");
+
+    /* the other way round: a GET after the event, both move together */
+    follow(&e, 1000, &b1);
+    kle_election_observe(&e, 1500, &b2, "7");
+    step(&e, e.next_attempt, &act);
+    kle_election_on_result(&e, e.next_attempt, KLE_API_OK, &b1, "5", 0);
+    is_str(e.observed_rv, "5", "stale GET: its version with its record");
+    is_int(e.observed.renew_time, wall(0), "stale GET: its record");
+
+    /* the same record under a newer version only moves the version */
+    follow(&e, 1000, &b1);
+    kle_election_watching(&e, 1000, 1);
+    kle_election_observe(&e, 4000, &b1, "6");
+    is_str(e.observed_rv, "6", "same record: the version moves");
+    is_int(e.observed_time, 1000, "same record: the lease clock does not");
+    step(&e, 1000 + LD, &act);
+    is_str(act.rv, "6", "same record: UPDATE on the newer version");
 }
 
 
@@ -380,13 +583,12 @@ test_clock_skew(void)
         follow(&e, t0, &other);
         is_int(e.pending, KLE_DO_NOTHING, "skew: held at first sight");
         step(&e, t0 + LD - 1, &act);
-        kle_election_on_result(&e, t0 + LD - 1, KLE_API_OK, &other, 0);
+        kle_election_on_result(&e, t0 + LD - 1, KLE_API_OK, &other, "1", 0);
         is_int(e.pending, KLE_DO_NOTHING, "skew: still held at LD-1");
 
+        is_int(e.next_attempt, t0 + LD, "skew: next attempt at the expiry");
         step(&e, e.next_attempt, &act);
-        is_int(act.kind, KLE_DO_GET, "skew: next attempt GETs");
-        kle_election_on_result(&e, e.next_attempt, KLE_API_OK, &other, 0);
-        is_int(e.pending, KLE_DO_UPDATE, "skew: free after a full lease");
+        is_int(act.kind, KLE_DO_UPDATE, "skew: free after a full lease");
     }
 }
 
@@ -404,13 +606,14 @@ test_empty_holder(void)
 
     start(&e, "a");
     step(&e, 40, &act);
-    ev = kle_election_on_result(&e, 50, KLE_API_OK, &released, 0);
+    ev = kle_election_on_result(&e, 50, KLE_API_OK, &released, "1", 0);
     is_int(ev, EV_CH, "empty: a change, no new leader (none yet)");
     ev = step(&e, 50, &act);
     is_int(act.kind, KLE_DO_UPDATE, "empty: free at once");
+    is_str(act.rv, "1", "empty: on the version read");
     want = mine(wall(50), wall(50), 8);
     is_record(&act.record, &want, "empty: record");
-    ev = kle_election_on_result(&e, 60, KLE_API_OK, NULL, 0);
+    ev = kle_election_on_result(&e, 60, KLE_API_OK, &act.record, "2", 0);
     is_int(ev, EV_UP | EV_NL | EV_CH, "empty: leading");
 }
 
@@ -429,7 +632,7 @@ test_restart_self(void)
 
     start(&e, "a");
     step(&e, 0, &act);
-    ev = kle_election_on_result(&e, 5, KLE_API_OK, &old, 0);
+    ev = kle_election_on_result(&e, 5, KLE_API_OK, &old, "1", 0);
     is_int(ev, EV_NL | EV_CH, "restart: self reported as leader");
     is_str(kle_state_name(e.state), "following", "restart: following");
     ok(!kle_election_is_leader(&e, 5), "restart: not leader on a read");
@@ -439,9 +642,10 @@ test_restart_self(void)
     want = mine(wall(-60000), wall(5), 3);
     is_record(&act.record, &want, "restart: term kept, address ours");
 
-    ev = kle_election_on_result(&e, 20, KLE_API_OK, NULL, 0);
+    ev = kle_election_on_result(&e, 20, KLE_API_OK, &act.record, "2", 0);
     is_int(ev, EV_UP | EV_CH, "restart: leading, holder unchanged");
     is_int(e.renew_start, 5, "restart: renew_start");
+    is_int(kle_election_term(&e), 3, "restart: the term goes on");
 }
 
 
@@ -456,6 +660,7 @@ test_fast_path(void)
     lead(&e, 150);
     ev = step(&e, 2200, &act);
     is_int(act.kind, KLE_DO_UPDATE, "fast: renew without GET");
+    is_str(act.rv, "2", "fast: on the version our CREATE made");
     is_int(e.fast_path, 1, "fast: fast path flagged");
     want = mine(wall(150), wall(2200), 0);
     is_record(&act.record, &want, "fast: record");
@@ -463,17 +668,24 @@ test_fast_path(void)
     /* the server's echo (here a ConfigMap: whole seconds) is observed */
     echo = act.record;
     echo.renew_time -= echo.renew_time % 1000000;
-    ev = kle_election_on_result(&e, 2250, KLE_API_OK, &echo, 0);
+    ev = kle_election_on_result(&e, 2250, KLE_API_OK, &echo, "3", 0);
     is_int(ev, EV_CH, "fast: renewed, only a change");
     is_int(e.observed.renew_time, echo.renew_time, "fast: echo observed");
     is_int(e.renew_start, 2200, "fast: renew_start");
+    is_int(kle_election_claim_until(&e), 2200 + RD, "fast: claim moved");
     is_int(e.next_attempt, 2250 + RP, "fast: next renew after RP");
     is_int(e.fast_path, 0, "fast: flag cleared");
 
     step(&e, 4250, &act);
     is_int(act.kind, KLE_DO_UPDATE, "fast: second renew");
+    is_str(act.rv, "3", "fast: on the echo's version");
     want = mine(wall(150), wall(4250), 0);
     is_record(&act.record, &want, "fast: second record");
+
+    /* a write answered without the object: read it before the next */
+    kle_election_on_result(&e, 4260, KLE_API_OK, NULL, NULL, 0);
+    step(&e, 4260 + RP, &act);
+    is_int(act.kind, KLE_DO_GET, "fast: no echo, no version: GET first");
 }
 
 
@@ -489,43 +701,186 @@ test_fast_path_conflict(void)
     created = e.observed;
 
     step(&e, 2200, &act);
-    ev = kle_election_on_result(&e, 2300, KLE_API_CONFLICT, NULL, 0);
+    ev = kle_election_on_result(&e, 2300, KLE_API_CONFLICT, NULL, NULL, 0);
     is_int(ev, 0, "409: no events");
     is_int(e.pending, KLE_DO_GET, "409: GET pending");
     ev = step(&e, 2300, &act);
     is_int(act.kind, KLE_DO_GET, "409: GET in the same attempt");
-    ev = kle_election_on_result(&e, 2350, KLE_API_OK, &created, 0);
+    ev = kle_election_on_result(&e, 2350, KLE_API_OK, &created, "5", 0);
     is_int(ev, 0, "409: same record read back");
     step(&e, 2350, &act);
     is_int(act.kind, KLE_DO_UPDATE, "409: UPDATE after GET");
+    is_str(act.rv, "5", "409: on the version read");
     is_int(e.fast_path, 0, "409: the slow path");
     want = mine(wall(150), wall(2350), 0);
     is_record(&act.record, &want, "409: record keeps the term");
-    ev = kle_election_on_result(&e, 2400, KLE_API_OK, NULL, 0);
+    ev = kle_election_on_result(&e, 2400, KLE_API_OK, &act.record, "6", 0);
     is_int(ev, EV_CH, "409: renewed");
     is_int(e.renew_start, 2350, "409: renew_start = UPDATE's start");
 
-    /* any failure falls back; here b holds a fresh record */
+    /* any failure falls back to a GET; here it shows b: step down */
     lead(&e, 150);
     step(&e, 2200, &act);
-    kle_election_on_result(&e, 2300, KLE_API_SERVER_ERROR, NULL, 0);
+    kle_election_on_result(&e, 2300, KLE_API_SERVER_ERROR, NULL, NULL, 0);
     step(&e, 2300, &act);
     is_int(act.kind, KLE_DO_GET, "500: GET in the same attempt");
     other = record("b", wall(2000), wall(2000), 1);
-    ev = kle_election_on_result(&e, 2350, KLE_API_OK, &other, 0);
-    is_int(ev, EV_NL | EV_CH, "500: b seen");
-    is_str(kle_state_name(e.state), "leading", "500: leading until RD");
-    is_int(e.next_attempt, 2350 + RP, "500: retry at the renew cadence");
-    ok(kle_election_is_leader(&e, 150 + RD - 1), "500: leader to RD-1");
+    ev = kle_election_on_result(&e, 2350, KLE_API_OK, &other, "7", 0);
+    is_int(ev, EV_DOWN | EV_NL | EV_CH, "500: b seen, stepped down at once");
+    is_str(kle_state_name(e.state), "following", "500: following");
+    ok(!kle_election_is_leader(&e, 2350), "500: no claim left");
+    is_int(kle_election_claim_until(&e), 0, "500: claim_until 0");
 
-    /* a 429 on the fast path backs off: no GET, wait Retry-After */
+    /* a 429 on the fast path backs off: no GET, not past the claim */
     lead(&e, 150);
     step(&e, 2200, &act);
-    kle_election_on_result(&e, 2300, KLE_API_TOO_MANY_REQUESTS, NULL, 30);
+    kle_election_on_result(&e, 2300, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
+                           30);
     step(&e, 2300, &act);
     is_int(act.kind, KLE_DO_WAIT, "429 on fast path: no GET");
-    is_int(act.until, 150 + RD, "429 on fast path: wakes at the lapse");
-    is_int(e.next_attempt, 2300 + 30000, "429 on fast path: Retry-After");
+    is_int(e.next_attempt, 150 + RD - RD / 2,
+           "429 on fast path: Retry-After capped in time to renew");
+    is_int(act.until, 150 + RD - RD / 2, "429 on fast path: wakes then");
+}
+
+
+/* A leader steps down on any read that does not name it. */
+static void
+test_step_down(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    other, free_, old;
+    unsigned        ev;
+
+    other = record("b", wall(1000), wall(1000), 1);
+    free_ = record("", wall(1000), wall(1000), 0);
+    free_.lease_duration = 1;
+    old = mine(wall(150), wall(150), 0);
+
+    /* a watch event with another holder */
+    lead(&e, 150);
+    ev = kle_election_observe(&e, 1000, &other, "5");
+    is_int(ev, EV_DOWN | EV_NL | EV_CH, "event b: stepped down");
+    ok(!kle_election_is_leader(&e, 1000), "event b: not leader");
+    is_int(kle_election_claim_until(&e), 0, "event b: no claim");
+    is_int(kle_election_term(&e), 0, "event b: no term");
+    step(&e, e.next_attempt, &act);
+    is_int(act.kind, KLE_DO_GET, "event b: a follower's poll");
+
+    /* a free record: stepped down, and then free to take */
+    lead(&e, 150);
+    ev = kle_election_observe(&e, 1000, &free_, "5");
+    is_int(ev, EV_DOWN | EV_NL | EV_CH, "event free: stepped down");
+    is_int(e.next_attempt, 1000, "event free: an attempt at once");
+    step(&e, 1000, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "event free: taken again");
+    is_str(act.rv, "5", "event free: on its version");
+    is_int(act.record.transitions, 1, "event free: a new term");
+
+    /* the object deleted */
+    lead(&e, 150);
+    ev = kle_election_observe(&e, 1000, NULL, "5");
+    is_int(ev, EV_DOWN | EV_NL | EV_CH, "event deleted: stepped down");
+    step(&e, 1000, &act);
+    is_int(act.kind, KLE_DO_CREATE, "event deleted: CREATE");
+
+    /* an event naming us is ignored, whatever it holds */
+    lead(&e, 150);
+    ev = kle_election_observe(&e, 1000, &old, "1");
+    is_int(ev, 0, "event self: ignored");
+    is_str(e.observed_rv, "2", "event self: the version stays ours");
+
+    /* the GET after a 409 */
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    kle_election_on_result(&e, 2250, KLE_API_CONFLICT, NULL, NULL, 0);
+    step(&e, 2250, &act);
+    ev = kle_election_on_result(&e, 2300, KLE_API_OK, &other, "5", 0);
+    is_int(ev, EV_DOWN | EV_NL | EV_CH, "409 then GET b: stepped down");
+
+    /* a GET that finds nothing */
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    kle_election_on_result(&e, 2250, KLE_API_SERVER_ERROR, NULL, NULL, 0);
+    step(&e, 2250, &act);
+    ev = kle_election_on_result(&e, 2300, KLE_API_NOT_FOUND, NULL, NULL, 0);
+    is_int(ev, EV_DOWN | EV_NL | EV_CH, "GET 404: stepped down");
+    step(&e, 2300, &act);
+    is_int(act.kind, KLE_DO_CREATE, "GET 404: CREATE in the same attempt");
+
+    /* a write whose echo names another holder is no claim */
+    start(&e, "a");
+    step(&e, 0, &act);
+    kle_election_on_result(&e, 0, KLE_API_NOT_FOUND, NULL, NULL, 0);
+    step(&e, 0, &act);
+    ev = kle_election_on_result(&e, 50, KLE_API_OK, &other, "3", 0);
+    is_int(ev & EV_UP, 0, "echo b: not leading");
+    is_str(e.observed.holder, "b", "echo b: b observed");
+    ok(!kle_election_is_leader(&e, 60), "echo b: no claim");
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    ev = kle_election_on_result(&e, 2250, KLE_API_OK, &other, "3", 0);
+    is_int(ev & EV_DOWN, EV_DOWN, "echo b: a leader steps down");
+
+    /* a renewal answered 404: gone, so created again */
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    ev = kle_election_on_result(&e, 2250, KLE_API_NOT_FOUND, NULL, NULL, 0);
+    is_int(ev, EV_DOWN | EV_NL | EV_CH, "UPDATE 404: stepped down");
+    step(&e, 2250, &act);
+    is_int(act.kind, KLE_DO_CREATE, "UPDATE 404: CREATE");
+
+    /* a free record read with a request in flight */
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    ev = kle_election_observe(&e, 2210, &other, "5");
+    is_int(ev, EV_DOWN | EV_NL | EV_CH, "in flight: stepped down at once");
+    ev = kle_election_on_result(&e, 2250, KLE_API_CONFLICT, NULL, NULL, 0);
+    is_int(ev, 0, "in flight: the renewal lost");
+    is_int(e.pending, KLE_DO_NOTHING,
+           "in flight: no GET, the event is newer than the write");
+
+    /* the same 409 with no read since the write: one GET */
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    kle_election_observe(&e, 2210, &old, "3");
+    kle_election_on_result(&e, 2250, KLE_API_CONFLICT, NULL, NULL, 0);
+    is_int(e.pending, KLE_DO_GET,
+           "in flight: an ignored event is no read, so GET");
+}
+
+
+/* The claim's end is fixed when it is made. */
+static void
+test_claim(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+
+    lead(&e, 150);
+    is_int(kle_election_claim_until(&e), 150 + RD, "claim: CREATE + RD");
+
+    /* a later configuration does not reinterpret it */
+    e.cfg.renew_deadline = 3 * RD;
+    ok(!kle_election_is_leader(&e, 150 + RD), "claim: fixed at RD");
+    is_int(kle_election_claim_until(&e), 150 + RD, "claim: unchanged");
+    e.cfg.renew_deadline = RD;
+
+    /* a renewal sent at 2200 and answered at 2900 moves it to 2200 + RD */
+    step(&e, 2200, &act);
+    kle_election_on_result(&e, 2900, KLE_API_OK, &act.record, "3", 0);
+    is_int(kle_election_claim_until(&e), 2200 + RD, "claim: renewal's start");
+
+    /* a failed renewal does not */
+    step(&e, 4900, &act);
+    kle_election_on_result(&e, 4950, KLE_API_SERVER_ERROR, NULL, NULL, 0);
+    is_int(kle_election_claim_until(&e), 2200 + RD, "claim: kept on 500");
+
+    /* release: no claim from the request on */
+    kle_election_release(&e);
+    is_int(kle_election_claim_until(&e), 0, "claim: none once releasing");
+    is_int(kle_election_term(&e), 0, "claim: no term once releasing");
 }
 
 
@@ -545,10 +900,11 @@ test_renew_deadline(void)
     for (t = e.next_attempt; t < 8000; t = e.next_attempt) {
         step(&e, t, &act);
         fails += act.kind == KLE_DO_UPDATE;
-        kle_election_on_result(&e, t + 10, KLE_API_SERVER_ERROR, NULL, 0);
+        kle_election_on_result(&e, t + 10, KLE_API_SERVER_ERROR, NULL, NULL,
+                               0);
         step(&e, t + 10, &act);
         fails += act.kind == KLE_DO_GET;
-        kle_election_on_result(&e, t + 20, KLE_API_TRANSPORT, NULL, 0);
+        kle_election_on_result(&e, t + 20, KLE_API_TRANSPORT, NULL, NULL, 0);
         if (e.next_attempt != t + 20 + RP) {
             break;
         }
@@ -575,7 +931,7 @@ test_renew_deadline(void)
     is_int(ev, 0, "deadline: stopped once");
 
     /* the late answer started at 8260, after our last renewal */
-    ev = kle_election_on_result(&e, 10200, KLE_API_OK, NULL, 0);
+    ev = kle_election_on_result(&e, 10200, KLE_API_OK, NULL, NULL, 0);
     is_int(ev, EV_UP | EV_CH, "deadline: late success leads again");
     is_int(e.renew_start, 8260, "deadline: renew_start = its start");
     ok(kle_election_is_leader(&e, 8260 + RD - 1), "deadline: to its RD-1");
@@ -585,9 +941,10 @@ test_renew_deadline(void)
     lead(&e, 150);
     step(&e, 9000, &act);
     is_int(act.kind, KLE_DO_UPDATE, "deadline: renewal at 9000");
-    kle_election_on_result(&e, 9100, KLE_API_CONFLICT, NULL, 0);
+    kle_election_on_result(&e, 9100, KLE_API_CONFLICT, NULL, NULL, 0);
     step(&e, 9100, &act);
-    ev = kle_election_on_result(&e, 150 + RD, KLE_API_SERVER_ERROR, NULL, 0);
+    ev = kle_election_on_result(&e, 150 + RD, KLE_API_SERVER_ERROR, NULL,
+                                NULL, 0);
     is_int(ev, EV_DOWN | EV_CH, "deadline: stopped in on_result");
     ok(e.next_attempt >= 150 + RD + RP
        && e.next_attempt < 150 + RD + RP * 22 / 10,
@@ -596,23 +953,36 @@ test_renew_deadline(void)
     /* and inside observe() */
     lead(&e, 150);
     b = record("b", wall(0), wall(0), 1);
-    ev = kle_election_observe(&e, 150 + RD, &b);
+    ev = kle_election_observe(&e, 150 + RD, &b, "1");
     is_int(ev, EV_DOWN | EV_NL | EV_CH, "deadline: stopped in observe");
 
     /* WAIT ends at the lapse when the next attempt is later */
     lead(&e, 150);
     step(&e, 2200, &act);
-    kle_election_on_result(&e, 2210, KLE_API_SERVER_ERROR, NULL, 0);
+    kle_election_on_result(&e, 2210, KLE_API_SERVER_ERROR, NULL, NULL, 0);
     step(&e, 2210, &act);
-    kle_election_on_result(&e, 2220, KLE_API_TOO_MANY_REQUESTS, NULL, 60);
-    is_int(e.next_attempt, 62220, "deadline: Retry-After 60s honoured");
+    kle_election_on_result(&e, 2220, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
+                           60);
+    is_int(e.next_attempt, 150 + RD - RD / 2,
+           "deadline: Retry-After 60s capped in time to renew");
     step(&e, 3000, &act);
     is_int(act.kind, KLE_DO_WAIT, "deadline: WAIT");
-    is_int(act.until, 150 + RD, "deadline: until the lapse");
+    is_int(act.until, 150 + RD - RD / 2, "deadline: until then");
+    ev = step(&e, 150 + RD - RD / 2, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "deadline: a renewal then");
+    kle_election_on_result(&e, 150 + RD - 1, KLE_API_TRANSPORT, NULL, NULL,
+                           0);
+    step(&e, 150 + RD - 1, &act);
+    is_int(act.kind, KLE_DO_GET, "deadline: read after it failed");
     ev = step(&e, 150 + RD, &act);
-    is_int(ev, EV_DOWN | EV_CH, "deadline: stopped on waking");
-    is_int(act.kind, KLE_DO_WAIT, "deadline: then WAIT again");
-    is_int(act.until, 62220, "deadline: until the next attempt");
+    is_int(ev, EV_DOWN | EV_CH, "deadline: stopped at the lapse");
+
+    /* a claim about to end: the cap is never before one retry period */
+    lead(&e, 150);
+    step(&e, 9000, &act);
+    kle_election_on_result(&e, 9100, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
+                           60);
+    is_int(e.next_attempt, 9100 + RP, "deadline: late 429, one RP");
 }
 
 
@@ -626,53 +996,98 @@ test_stale_write(void)
 
     start(&e, "a");
     step(&e, 0, &act);
-    kle_election_on_result(&e, 0, KLE_API_NOT_FOUND, NULL, 0);
+    kle_election_on_result(&e, 0, KLE_API_NOT_FOUND, NULL, NULL, 0);
     step(&e, 0, &act);
-    ev = kle_election_on_result(&e, RD, KLE_API_OK, NULL, 0);
+    ev = kle_election_on_result(&e, RD, KLE_API_OK, NULL, NULL, 0);
     is_int(ev, EV_NL | EV_CH, "stale: ours, but not leading");
     is_str(kle_state_name(e.state), "following", "stale: following");
     is_int(e.next_attempt, RD + RP, "stale: renew soon");
 
     step(&e, RD + RP, &act);
-    is_int(act.kind, KLE_DO_GET, "stale: not leading, so GET first");
-    kle_election_on_result(&e, RD + RP, KLE_API_OK, &e.observed, 0);
+    is_int(act.kind, KLE_DO_GET, "stale: no version known, so GET first");
+    kle_election_on_result(&e, RD + RP, KLE_API_OK, &e.observed, "1", 0);
     step(&e, RD + RP, &act);
     is_int(act.kind, KLE_DO_UPDATE, "stale: then UPDATE");
-    ev = kle_election_on_result(&e, RD + RP + 10, KLE_API_OK, NULL, 0);
+    ev = kle_election_on_result(&e, RD + RP + 10, KLE_API_OK, NULL, NULL, 0);
     is_int(ev, EV_UP | EV_CH, "stale: then leading");
+
+    /* with the server's echo, the version is known: UPDATE at once */
+    start(&e, "a");
+    step(&e, 0, &act);
+    kle_election_on_result(&e, 0, KLE_API_NOT_FOUND, NULL, NULL, 0);
+    step(&e, 0, &act);
+    kle_election_on_result(&e, RD, KLE_API_OK, &act.record, "2", 0);
+    step(&e, RD + RP, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "stale echo: UPDATE, no GET");
+    is_str(act.rv, "2", "stale echo: on the echo's version");
 }
 
 
 static void
 test_too_many_requests(void)
 {
-    kle_election_t  e;
-    kle_action_t    act;
+    kle_election_config_t  cfg;
+    kle_election_t         e;
+    kle_action_t           act;
 
     start(&e, "a");
     step(&e, 100, &act);
-    kle_election_on_result(&e, 100, KLE_API_TOO_MANY_REQUESTS, NULL, 30);
-    is_int(e.next_attempt, 30100, "429: waits Retry-After");
+    kle_election_on_result(&e, 100, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
+                           10);
+    is_int(e.next_attempt, 10100, "429: waits Retry-After");
     is_str(kle_state_name(e.state), "starting", "429: still starting");
-    step(&e, 30099, &act);
+    step(&e, 10099, &act);
     is_int(act.kind, KLE_DO_WAIT, "429: WAIT");
-    is_int(act.until, 30100, "429: until Retry-After");
+    is_int(act.until, 10100, "429: until Retry-After");
+
+    /* a follower waits one lease at most */
+    start(&e, "a");
+    step(&e, 100, &act);
+    kle_election_on_result(&e, 100, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
+                           2147483647);
+    is_int(e.next_attempt, 100 + LD, "429: Retry-After capped at a lease");
+
+    /* nor does a watch event bring it forward */
+    start(&e, "a");
+    step(&e, 100, &act);
+    kle_election_on_result(&e, 100, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
+                           10);
+    kle_election_observe(&e, 200, NULL, "3");
+    is_int(e.next_attempt, 10100, "429: a deleted object waits too");
+
+    /* a leader never waits past its claim */
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    kle_election_on_result(&e, 2210, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
+                           2147483647);
+    is_int(e.next_attempt, 150 + RD - RD / 2,
+           "429: leader capped to renew before claim_until");
 
     start(&e, "a");
     step(&e, 100, &act);
-    kle_election_on_result(&e, 100, KLE_API_TOO_MANY_REQUESTS, NULL, 1);
+    kle_election_on_result(&e, 100, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
+                           1);
     ok(e.next_attempt >= 100 + RP && e.next_attempt < 100 + RP * 22 / 10,
        "429: a short Retry-After leaves the jitter");
 
     start(&e, "a");
     step(&e, 100, &act);
-    kle_election_on_result(&e, 100, KLE_API_SERVER_ERROR, NULL, 30);
+    kle_election_on_result(&e, 100, KLE_API_SERVER_ERROR, NULL, NULL,
+                           30);
     ok(e.next_attempt < 100 + RP * 22 / 10, "429: only 429 defers");
 
-    lead(&e, 150);
-    step(&e, 2200, &act);
-    kle_election_on_result(&e, 2210, KLE_API_TOO_MANY_REQUESTS, NULL, 3);
-    is_int(e.next_attempt, 5210, "429: leader waits Retry-After over RP");
+    /* a leader renewing every 500 ms: 3 s fit before its claim ends */
+    config(&cfg, "a");
+    cfg.retry_period = 500;
+    kle_election_init(&e, &cfg, 1);
+    step(&e, 0, &act);
+    kle_election_on_result(&e, 0, KLE_API_NOT_FOUND, NULL, NULL, 0);
+    step(&e, 0, &act);
+    kle_election_on_result(&e, 50, KLE_API_OK, &act.record, "2", 0);
+    step(&e, 550, &act);
+    kle_election_on_result(&e, 600, KLE_API_TOO_MANY_REQUESTS, NULL, NULL,
+                           3);
+    is_int(e.next_attempt, 3600, "429: leader waits Retry-After over RP");
 }
 
 
@@ -696,7 +1111,7 @@ test_jitter(void)
         t = 0;
         for (i = 0; i < 5; i++) {
             kle_election_next(&e, t, wall(t), &act);
-            kle_election_on_result(&e, t, KLE_API_TRANSPORT, NULL, 0);
+            kle_election_on_result(&e, t, KLE_API_TRANSPORT, NULL, NULL, 0);
             d = e.next_attempt - t;
             bad += d < RP || d * 10 >= RP * 22;
             lo = d < lo ? d : lo;
@@ -714,9 +1129,9 @@ test_jitter(void)
     t = 0;
     for (i = 0; i < 20; i++) {
         kle_election_next(&e, t, wall(t), &act);
-        kle_election_on_result(&e, t, KLE_API_TRANSPORT, NULL, 0);
+        kle_election_on_result(&e, t, KLE_API_TRANSPORT, NULL, NULL, 0);
         kle_election_next(&f, t, wall(t), &act);
-        kle_election_on_result(&f, t, KLE_API_TRANSPORT, NULL, 0);
+        kle_election_on_result(&f, t, KLE_API_TRANSPORT, NULL, NULL, 0);
         same &= e.next_attempt == f.next_attempt;
         t = e.next_attempt;
     }
@@ -730,7 +1145,7 @@ test_jitter(void)
     bad = 0;
     for (t = 0; t < 10000; t = e.next_attempt) {
         kle_election_next(&e, t, wall(t), &act);
-        kle_election_on_result(&e, t, KLE_API_TRANSPORT, NULL, 0);
+        kle_election_on_result(&e, t, KLE_API_TRANSPORT, NULL, NULL, 0);
         d = e.next_attempt - t;
         bad += d < 5 || d * 10 >= 5 * 22;
     }
@@ -750,9 +1165,9 @@ take_over(kle_election_t *e)
 
     start(e, "a");
     step(e, 0, &act);
-    kle_election_on_result(e, 0, KLE_API_OK, &released, 0);
+    kle_election_on_result(e, 0, KLE_API_OK, &released, "1", 0);
     step(e, 0, &act);
-    kle_election_on_result(e, 10, KLE_API_OK, NULL, 0);
+    kle_election_on_result(e, 10, KLE_API_OK, &act.record, "2", 0);
 }
 
 
@@ -774,12 +1189,13 @@ test_release(void)
     is_int(ev, 0, "release: no events for sending");
     is_int(act.kind, KLE_DO_UPDATE, "release: UPDATE");
     is_int(act.timeout, RD / 2, "release: timeout");
+    is_str(act.rv, "2", "release: on our last write's version");
     want = record("", wall(500), wall(500), 5);
     want.lease_duration = 1;
     is_record(&act.record, &want, "release: client-go's release record");
     is_int(e.releasing, 1, "release: flagged");
 
-    ev = kle_election_on_result(&e, 520, KLE_API_OK, NULL, 0);
+    ev = kle_election_on_result(&e, 520, KLE_API_OK, NULL, NULL, 0);
     is_int(ev, EV_DOWN | EV_NL | EV_CH, "release: stopped, holder gone");
     is_str(kle_state_name(e.state), "released", "release: released");
     is_record(&e.observed, &want, "release: observed the release");
@@ -792,20 +1208,56 @@ test_release(void)
     }
     ok(quiet, "release: NOTHING forever");
     other = record("b", wall(0), wall(0), 6);
-    is_int(kle_election_observe(&e, 600, &other), 0,
+    is_int(kle_election_observe(&e, 600, &other, "1"), 0,
            "release: observations ignored");
-    is_int(kle_election_on_result(&e, 600, KLE_API_OK, &other, 0), 0,
+    is_int(kle_election_on_result(&e, 600, KLE_API_OK, &other, "1", 0), 0,
            "release: results ignored");
 
     /* a failed release is not retried */
     take_over(&e);
     kle_election_release(&e);
     step(&e, 500, &act);
-    ev = kle_election_on_result(&e, 520, KLE_API_CONFLICT, NULL, 0);
+    ev = kle_election_on_result(&e, 520, KLE_API_SERVER_ERROR, NULL, NULL,
+                                0);
     is_int(ev, EV_DOWN | EV_CH, "release failed: stopped anyway");
     is_str(kle_state_name(e.state), "released", "release failed: released");
     step(&e, 600, &act);
     is_int(act.kind, KLE_DO_NOTHING, "release failed: no retry");
+
+    /*
+     * A renewal cancelled for the release landed after all: the release
+     * gets a 409, reads once, and releases the record on its version.
+     */
+    take_over(&e);
+    step(&e, 10 + RP, &act);
+    kle_election_release(&e);
+    step(&e, 10 + RP + 1, &act);
+    is_str(act.rv, "2", "release 409: on the version we knew");
+    ev = kle_election_on_result(&e, 10 + RP + 5, KLE_API_CONFLICT, NULL,
+                                NULL, 0);
+    is_int(ev, 0, "release 409: not released yet");
+    step(&e, 10 + RP + 5, &act);
+    is_int(act.kind, KLE_DO_GET, "release 409: one GET");
+    want = mine(wall(0), wall(10 + RP), 5);
+    kle_election_on_result(&e, 10 + RP + 9, KLE_API_OK, &want, "3", 0);
+    step(&e, 10 + RP + 9, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "release 409: the record is ours");
+    is_str(act.rv, "3", "release 409: released on the version read");
+    is_str(act.record.holder, "", "release 409: the release record");
+    ev = kle_election_on_result(&e, 10 + RP + 12, KLE_API_CONFLICT, NULL,
+                                NULL, 0);
+    is_str(kle_state_name(e.state), "released", "release 409: once only");
+
+    /* the GET shows another holder: nothing to release */
+    take_over(&e);
+    kle_election_release(&e);
+    step(&e, 500, &act);
+    kle_election_on_result(&e, 505, KLE_API_CONFLICT, NULL, NULL, 0);
+    step(&e, 505, &act);
+    kle_election_on_result(&e, 509, KLE_API_OK, &other, "4", 0);
+    ev = step(&e, 509, &act);
+    is_int(act.kind, KLE_DO_NOTHING, "release 409, b holds: no write");
+    is_str(kle_state_name(e.state), "released", "release 409, b: released");
 
     /* a renewal in flight is cancelled by the host */
     take_over(&e);
@@ -852,7 +1304,7 @@ test_release_following(void)
     ev = step(&e, 5, &act);
     is_int(ev, EV_CH, "release starting: changed");
     is_int(act.kind, KLE_DO_NOTHING, "release starting: no request");
-    is_int(kle_election_on_result(&e, 10, KLE_API_OK, &other, 0), 0,
+    is_int(kle_election_on_result(&e, 10, KLE_API_OK, &other, "1", 0), 0,
            "release starting: the cancelled GET is ignored");
     is_str(kle_state_name(e.state), "released", "release starting: done");
 }
@@ -874,29 +1326,28 @@ test_new_leader(void)
 
     start(&e, "a");
     step(&e, 0, &act);
-    ev = kle_election_on_result(&e, 0, KLE_API_OK, &b1, 0);
+    ev = kle_election_on_result(&e, 0, KLE_API_OK, &b1, "1", 0);
     is_int(ev & EV_NL, EV_NL, "new leader: b at first sight");
     step(&e, e.next_attempt, &act);
-    ev = kle_election_on_result(&e, e.next_attempt, KLE_API_OK, &b1, 0);
+    ev = kle_election_on_result(&e, e.next_attempt, KLE_API_OK, &b1, "1", 0);
     is_int(ev, 0, "new leader: b again, nothing");
     step(&e, e.next_attempt, &act);
-    ev = kle_election_on_result(&e, e.next_attempt, KLE_API_OK, &b2, 0);
+    ev = kle_election_on_result(&e, e.next_attempt, KLE_API_OK, &b2, "2",
+                                0);
     is_int(ev, EV_CH, "new leader: b renewed, a change only");
-    ev = kle_election_observe(&e, 7000, &c);
+    ev = kle_election_observe(&e, 7000, &c, "3");
     is_int(ev, EV_NL | EV_CH, "new leader: c, by watch");
     is_str(e.reported, "c", "new leader: reported c");
-    ev = kle_election_observe(&e, 8000, &free_);
+    ev = kle_election_observe(&e, 8000, &free_, "4");
     is_int(ev, EV_NL | EV_CH, "new leader: none");
     is_str(e.reported, "", "new leader: reported none");
     is_int(e.next_attempt, 8000, "new leader: a free record brings the "
            "attempt forward");
 
     step(&e, 8000, &act);
-    is_int(act.kind, KLE_DO_GET, "new leader: GET at once");
-    ev = kle_election_on_result(&e, 8010, KLE_API_OK, &free_, 0);
-    is_int(ev, 0, "new leader: still free");
-    step(&e, 8010, &act);
-    ev = kle_election_on_result(&e, 8020, KLE_API_OK, NULL, 0);
+    is_int(act.kind, KLE_DO_UPDATE, "new leader: taken at once, no GET");
+    is_str(act.rv, "4", "new leader: on the free record's version");
+    ev = kle_election_on_result(&e, 8020, KLE_API_OK, &act.record, "5", 0);
     is_int(ev, EV_UP | EV_NL | EV_CH, "new leader: self");
     is_str(e.reported, "a", "new leader: reported self");
 }
@@ -917,12 +1368,12 @@ test_observe(void)
 
     /* before anything was read */
     start(&e, "a");
-    ev = kle_election_observe(&e, 0, &b);
+    ev = kle_election_observe(&e, 0, &b, "1");
     is_int(ev, EV_NL | EV_CH, "observe: first sight");
     is_str(kle_state_name(e.state), "following", "observe: following");
     is_int(e.observed_time, 0, "observe: observed_time");
     step(&e, 50, &act);
-    ev = kle_election_on_result(&e, 60, KLE_API_OK, &b, 0);
+    ev = kle_election_on_result(&e, 60, KLE_API_OK, &b, "1", 0);
     is_int(ev, 0, "observe: the GET reads the same");
     is_int(e.observed_time, 0, "observe: observed_time kept");
 
@@ -931,36 +1382,37 @@ test_observe(void)
     next = e.next_attempt;
     step(&e, next, &act);
     is_int(act.kind, KLE_DO_GET, "observe: GET in flight");
-    ev = kle_election_observe(&e, next + 5, &free_);
+    ev = kle_election_observe(&e, next + 5, &free_, "1");
     is_int(ev, EV_NL | EV_CH, "observe in flight: recorded");
     is_int(e.next_attempt, next, "observe in flight: no reschedule");
     is_int(e.in_flight, KLE_DO_GET, "observe in flight: GET still out");
 
-    /* a leader does not hurry on a free record */
-    lead(&e, 150);
-    ev = kle_election_observe(&e, 300, &free_);
-    is_int(ev, EV_NL | EV_CH, "observe leading: recorded");
-    is_int(e.next_attempt, 200 + RP, "observe leading: no reschedule");
-    step(&e, 300, &act);
-    is_int(act.kind, KLE_DO_WAIT, "observe leading: waits");
-
     /* while leading, an event naming us is stale or an echo: ignored */
     take_over(&e);
-    ev = kle_election_observe(&e, 100, &old);
+    ev = kle_election_observe(&e, 100, &old, "1");
     is_int(ev, 0, "observe own while leading: ignored");
     step(&e, 10 + RP, &act);
     is_int(act.kind, KLE_DO_UPDATE, "observe own while leading: renew");
+    is_str(act.rv, "2", "observe own while leading: our version");
     is_int(act.record.transitions, 5, "observe own while leading: term");
     is_int(act.record.acquire_time, wall(0),
            "observe own while leading: acquire_time");
 
-    /* a stale event showing us to a follower must not allow a blind write */
+    /*
+     * A stale event showing us to a follower allows no blind write: the
+     * UPDATE names the event's version, which the server has left.
+     */
     follow(&e, 0, &b);
-    ev = kle_election_observe(&e, 100, &old);
+    ev = kle_election_observe(&e, 100, &old, "0");
     is_int(ev, EV_NL | EV_CH, "observe stale self: recorded");
-    next = e.next_attempt;
-    step(&e, next, &act);
-    is_int(act.kind, KLE_DO_GET, "observe stale self: GET, no UPDATE");
+    step(&e, e.next_attempt, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "observe stale self: UPDATE");
+    is_str(act.rv, "0", "observe stale self: on the event's version");
+    kle_election_on_result(&e, 150, KLE_API_CONFLICT, NULL, NULL, 0);
+    step(&e, 150, &act);
+    is_int(act.kind, KLE_DO_GET, "observe stale self: 409, then GET");
+    kle_election_on_result(&e, 160, KLE_API_OK, &b, "1", 0);
+    is_int(e.pending, KLE_DO_NOTHING, "observe stale self: b holds it");
 }
 
 
@@ -972,11 +1424,130 @@ test_stray_result(void)
 
     b = record("b", wall(0), wall(0), 1);
     start(&e, "a");
-    is_int(kle_election_on_result(&e, 5, KLE_API_OK, &b, 0), 0,
+    is_int(kle_election_on_result(&e, 5, KLE_API_OK, &b, "1", 0), 0,
            "stray: ignored");
     is_int(e.have_observed, 0, "stray: nothing observed");
     is_str(kle_state_name(e.state), "starting", "stray: still starting");
     is_str(kle_state_name((kle_state_t) 99), "unknown", "state name: unknown");
+}
+
+
+/*
+ * A follower with an established watch sends nothing while the observed
+ * lease runs: no GET, a timer at observed_time + leaseDurationSeconds.
+ */
+static void
+test_watching(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    b, b2, free_;
+    int64_t         t;
+    int             requests, late;
+
+    b = record("b", wall(0), wall(0), 1);
+    free_ = record("", wall(10), wall(10), 1);
+
+    follow(&e, 1000, &b);
+    kle_election_watching(&e, 1000, 1);
+    is_int(e.next_attempt, 1000 + LD, "watching: timer at the expiry");
+
+    /* b renews every RP: each event moves the timer; nothing is sent */
+    requests = 0;
+    late = 0;
+    for (t = 1000 + RP; t < 60000; t += RP) {
+        b2 = record("b", wall(0), wall(t), 1);
+        kle_election_observe(&e, t, &b2, "2");
+        step(&e, t, &act);
+        requests += act.kind != KLE_DO_WAIT;
+        late += act.until != t + LD;
+    }
+    is_int(requests, 0, "watching: no request in a minute of renewals");
+    is_int(late, 0, "watching: each time until the renewal's expiry");
+
+    /* the watch lost: back to polling */
+    kle_election_watching(&e, 60000, 0);
+    ok(e.next_attempt >= 60000 + RP && e.next_attempt < 60000 + RP * 22 / 10,
+       "watching lost: a poll in [RP, 2.2 RP)");
+    step(&e, e.next_attempt, &act);
+    is_int(act.kind, KLE_DO_GET, "watching lost: polls");
+    kle_election_on_result(&e, e.next_attempt, KLE_API_OK, &b2, "2", 0);
+
+    /* up again: the timer at the expiry, whatever the poll said */
+    kle_election_watching(&e, 64000, 1);
+    is_int(e.next_attempt, 59000 + LD, "watching again: at the expiry");
+
+    /* a free record is taken at once */
+    kle_election_observe(&e, 65000, &free_, "3");
+    is_int(e.next_attempt, 65000, "watching: free, at once");
+    step(&e, 65000, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "watching: free, one UPDATE");
+    is_str(act.rv, "3", "watching: on the free record's version");
+
+    /* a failed takeover is not retried in a loop */
+    kle_election_on_result(&e, 65010, KLE_API_SERVER_ERROR, NULL, NULL, 0);
+    ok(e.next_attempt >= 65010 + RP, "watching: a failure waits a jitter");
+
+    /* before anything is read, even a watching candidate GETs */
+    start(&e, "a");
+    kle_election_watching(&e, 0, 1);
+    step(&e, 0, &act);
+    is_int(act.kind, KLE_DO_GET, "watching: GET when nothing is known");
+}
+
+
+/*
+ * A holder this instance cannot store (too long, a NUL inside) is someone
+ * else: never us, never free.  The stand-in can equal our identity's text.
+ */
+static void
+test_foreign_holder(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    f;
+    unsigned        ev;
+
+    f = record("a", wall(0), wall(0), 3);
+    f.foreign = 0x1234;
+
+    follow(&e, 1000, &f);
+    ok(!kle_election_is_leader(&e, 1000), "foreign: not us");
+    is_int(e.pending, KLE_DO_NOTHING, "foreign: held, no write");
+    step(&e, 1000 + LD, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "foreign: taken at expiry");
+    is_int(act.record.transitions, 4, "foreign: as a new term");
+    is_int(act.record.foreign, 0, "foreign: our record is ours");
+
+    /* a leader reading it steps down */
+    lead(&e, 150);
+    ev = kle_election_observe(&e, 1000, &f, "5");
+    is_int(ev & EV_DOWN, EV_DOWN, "foreign: a leader steps down");
+
+    /* the stand-in of a long holder */
+    memset(&f, 0, sizeof(f));
+    {
+        char  big[300];
+
+        memset(big, 'x', sizeof(big));
+        kle_record_set_holder(&f, big, sizeof(big));
+        ok(f.foreign != 0, "foreign: 300 bytes is foreign");
+        is_int(strlen(f.holder), KLE_ID_MAX - 1, "foreign: stand-in fits");
+        ok(strcmp(f.holder + KLE_ID_MAX - 4, "...") == 0,
+           "foreign: stand-in ends in ...");
+
+        kle_record_set_holder(&f, "a\0b", 3);
+        ok(f.foreign != 0, "foreign: a NUL inside is foreign");
+        is_str(f.holder, "a?b", "foreign: NUL shown as ?");
+        ok(!kle_record_names(&f, "a?b"), "foreign: never names anyone");
+
+        kle_record_set_holder(&f, "\0", 1);
+        is_str(f.holder, "?", "foreign: never empty");
+
+        kle_record_set_holder(&f, big, KLE_ID_MAX - 1);
+        is_int(f.foreign, 0, "foreign: 255 bytes fit");
+        ok(kle_record_names(&f, f.holder), "foreign: 255 bytes named");
+    }
 }
 
 
@@ -1019,6 +1590,7 @@ typedef struct {
     int           who;
     int64_t       at;
     kle_record_t  rec;
+    long          version;
 } sim_watch_t;
 
 typedef struct {
@@ -1027,7 +1599,6 @@ typedef struct {
     int64_t         mono_off;
     int64_t         rate;             /* monotonic ms per 1000 sim ms */
     int64_t         wall_off;
-    long            version;          /* the lock's last read version */
     int             req;              /* in flight, -1 if none */
     int64_t         wake;
     int64_t         paused_until;     /* a stalled process */
@@ -1127,6 +1698,7 @@ sim_publish(void)
             sim.watch[w].at += (int64_t) sim_rand(2500);
         }
         sim.watch[w].rec = sim.rec;
+        sim.watch[w].version = sim.version;
     }
 }
 
@@ -1236,7 +1808,8 @@ sim_send(sim_cand_t *c, const kle_action_t *act)
     r->who = (int) (c - sim.c);
     r->kind = act->kind;
     r->rec = act->record;
-    r->version = c->version;
+    /* the version the action names, not one the host remembers */
+    r->version = act->rv[0] ? strtol(act->rv, NULL, 10) : -1;
     r->fault = KLE_API_OK;
 
     if (sim.faults) {
@@ -1269,6 +1842,7 @@ sim_answer(sim_cand_t *c)
     const kle_record_t *rec;
     kle_api_status_t    status;
     unsigned            ev;
+    char                rv[32];
 
     r = &sim.reqs[c->req];
     rec = NULL;
@@ -1281,11 +1855,12 @@ sim_answer(sim_cand_t *c)
         status = r->status;
         if (status == KLE_API_OK) {
             rec = &r->result;
-            c->version = r->result_version;
+            snprintf(rv, sizeof(rv), "%ld", r->result_version);
         }
     }
 
     ev = kle_election_on_result(&c->e, sim_mono(c, sim.t), status, rec,
+                                rec ? rv : NULL,
                                 status == KLE_API_TOO_MANY_REQUESTS);
     sim_events(c, ev);
 
@@ -1330,6 +1905,16 @@ sim_drive(sim_cand_t *c)
 
     if (sim.faults && sim_rand(60) == 0) {
         c->paused_until = sim.t + 1 + (int64_t) sim_rand(1500);
+    }
+
+    /*
+     * The host's watch comes and goes.  Its events are the lossy, late
+     * ones of sim_publish: a silent follower must stay safe on them.
+     */
+    if (sim_rand(40) == 0) {
+        ev = kle_election_watching(&c->e, sim_mono(c, sim.t),
+                                   !c->e.watching);
+        sim_events(c, ev);
     }
 }
 
@@ -1434,6 +2019,7 @@ sim_tick(int *took, int other)
     sim_cand_t  *c;
     unsigned     ev;
     int          i, j, first;
+    char         rv[32];
 
     first = (int) sim_rand(SIM_REQS);
     for (j = 0; j < SIM_REQS; j++) {
@@ -1455,8 +2041,9 @@ sim_tick(int *took, int other)
         }
         sim.watch[i].used = 0;
         if (!c->stopped) {
+            snprintf(rv, sizeof(rv), "%ld", sim.watch[i].version);
             ev = kle_election_observe(&c->e, sim_mono(c, sim.t),
-                                      &sim.watch[i].rec);
+                                      &sim.watch[i].rec, rv);
             sim_events(c, ev);
             c->wake = sim.t;
         }
@@ -1529,6 +2116,7 @@ sim_run(uint64_t seed)
         c->wall_off = (int64_t) sim_rand(100000000) - 50000000;
         c->req = -1;
         c->wake = (int64_t) sim_rand(300);
+        kle_election_watching(&c->e, sim_mono(c, 0), (int) sim_rand(2));
     }
 
     sim_until(SIM_CHAOS, NULL, -1);
@@ -1644,13 +2232,18 @@ main(void)
 {
     test_validate();
     test_fresh_start();
+    test_timeout();
     test_follow();
     test_takeover();
+    test_takeover_one_request();
+    test_stale_observation();
     test_clock_skew();
     test_empty_holder();
     test_restart_self();
     test_fast_path();
     test_fast_path_conflict();
+    test_step_down();
+    test_claim();
     test_renew_deadline();
     test_stale_write();
     test_too_many_requests();
@@ -1659,6 +2252,8 @@ main(void)
     test_release_following();
     test_new_leader();
     test_observe();
+    test_watching();
+    test_foreign_holder();
     test_stray_result();
     test_simulation();
 

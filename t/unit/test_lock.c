@@ -24,7 +24,8 @@ static const char  *lease_body =
     "\"uid\":\"8f1c\",\"resourceVersion\":\"4711\","
     "\"labels\":{\"app\":\"web\"},"
     "\"annotations\":{\"leader-election.nginx.org/address\":"
-    "\"10.0.0.5:8080\",\"team\":\"edge\"},"
+    "\"10.0.0.5:8080\",\"leader-election.nginx.org/address-holder\":"
+    "\"nginx-0\",\"team\":\"edge\"},"
     "\"managedFields\":[{\"manager\":\"kle\",\"operation\":\"Update\"}]},"
     "\"spec\":{\"holderIdentity\":\"nginx-0\",\"leaseDurationSeconds\":15,"
     "\"acquireTime\":\"2026-01-01T10:00:00.000000Z\","
@@ -239,15 +240,18 @@ test_paths(void)
            "Lease collection path");
     kle_lock_watch_path(&lease, "4711", buf, sizeof(buf));
     is_str(buf, "/apis/coordination.k8s.io/v1/namespaces/default/leases"
-           "?watch=1&fieldSelector=metadata.name%3Dnginx-web"
+           "?watch=1&allowWatchBookmarks=true"
+           "&fieldSelector=metadata.name%3Dnginx-web"
            "&resourceVersion=4711", "Lease watch path");
     kle_lock_watch_path(&lease, NULL, buf, sizeof(buf));
     is_str(buf, "/apis/coordination.k8s.io/v1/namespaces/default/leases"
-           "?watch=1&fieldSelector=metadata.name%3Dnginx-web",
+           "?watch=1&allowWatchBookmarks=true"
+           "&fieldSelector=metadata.name%3Dnginx-web",
            "watch path without rv");
     kle_lock_watch_path(&lease, "", buf, sizeof(buf));
     is_str(buf, "/apis/coordination.k8s.io/v1/namespaces/default/leases"
-           "?watch=1&fieldSelector=metadata.name%3Dnginx-web",
+           "?watch=1&allowWatchBookmarks=true"
+           "&fieldSelector=metadata.name%3Dnginx-web",
            "watch path with empty rv");
     kle_lock_watch_path(&lease, "a b&c", buf, sizeof(buf));
     ok(strstr(buf, "&resourceVersion=a%20b%26c") != NULL,
@@ -261,15 +265,16 @@ test_paths(void)
            "ConfigMap collection path");
     kle_lock_watch_path(&cm, "12", buf, sizeof(buf));
     is_str(buf, "/api/v1/namespaces/kube-system/configmaps?watch=1"
-           "&fieldSelector=metadata.name%3Dlock&resourceVersion=12",
+           "&allowWatchBookmarks=true&fieldSelector=metadata.name%3Dlock"
+           "&resourceVersion=12",
            "ConfigMap watch path");
 
     /* exactly fitting and one byte short */
     ok(kle_lock_object_path(&cm, buf, 47) == 0, "path fits exactly");
     ok(kle_lock_object_path(&cm, buf, 46) == -1, "path too long");
     ok(kle_lock_collection_path(&cm, buf, 10) == -1, "collection too long");
-    ok(kle_lock_watch_path(&cm, "12", buf, 103) == -1, "watch too long");
-    ok(kle_lock_watch_path(&cm, "12", buf, 104) == 0, "watch fits");
+    ok(kle_lock_watch_path(&cm, "12", buf, 128) == -1, "watch too long");
+    ok(kle_lock_watch_path(&cm, "12", buf, 129) == 0, "watch fits");
 
     kle_lock_free(&lease);
     kle_lock_free(&cm);
@@ -286,7 +291,8 @@ test_lease(void)
 
     kle_lock_init(&lock, "leases", "default/nginx-web", err, sizeof(err));
 
-    ok(kle_lock_update_body(&lock, &r) == NULL, "no update before a read");
+    ok(kle_lock_update_body(&lock, &r, "1") == NULL,
+       "no update before a read");
 
     memset(&r, 0x55, sizeof(r));
     ok(read_body(&lock, lease_body, &r, err) == 0, "Lease read");
@@ -308,7 +314,7 @@ test_lease(void)
     w.renew_time = (T0 + 40) * US + 7;
     w.transitions = 4;
 
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     ok(o != NULL, "update body is JSON");
     is_str(jstr(jpath(o, "metadata", "resourceVersion", NULL)), "4711",
@@ -340,7 +346,7 @@ test_lease(void)
 
     /* no address: the annotation goes, the others stay */
     w.address[0] = '\0';
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     ok(o != NULL && jpath(o, "metadata", "annotations",
                           KLE_ANNOTATION_ADDRESS, NULL) == NULL,
@@ -365,7 +371,7 @@ test_lease(void)
        "nulls and a missing kind read");
     ok(r.holder[0] == '\0' && r.acquire_time == 0, "nulls read as zero");
 
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     is_str(jstr(jpath(o, "metadata", "resourceVersion", NULL)), "5001",
            "update uses the last read");
@@ -425,7 +431,8 @@ test_create(void)
     free(s);
 
     /* nothing read: still no update body */
-    ok(kle_lock_update_body(&lock, &w) == NULL, "create remembers nothing");
+    ok(kle_lock_update_body(&lock, &w, "1") == NULL,
+       "create remembers nothing");
     kle_lock_free(&lock);
 
     kle_lock_init(&lock, "configmaps", "kube-system/lock", err, sizeof(err));
@@ -474,7 +481,7 @@ test_configmap(void)
     w.renew_time = (T0 + 60) * US;
     w.transitions = 3;
 
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     ok(o != NULL, "update body is JSON");
     is_str(jstr(jpath(o, "metadata", "resourceVersion", NULL)), "99",
@@ -505,10 +512,10 @@ test_configmap(void)
     ok(r.holder[0] == '\0' && r.lease_duration == 0 && r.acquire_time == 0
        && r.renew_time == 0 && r.transitions == 0,
        "no annotation is an all-zero record");
-    is_str(r.address, "10.0.0.7:80", "address read from a ConfigMap");
+    is_str(r.address, "", "an address with no holder is not shown");
 
     w.address[0] = '\0';
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     ok(o != NULL && jpath(o, "metadata", "annotations",
                           KLE_ANNOTATION_ADDRESS, NULL) == NULL,
@@ -521,7 +528,7 @@ test_configmap(void)
     ok(read_body(&lock, "{\"metadata\":{\"resourceVersion\":\"101\"}}", &r,
                  err) == 0 && r.holder[0] == '\0',
        "ConfigMap without annotations reads");
-    s = kle_lock_update_body(&lock, &w);
+    s = kle_lock_update_body(&lock, &w, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     ok(jpath(o, "metadata", "annotations", KLE_ANNOTATION_LEADER, NULL)
        != NULL, "annotations created on update");
@@ -628,7 +635,7 @@ test_malformed(void)
 
     /* the update still comes from the last good read */
     memset(&r, 0, sizeof(r));
-    s = kle_lock_update_body(&lock, &r);
+    s = kle_lock_update_body(&lock, &r, lock.resource_version);
     o = s ? json_tokener_parse(s) : NULL;
     is_str(jstr(jpath(o, "metadata", "resourceVersion", NULL)), "4711",
            "update after bad reads uses the good object");
@@ -660,6 +667,280 @@ test_malformed(void)
        "a Lease is not a ConfigMap");
     is_str(cm.resource_version, "99", "ConfigMap rv unchanged");
     kle_lock_free(&cm);
+}
+
+
+/*
+ * Holders this instance cannot store read as someone else in both forms:
+ * a Lease (where strlen would cut at a NUL) and a ConfigMap annotation.
+ */
+static void
+test_foreign_holder(void)
+{
+    char          err[256], *body, *holder;
+    kle_lock_t    lease, cm;
+    kle_record_t  r;
+    size_t        n;
+
+    kle_lock_init(&lease, "leases", "default/nginx-web", err, sizeof(err));
+    kle_lock_init(&cm, "configmaps", "default/nginx-web", err, sizeof(err));
+
+    holder = malloc(301);
+    memset(holder, 'h', 300);
+    holder[300] = '\0';
+    n = strlen(holder) + 256;
+    body = malloc(n);
+
+    snprintf(body, n, "{\"metadata\":{\"resourceVersion\":\"3\"},"
+             "\"spec\":{\"holderIdentity\":\"%s\","
+             "\"leaseDurationSeconds\":2}}", holder);
+    ok(read_body(&lease, body, &r, err) == 0, "Lease: 300-byte holder read");
+    ok(r.foreign != 0 && r.holder[0] != '\0', "Lease: a foreign holder");
+    is_int(r.lease_duration, 2, "Lease: its lease still read");
+    is_str(lease.resource_version, "3", "Lease: its version remembered");
+
+    snprintf(body, n, "{\"metadata\":{\"resourceVersion\":\"3\","
+             "\"annotations\":{\"control-plane.alpha.kubernetes.io/leader\":"
+             "\"{\\\"holderIdentity\\\":\\\"%s\\\"}\"}}}", holder);
+    ok(read_body(&cm, body, &r, err) == 0, "ConfigMap: 300-byte holder read");
+    ok(r.foreign != 0, "ConfigMap: a foreign holder");
+
+    ok(read_body(&lease, "{\"metadata\":{\"resourceVersion\":\"4\"},"
+                 "\"spec\":{\"holderIdentity\":\"nginx-0\\u0000x\"}}",
+                 &r, err) == 0, "Lease: holder with a NUL read");
+    ok(r.foreign != 0 && !kle_record_names(&r, "nginx-0"),
+       "Lease: a NUL does not make it nginx-0");
+    ok(read_body(&cm, "{\"metadata\":{\"resourceVersion\":\"4\","
+                 "\"annotations\":{\"control-plane.alpha.kubernetes.io/"
+                 "leader\":\"{\\\"holderIdentity\\\":\\\"nginx-0\\\\u0000x"
+                 "\\\"}\"}}}", &r, err) == 0, "ConfigMap: holder with a NUL");
+    ok(r.foreign != 0 && !kle_record_names(&r, "nginx-0"),
+       "ConfigMap: a NUL does not make it nginx-0");
+
+    ok(read_body(&lease, "{\"metadata\":{\"resourceVersion\":\"5\"},"
+                 "\"spec\":{\"renewTime\":\"2026-01-01T00:00:00.000000Z"
+                 "\\u0000junk\"}}", &r, err) == -1,
+       "Lease: a time with a NUL rejected");
+    ok(read_body(&lease, "{\"metadata\":{\"resourceVersion\":\"5\\u0000\"}}",
+                 &r, err) == -1, "Lease: a version with a NUL rejected");
+
+    free(body);
+    free(holder);
+    kle_lock_free(&lease);
+    kle_lock_free(&cm);
+}
+
+
+/* The advertised address, written with its holder and read only for it. */
+static void
+test_address(void)
+{
+    char          err[256], *s, body[1024];
+    kle_lock_t    lock;
+    kle_record_t  r, w;
+    json_object  *o;
+    size_t        i;
+
+    static const char  *good[] = {
+        "10.0.0.5:8080", "[fd00::1]:80", "[::1]:65535", "web-0.svc:1",
+        "a.b.c.example.com:443", "NGINX-0:8080"
+    };
+    static const char  *bad[] = {
+        "10.0.0.5", "10.0.0.5:", "10.0.0.5:0", "10.0.0.5:65536",
+        "10.0.0.5:080", "10.0.0.5:+80", ":80", "fd00::1:80", "[fd00::1]",
+        "[fd00::1%eth0]:80", "[10.0.0.5]:80", "1.2.3:80", "256.1.1.1:80",
+        "-a:80", "a-:80", "a..b:80", "a.:80", "a b:80", "a/b:80",
+        "a@b:80", "http://a:80", "a:80\n", "a:80 ", "[]:80"
+    };
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ok(kle_address_valid(good[i], strlen(good[i])), good[i]);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ok(!kle_address_valid(bad[i], strlen(bad[i])), bad[i]);
+    }
+    ok(!kle_address_valid("a:80\0x", 6), "a NUL inside");
+    ok(!kle_address_valid("", 0), "empty");
+
+    kle_lock_init(&lock, "leases", "default/nginx-web", err, sizeof(err));
+
+#define LEASE_WITH(ann, holder)                                               \
+    snprintf(body, sizeof(body), "{\"metadata\":{\"resourceVersion\":"      \
+             "\"7\",\"annotations\":{%s}},\"spec\":{\"holderIdentity\":"    \
+             "\"%s\"}}", ann, holder)
+
+    LEASE_WITH("\"leader-election.nginx.org/address\":\"10.0.0.5:80\","
+               "\"leader-election.nginx.org/address-holder\":\"nginx-0\"",
+               "nginx-0");
+    read_body(&lock, body, &r, err);
+    is_str(r.address, "10.0.0.5:80", "address of the holder shown");
+
+    LEASE_WITH("\"leader-election.nginx.org/address\":\"10.0.0.5:80\","
+               "\"leader-election.nginx.org/address-holder\":\"nginx-0\"",
+               "client-go-elector");
+    read_body(&lock, body, &r, err);
+    is_str(r.address, "", "address of an earlier holder not shown");
+
+    LEASE_WITH("\"leader-election.nginx.org/address\":\"10.0.0.5:80\"",
+               "nginx-0");
+    read_body(&lock, body, &r, err);
+    is_str(r.address, "", "address without its holder not shown");
+
+    LEASE_WITH("\"leader-election.nginx.org/address\":\"evil:80/x\","
+               "\"leader-election.nginx.org/address-holder\":\"nginx-0\"",
+               "nginx-0");
+    ok(read_body(&lock, body, &r, err) == 0, "a bad address does not fail");
+    is_str(r.address, "", "a bad address not shown");
+
+    LEASE_WITH("\"leader-election.nginx.org/address\":\"10.0.0.5:80\","
+               "\"leader-election.nginx.org/address-holder\":\"nginx-0\"",
+               "");
+    read_body(&lock, body, &r, err);
+    is_str(r.address, "", "no holder, no address");
+
+    /* written with the holder; a release removes both */
+    memset(&w, 0, sizeof(w));
+    strcpy(w.holder, "nginx-1");
+    strcpy(w.address, "[fd00::2]:8080");
+    s = kle_lock_update_body(&lock, &w, "7");
+    o = s ? json_tokener_parse(s) : NULL;
+    is_str(jstr(jpath(o, "metadata", "annotations", KLE_ANNOTATION_ADDRESS,
+                      NULL)), "[fd00::2]:8080", "address written");
+    is_str(jstr(jpath(o, "metadata", "annotations",
+                      KLE_ANNOTATION_ADDRESS_HOLDER, NULL)), "nginx-1",
+           "address-holder written");
+    json_object_put(o);
+    free(s);
+
+    memset(&w, 0, sizeof(w));
+    w.lease_duration = 1;
+    s = kle_lock_update_body(&lock, &w, "7");
+    o = s ? json_tokener_parse(s) : NULL;
+    ok(o != NULL && jpath(o, "metadata", "annotations",
+                          KLE_ANNOTATION_ADDRESS, NULL) == NULL
+       && jpath(o, "metadata", "annotations", KLE_ANNOTATION_ADDRESS_HOLDER,
+                NULL) == NULL, "release: both removed");
+    json_object_put(o);
+    free(s);
+
+#undef LEASE_WITH
+
+    kle_lock_free(&lock);
+}
+
+
+/* A watch line given as a literal. */
+static int
+wev(kle_lock_t *lock, const char *line, kle_watch_event_t *ev)
+{
+    int    rc;
+    char   err[256];
+    char  *p = exact(line);
+
+    rc = kle_lock_watch_event(lock, p, strlen(line), ev, err, sizeof(err));
+    free(p);
+    return rc;
+}
+
+
+/* Watch lines, each parsed once into what the elector needs. */
+static void
+test_watch_event(void)
+{
+    char               err[256], *line, *p;
+    kle_lock_t         lock;
+    kle_watch_event_t  ev;
+    size_t             n;
+
+    kle_lock_init(&lock, "leases", "default/nginx-web", err, sizeof(err));
+
+    n = strlen(lease_body) + 64;
+    line = malloc(n);
+    snprintf(line, n, "{\"type\":\"MODIFIED\",\"object\":%s}", lease_body);
+    p = exact(line);
+    ok(kle_lock_watch_event(&lock, p, strlen(line), &ev, err, sizeof(err))
+       == 0, "MODIFIED parsed");
+    free(p);
+    is_int(ev.type, KLE_WATCH_CHANGED, "MODIFIED is a change");
+    is_str(ev.rec.holder, "nginx-0", "MODIFIED: its record");
+    is_str(ev.rv, "4711", "MODIFIED: its version");
+    ok(ev.object != NULL, "MODIFIED: its object, to keep");
+    ok(lock.object == NULL, "parsing keeps nothing");
+    kle_lock_keep(&lock, ev.object, ev.rv);
+    kle_lock_watch_event_free(&ev);
+    is_str(lock.resource_version, "4711", "kept: its version");
+    ok(lock.object != NULL, "kept: the object outlives the event");
+
+    snprintf(line, n, "{\"type\":\"ADDED\",\"object\":%s}", lease_body);
+    ok(kle_lock_watch_event(&lock, line, strlen(line), &ev, err, sizeof(err))
+       == 0 && ev.type == KLE_WATCH_CHANGED, "ADDED is a change");
+    kle_lock_watch_event_free(&ev);
+
+    ok(wev(&lock, "{\"type\":\"DELETED\",\"object\":{\"kind\":\"Lease\","
+           "\"metadata\":{\"name\":\"nginx-web\",\"resourceVersion\":"
+           "\"4800\"}}}", &ev) == 0, "DELETED parsed");
+    is_int(ev.type, KLE_WATCH_DELETED, "DELETED");
+    is_str(ev.rv, "4800", "DELETED: the deletion's version");
+    kle_lock_watch_event_free(&ev);
+
+    strcpy(line, "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Lease\","
+           "\"metadata\":{\"resourceVersion\":\"4900\"}}}");
+    ok(kle_lock_watch_event(&lock, line, strlen(line), &ev, err, sizeof(err))
+       == 0 && ev.type == KLE_WATCH_BOOKMARK, "BOOKMARK parsed");
+    is_str(ev.rv, "4900", "BOOKMARK: where to resume");
+    ok(ev.object == NULL, "BOOKMARK: nothing to keep");
+    kle_lock_watch_event_free(&ev);
+
+    strcpy(line, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
+           "\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+           "\"message\":\"too old resource version: 1 (4711)\","
+           "\"reason\":\"Expired\",\"code\":410}}");
+    ok(kle_lock_watch_event(&lock, line, strlen(line), &ev, err, sizeof(err))
+       == 0 && ev.type == KLE_WATCH_ERROR, "ERROR parsed");
+    is_int(ev.code, 410, "ERROR: 410");
+    is_str(ev.message, "too old resource version: 1 (4711)",
+           "ERROR: its message");
+    kle_lock_watch_event_free(&ev);
+
+    ok(wev(&lock, "{\"type\":\"SURPRISE\",\"object\":{}}", &ev) == -1,
+       "unknown type refused");
+    ok(wev(&lock, "{\"type\":1,\"object\":{}}", &ev) == -1,
+       "numeric type refused");
+    ok(wev(&lock, "{\"type\":\"MODIFIED\"}", &ev) == -1, "no object refused");
+    ok(wev(&lock, "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{}}}",
+           &ev) == -1, "MODIFIED without a version refused");
+    ok(wev(&lock, "{\"type\":\"BOOKMARK\",\"object\":{}}", &ev) == -1,
+       "BOOKMARK without a version refused");
+    ok(wev(&lock, "[1,2]", &ev) == -1, "an array refused");
+    ok(wev(&lock, "{\"type\":\"MOD", &ev) == -1, "a cut line refused");
+    is_str(lock.resource_version, "4711", "refused lines keep nothing");
+
+    /* bounded before parsing: valid, but larger than a Lease can be */
+    free(line);
+    n = KLE_LEASE_BODY_MAX + 4096;
+    line = malloc(n + 1);
+    memset(line, 'x', n);
+    line[n] = '\0';
+    p = "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{"
+        "\"resourceVersion\":\"1\"},\"pad\":\"";
+    memcpy(line, p, strlen(p));
+    memcpy(line + n - 4, "\"}}\n", 4);
+    ok(kle_lock_watch_event(&lock, line, n - 1, &ev, err, sizeof(err))
+       == -1, "an oversized event refused unparsed");
+    p = "{\"metadata\":{\"resourceVersion\":\"1\"},\"pad\":\"";
+    memcpy(line + 1024, p, strlen(p));
+    memcpy(line + n - 4, "\"}  ", 4);
+    ok(kle_lock_parse_body(&lock, line + 1024, n - 1024, err, sizeof(err))
+       == NULL, "an oversized Lease refused unparsed");
+    ok(kle_lock_parse_body(&lock, line + 1024, KLE_LEASE_BODY_MAX - 8192,
+                           err, sizeof(err)) == NULL, "(a cut one too)");
+    line[0] = '[';
+    ok(kle_lock_parse_body(&lock, line, 100, err, sizeof(err)) == NULL,
+       "a body that is no object refused unparsed");
+    is_str(err, "Lease response: not a JSON object", "shape reason");
+    free(line);
+
+    kle_lock_free(&lock);
 }
 
 
@@ -827,6 +1108,9 @@ main(void)
     test_create();
     test_configmap();
     test_malformed();
+    test_foreign_holder();
+    test_address();
+    test_watch_event();
     test_classify();
 
     return done_testing();

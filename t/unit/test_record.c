@@ -348,10 +348,32 @@ test_long_holder(void)
     ok(from_annotation(json, &r, err, sizeof(err)) == 0
        && strlen(r.holder) == KLE_ID_MAX - 1, "holder of KLE_ID_MAX-1 fits");
 
+    ok(r.foreign == 0 && kle_record_names(&r, r.holder),
+       "holder of KLE_ID_MAX-1 is an identity");
+
+    /* one we cannot store is someone else's, not an error */
     strcpy(json + strlen(json) - 2, "a\"}");
-    ok(from_annotation(json, &r, err, sizeof(err)) == -1
-       && strcmp(err, "leader annotation: holderIdentity is too long") == 0,
-       "holder of KLE_ID_MAX rejected");
+    ok(from_annotation(json, &r, err, sizeof(err)) == 0,
+       "holder of KLE_ID_MAX read");
+    ok(r.foreign != 0, "holder of KLE_ID_MAX is foreign");
+    ok(r.holder[0] != '\0' && !kle_record_names(&r, r.holder),
+       "holder of KLE_ID_MAX names nobody");
+
+    /* a NUL inside: the same, where strlen would have cut it short */
+    ok(from_annotation("{\"holderIdentity\":\"a\\u0000b\"}", &r, err,
+                       sizeof(err)) == 0, "holder with a NUL read");
+    ok(r.foreign != 0 && !kle_record_names(&r, "a"),
+       "holder with a NUL is foreign, not \"a\"");
+    ok(from_annotation("{\"holderIdentity\":\"\\u0000\"}", &r, err,
+                       sizeof(err)) == 0 && r.holder[0] != '\0',
+       "holder of one NUL is not free");
+
+    /* NULs elsewhere: not a time, not a number */
+    ok(from_annotation("{\"renewTime\":\"2026-01-01T00:00:00Z\\u0000x\"}",
+                       &r, err, sizeof(err)) == -1,
+       "time with a NUL rejected");
+    ok(from_annotation("{\"leaseDurationSeconds\":\"15\\u0000\"}", &r, err,
+                       sizeof(err)) == -1, "duration with a NUL rejected");
 }
 
 

@@ -1,0 +1,141 @@
+# $leader_election_fencing_token: while this instance leads, the
+# transition count of its own term, read in the same snapshot as the
+# leader check; empty when it does not lead (a follower, a lapsed claim).
+# The _NAME forms select an election; the unsuffixed form is the first.
+
+use Kle::Emulator;
+use Test::Nginx::Socket;
+use Time::HiRes qw(sleep time);
+
+repeat_each(1);
+no_shuffle();
+no_long_string();
+log_level('info');
+
+sub lease {
+    my ($name, $holder, $secs, $transitions) = @_;
+    put_object('leases', 'default', $name, {
+        apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
+        metadata => { name => $name, namespace => 'default' },
+        spec => { holderIdentity => $holder, leaseDurationSeconds => $secs,
+                  acquireTime => '2026-01-01T00:00:00.000000Z',
+                  renewTime => '2026-01-01T00:00:00.000000Z',
+                  leaseTransitions => $transitions },
+    });
+}
+
+# fa: released by someone else, taken over as the 7th transition;
+# fb: held by x for an hour.
+lease('fa', '', 1, 6);
+lease('fb', 'x', 3600, 2);
+
+plan tests => 27;
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the leader's token is its term; a follower's is empty
+--- http_config
+    leader_election a {
+        lock            leases default/fa;
+        identity        i1;
+        lease_duration  3s;
+        renew_deadline  2s;
+        retry_period    500ms;
+        api_server      kubeconfig $TEST_NGINX_KUBECONFIG;
+    }
+    leader_election b {
+        lock            leases default/fb;
+        identity        i1;
+        lease_duration  3s;
+        renew_deadline  2s;
+        retry_period    500ms;
+        api_server      kubeconfig $TEST_NGINX_KUBECONFIG;
+    }
+--- config
+    location = /vars {
+        return 200 "[$leader_election_fencing_token] a=$leader_election_is_leader_a:[$leader_election_fencing_token_a]:$leader_election_transitions_a b=$leader_election_is_leader_b:[$leader_election_fencing_token_b]:$leader_election_transitions_b\n";
+    }
+--- init
+package main;
+wait_until(5, sub { (nginx_var('/vars') // '') =~ /^\[7\] .* b=0:\[\]:2$/ });
+--- request
+GET /vars
+--- response_body
+[7] a=1:[7]:7 b=0:[]:2
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 2: a lapsed claim (API stalled): no token, though the holder is still this instance
+--- init
+package main;
+add_fault(kind => 'stall', path => '/leases/fa');
+wait_until(4, sub { (nginx_var('/vars') // '') =~ /^\[\] a=0:/ });
+--- request
+GET /vars
+--- response_body
+[] a=0:[]:7 b=0:[]:2
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 3: leading again in the same term: the same token
+--- init
+package main;
+clear_faults();
+wait_until(6, sub { (nginx_var('/vars') // '') =~ /^\[7\] a=1:/ });
+is(lease_spec('default', 'fa')->{leaseTransitions}, 7, 'no new transition');
+--- request
+GET /vars
+--- response_body
+[7] a=1:[7]:7 b=0:[]:2
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 4: a new term after the lock changed hands: the token grows
+--- init
+package main;
+# x takes fa for a moment (a forced write, transitions 8), then releases it
+my $o = get_object('leases', 'default', 'fa');
+main::lease('fa', 'x', 2, $o->{spec}{leaseTransitions} + 1);
+wait_until(5, sub { (nginx_var('/vars') // '') =~ /^\[\] a=0:/ });
+main::lease('fa', '', 1, $o->{spec}{leaseTransitions} + 1);
+wait_until(8, sub { (nginx_var('/vars') // '') =~ /^\[9\] a=1:/ });
+is(lease_spec('default', 'fa')->{holderIdentity}, 'i1', 'i1 holds fa again');
+--- request
+GET /vars
+--- response_body
+[9] a=1:[9]:9 b=0:[]:2
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 5: the variables exist without any election: empty token
+--- http_config
+--- config
+    location = /vars {
+        return 200 "[$leader_election_fencing_token] $leader_election_is_leader\n";
+    }
+--- request
+GET /vars
+--- response_body
+[] 0
+--- no_error_log
+[error]
+[alert]
+[crit]

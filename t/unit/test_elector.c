@@ -1,0 +1,1219 @@
+/*
+ * kle_elector over the real transport, against a scripted API server on
+ * loopback (a thread of this process): which requests go out, when, and
+ * on which resourceVersion; the watch, its events and its restarts; what
+ * reaches the log.
+ */
+
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <json-c/json.h>
+
+#include "kle_test.h"
+#include "kle_elector.h"
+
+#define LD  2000
+#define RD  1500
+#define RP  300
+
+#define COLL  "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+#define OBJ   COLL "/nginx-web"
+
+#define CONNS  16
+#define LOGS   1024
+
+
+typedef struct {
+    int      seq;                 /* its index in the log */
+    int64_t  at;                  /* mono ms */
+    char     method[8];
+    char     target[1024];
+    char     rv[64];              /* the body's metadata.resourceVersion */
+    char     holder[64];          /* the body's spec.holderIdentity */
+    char     labels[64];          /* the body's metadata.labels.stale */
+    int      code;
+} srv_req_t;
+
+typedef struct {
+    int      fd;
+    int      watch;               /* an open watch stream */
+    char    *in;
+    size_t   in_len;
+    char    *out;
+    size_t   out_len;
+} srv_conn_t;
+
+static struct {
+    pthread_t        thread;
+    pthread_mutex_t  mu;
+    int              lfd;
+    int              wake[2];
+    int              port;
+    int              stop;
+    srv_conn_t       conns[CONNS];
+
+    int              exists;
+    json_object     *obj;
+    long             rv;
+
+    int              watch_code;   /* answer the next watch with this */
+    int              put_code;     /* answer the next PUT with this */
+    int              hook_code;    /* answer hooks with this */
+    char             status_message[128];
+
+    srv_req_t        log[LOGS];
+    int              nlog;
+} srv;
+
+
+/* Test side: the elector's log and callbacks. */
+static struct {
+    char  lines[256][512];
+    int   n;
+    int   started;
+    int   stopped;
+    int   new_leader;
+    char  holder[300];
+    int   stop_on_started;
+    char  stop_on_holder[64];
+    kle_elector_t  *el;
+} seen;
+
+
+static int64_t
+now_ms(void)
+{
+    return kle_now_ms();
+}
+
+
+static void
+out_add(srv_conn_t *c, const char *data, size_t n)
+{
+    c->out = realloc(c->out, c->out_len + n);
+    memcpy(c->out + c->out_len, data, n);
+    c->out_len += n;
+}
+
+
+static void
+out_printf(srv_conn_t *c, const char *fmt, ...)
+{
+    char     buf[8192];
+    int      n;
+    va_list  ap;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+
+    out_add(c, buf, (size_t) n);
+}
+
+
+/* One chunk of a watch stream. */
+static void
+out_chunk(srv_conn_t *c, const char *data, size_t n)
+{
+    char  head[32];
+
+    snprintf(head, sizeof(head), "%zx\r\n", n);
+    out_add(c, head, strlen(head));
+    out_add(c, data, n);
+    out_add(c, "\r\n", 2);
+}
+
+
+static void
+respond(srv_conn_t *c, int code, const char *body)
+{
+    out_printf(c, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+               "Content-Length: %zu\r\n\r\n", code, strlen(body));
+    out_add(c, body, strlen(body));
+}
+
+
+static void
+respond_status(srv_conn_t *c, int code, const char *reason,
+    const char *message)
+{
+    char  body[1024];
+
+    snprintf(body, sizeof(body), "{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+             "\"metadata\":{},\"status\":\"Failure\",\"message\":\"%s\","
+             "\"reason\":\"%s\",\"code\":%d}", message, reason, code);
+    respond(c, code, body);
+}
+
+
+static void
+srv_wake(void)
+{
+    (void) !write(srv.wake[1], "x", 1);
+}
+
+
+/* A line to every open watch (the lock held). */
+static void
+srv_broadcast(const char *line)
+{
+    int     i;
+    char   *l;
+    size_t  n;
+
+    n = strlen(line);
+    l = malloc(n + 1);
+    memcpy(l, line, n);
+    l[n] = '\n';
+
+    for (i = 0; i < CONNS; i++) {
+        if (srv.conns[i].fd >= 0 && srv.conns[i].watch) {
+            out_chunk(&srv.conns[i], l, n + 1);
+        }
+    }
+
+    free(l);
+    srv_wake();
+}
+
+
+static void
+srv_event(const char *type)
+{
+    char  line[8192];
+
+    snprintf(line, sizeof(line), "{\"type\":\"%s\",\"object\":%s}", type,
+             json_object_to_json_string_ext(srv.obj, JSON_C_TO_STRING_PLAIN));
+    srv_broadcast(line);
+}
+
+
+/* Stores obj (taken) with a new version and tells the watches. */
+static void
+srv_store(json_object *obj, const char *type)
+{
+    json_object  *meta;
+    char          rv[32];
+
+    json_object_put(srv.obj);
+    srv.obj = obj;
+    srv.exists = 1;
+
+    if (!json_object_object_get_ex(obj, "metadata", &meta)) {
+        meta = json_object_new_object();
+        json_object_object_add(obj, "metadata", meta);
+    }
+
+    snprintf(rv, sizeof(rv), "%ld", ++srv.rv);
+    json_object_object_add(meta, "resourceVersion",
+                           json_object_new_string(rv));
+    json_object_object_add(meta, "name", json_object_new_string("nginx-web"));
+
+    srv_event(type);
+}
+
+
+static const char *
+jget(json_object *o, const char *a, const char *b)
+{
+    json_object  *v;
+
+    if (o != NULL && json_object_object_get_ex(o, a, &v)
+        && json_object_object_get_ex(v, b, &v)
+        && json_object_is_type(v, json_type_string))
+    {
+        return json_object_get_string(v);
+    }
+
+    return "";
+}
+
+
+static void
+srv_handle(srv_conn_t *c, const char *method, const char *target,
+    const char *body)
+{
+    srv_req_t    *r;
+    json_object  *o, *labels;
+    int           code;
+
+    o = body[0] ? json_tokener_parse(body) : NULL;
+
+    r = &srv.log[srv.nlog < LOGS ? srv.nlog++ : LOGS - 1];
+    memset(r, 0, sizeof(*r));
+    r->seq = (int) (r - srv.log);
+    r->at = now_ms();
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    snprintf(r->target, sizeof(r->target), "%s", target);
+    snprintf(r->rv, sizeof(r->rv), "%s", jget(o, "metadata",
+                                              "resourceVersion"));
+    snprintf(r->holder, sizeof(r->holder), "%s", jget(o, "spec",
+                                                      "holderIdentity"));
+    if (o != NULL && json_object_object_get_ex(o, "metadata", &labels)
+        && json_object_object_get_ex(labels, "labels", &labels))
+    {
+        snprintf(r->labels, sizeof(r->labels), "%s",
+                 json_object_to_json_string(labels));
+    }
+
+    if (strncmp(target, "/hook", 5) == 0) {
+        r->code = srv.hook_code ? srv.hook_code : 200;
+        respond(c, r->code, "{}");
+        json_object_put(o);
+        return;
+    }
+
+    if (strcmp(method, "GET") == 0 && strstr(target, "watch=1") != NULL) {
+        if (srv.watch_code) {
+            r->code = srv.watch_code;
+            srv.watch_code = 0;
+            respond_status(c, r->code, "Expired", "too old resource version");
+            json_object_put(o);
+            return;
+        }
+        r->code = 200;
+        out_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n");
+        c->watch = 1;
+        json_object_put(o);
+        return;
+    }
+
+    if (strcmp(method, "GET") == 0 && strcmp(target, OBJ) == 0) {
+        if (srv.exists) {
+            r->code = 200;
+            respond(c, 200, json_object_to_json_string_ext(srv.obj,
+                                                    JSON_C_TO_STRING_PLAIN));
+        } else {
+            r->code = 404;
+            respond_status(c, 404, "NotFound", "not found");
+        }
+        json_object_put(o);
+        return;
+    }
+
+    if (strcmp(method, "POST") == 0 && strcmp(target, COLL) == 0) {
+        if (srv.exists) {
+            r->code = 409;
+            respond_status(c, 409, "AlreadyExists", "already exists");
+            json_object_put(o);
+            return;
+        }
+        srv_store(o, "ADDED");
+        r->code = 201;
+        respond(c, 201, json_object_to_json_string_ext(srv.obj,
+                                                    JSON_C_TO_STRING_PLAIN));
+        return;
+    }
+
+    if (strcmp(method, "PUT") == 0 && strcmp(target, OBJ) == 0) {
+        code = srv.put_code;
+        srv.put_code = 0;
+        if (code == 0 && !srv.exists) {
+            code = 404;
+        }
+        if (code == 0 && strcmp(r->rv, jget(srv.obj, "metadata",
+                                            "resourceVersion")) != 0)
+        {
+            code = 409;
+        }
+        if (code != 0) {
+            r->code = code;
+            respond_status(c, code, code == 409 ? "Conflict" : "Failure",
+                           srv.status_message[0] ? srv.status_message
+                                                 : "the object has been "
+                                                   "modified");
+            json_object_put(o);
+            return;
+        }
+        srv_store(o, "MODIFIED");
+        r->code = 200;
+        respond(c, 200, json_object_to_json_string_ext(srv.obj,
+                                                    JSON_C_TO_STRING_PLAIN));
+        return;
+    }
+
+    r->code = 400;
+    respond_status(c, 400, "BadRequest", "unexpected");
+    json_object_put(o);
+}
+
+
+/* Handles every complete request in c's input. */
+static void
+srv_input(srv_conn_t *c)
+{
+    char    *end, *cl, method[8], target[1024], *body;
+    size_t   head, len;
+
+    for ( ;; ) {
+        if (c->in_len == 0) {
+            return;
+        }
+        c->in = realloc(c->in, c->in_len + 1);
+        c->in[c->in_len] = '\0';
+
+        end = strstr(c->in, "\r\n\r\n");
+        if (end == NULL) {
+            return;
+        }
+        head = (size_t) (end - c->in) + 4;
+
+        len = 0;
+        cl = strcasestr(c->in, "\r\nContent-Length:");
+        if (cl != NULL && cl < end) {
+            len = strtoul(cl + 17, NULL, 10);
+        }
+        if (c->in_len < head + len) {
+            return;
+        }
+
+        if (sscanf(c->in, "%7s %1023s", method, target) != 2) {
+            c->in_len = 0;
+            return;
+        }
+
+        body = malloc(len + 1);
+        memcpy(body, c->in + head, len);
+        body[len] = '\0';
+
+        srv_handle(c, method, target, body);
+        free(body);
+
+        c->in_len -= head + len;
+        memmove(c->in, c->in + head + len, c->in_len);
+    }
+}
+
+
+static void
+srv_close(srv_conn_t *c)
+{
+    close(c->fd);
+    free(c->in);
+    free(c->out);
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+}
+
+
+static void *
+srv_main(void *arg)
+{
+    struct pollfd  pfd[CONNS + 2];
+    srv_conn_t    *map[CONNS + 2];
+    char           buf[65536];
+    ssize_t        n;
+    int            i, k, fd;
+
+    (void) arg;
+
+    for ( ;; ) {
+        pthread_mutex_lock(&srv.mu);
+
+        if (srv.stop) {
+            pthread_mutex_unlock(&srv.mu);
+            return NULL;
+        }
+
+        k = 0;
+        pfd[k].fd = srv.lfd;
+        pfd[k++].events = POLLIN;
+        pfd[k].fd = srv.wake[0];
+        pfd[k++].events = POLLIN;
+
+        for (i = 0; i < CONNS; i++) {
+            if (srv.conns[i].fd >= 0) {
+                map[k] = &srv.conns[i];
+                pfd[k].fd = srv.conns[i].fd;
+                pfd[k++].events = POLLIN
+                                  | (srv.conns[i].out_len ? POLLOUT : 0);
+            }
+        }
+
+        pthread_mutex_unlock(&srv.mu);
+
+        if (poll(pfd, (nfds_t) k, 100) <= 0) {
+            continue;
+        }
+
+        pthread_mutex_lock(&srv.mu);
+
+        if (pfd[1].revents & POLLIN) {
+            (void) !read(srv.wake[0], buf, sizeof(buf));
+        }
+
+        if (pfd[0].revents & POLLIN) {
+            fd = accept(srv.lfd, NULL, NULL);
+            for (i = 0; fd >= 0 && i < CONNS; i++) {
+                if (srv.conns[i].fd < 0) {
+                    srv.conns[i].fd = fd;
+                    fd = -1;
+                }
+            }
+            if (fd >= 0) {
+                close(fd);
+            }
+        }
+
+        for (i = 2; i < k; i++) {
+            srv_conn_t  *c = map[i];
+
+            if (c->fd != pfd[i].fd) {
+                continue;
+            }
+
+            if (pfd[i].revents & POLLOUT) {
+                n = write(c->fd, c->out, c->out_len);
+                if (n > 0) {
+                    c->out_len -= (size_t) n;
+                    memmove(c->out, c->out + n, c->out_len);
+                }
+            }
+
+            if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+                n = read(c->fd, buf, sizeof(buf));
+                if (n <= 0) {
+                    srv_close(c);
+                    continue;
+                }
+                c->in = realloc(c->in, c->in_len + (size_t) n + 1);
+                memcpy(c->in + c->in_len, buf, (size_t) n);
+                c->in_len += (size_t) n;
+                srv_input(c);
+            }
+        }
+
+        pthread_mutex_unlock(&srv.mu);
+    }
+}
+
+
+static void
+srv_start(void)
+{
+    struct sockaddr_in  sa;
+    socklen_t           len;
+    int                 i, one = 1;
+
+    memset(&srv, 0, sizeof(srv));
+    pthread_mutex_init(&srv.mu, NULL);
+    srv.rv = 100;
+
+    for (i = 0; i < CONNS; i++) {
+        srv.conns[i].fd = -1;
+    }
+
+    srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(srv.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(srv.lfd, (struct sockaddr *) &sa, sizeof(sa));
+    listen(srv.lfd, 16);
+    len = sizeof(sa);
+    getsockname(srv.lfd, (struct sockaddr *) &sa, &len);
+    srv.port = ntohs(sa.sin_port);
+
+    (void) !pipe(srv.wake);
+
+    pthread_create(&srv.thread, NULL, srv_main, NULL);
+}
+
+
+static void
+srv_stop(void)
+{
+    int  i;
+
+    pthread_mutex_lock(&srv.mu);
+    srv.stop = 1;
+    pthread_mutex_unlock(&srv.mu);
+    srv_wake();
+    pthread_join(srv.thread, NULL);
+
+    for (i = 0; i < CONNS; i++) {
+        if (srv.conns[i].fd >= 0) {
+            srv_close(&srv.conns[i]);
+        }
+    }
+
+    close(srv.lfd);
+    close(srv.wake[0]);
+    close(srv.wake[1]);
+    json_object_put(srv.obj);
+    srv.obj = NULL;
+}
+
+
+/* A foreign writer: holder renews (or takes) the Lease, lease seconds. */
+static void
+srv_write(const char *holder, int lease)
+{
+    char          body[1024], when[32];
+    json_object  *o;
+
+    kle_time_format_micro(kle_wall_us(), when, sizeof(when));
+    snprintf(body, sizeof(body), "{\"kind\":\"Lease\",\"apiVersion\":"
+             "\"coordination.k8s.io/v1\",\"metadata\":{\"name\":\"nginx-web\","
+             "\"namespace\":\"default\"},\"spec\":{\"holderIdentity\":\"%s\","
+             "\"leaseDurationSeconds\":%d,\"acquireTime\":\"%s\","
+             "\"renewTime\":\"%s\",\"leaseTransitions\":1}}",
+             holder, lease, when, when);
+    o = json_tokener_parse(body);
+
+    pthread_mutex_lock(&srv.mu);
+    srv_store(o, srv.exists ? "MODIFIED" : "ADDED");
+    pthread_mutex_unlock(&srv.mu);
+}
+
+
+static void
+srv_line(const char *line)
+{
+    pthread_mutex_lock(&srv.mu);
+    srv_broadcast(line);
+    pthread_mutex_unlock(&srv.mu);
+}
+
+
+/* Raw bytes to every watch, as one chunk. */
+static void
+srv_raw(const char *data, size_t n)
+{
+    int  i;
+
+    pthread_mutex_lock(&srv.mu);
+    for (i = 0; i < CONNS; i++) {
+        if (srv.conns[i].fd >= 0 && srv.conns[i].watch) {
+            out_chunk(&srv.conns[i], data, n);
+        }
+    }
+    srv_wake();
+    pthread_mutex_unlock(&srv.mu);
+}
+
+
+/* The server ends every watch (as at timeoutSeconds). */
+static void
+srv_end_watches(void)
+{
+    int  i;
+
+    pthread_mutex_lock(&srv.mu);
+    for (i = 0; i < CONNS; i++) {
+        if (srv.conns[i].fd >= 0 && srv.conns[i].watch) {
+            out_add(&srv.conns[i], "0\r\n\r\n", 5);
+            srv.conns[i].watch = 0;
+        }
+    }
+    srv_wake();
+    pthread_mutex_unlock(&srv.mu);
+}
+
+
+static const char *
+srv_rv(void)
+{
+    static char  rv[64];
+
+    pthread_mutex_lock(&srv.mu);
+    snprintf(rv, sizeof(rv), "%s", jget(srv.obj, "metadata",
+                                        "resourceVersion"));
+    pthread_mutex_unlock(&srv.mu);
+
+    return rv;
+}
+
+
+/* Requests from index since on with method and a target starting so. */
+static int
+srv_count(int since, const char *method, const char *prefix)
+{
+    int  i, n = 0;
+
+    pthread_mutex_lock(&srv.mu);
+    for (i = since; i < srv.nlog; i++) {
+        if ((method == NULL || strcmp(srv.log[i].method, method) == 0)
+            && strncmp(srv.log[i].target, prefix, strlen(prefix)) == 0)
+        {
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&srv.mu);
+
+    return n;
+}
+
+
+/* A copy of the last such request since since, 0 if none. */
+static int
+srv_last(int since, const char *method, const char *prefix, srv_req_t *out)
+{
+    int  i, found = 0;
+
+    pthread_mutex_lock(&srv.mu);
+    for (i = srv.nlog - 1; i >= since; i--) {
+        if (strcmp(srv.log[i].method, method) == 0
+            && strncmp(srv.log[i].target, prefix, strlen(prefix)) == 0)
+        {
+            *out = srv.log[i];
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&srv.mu);
+
+    return found;
+}
+
+
+static int
+srv_mark(void)
+{
+    int  n;
+
+    pthread_mutex_lock(&srv.mu);
+    n = srv.nlog;
+    pthread_mutex_unlock(&srv.mu);
+
+    return n;
+}
+
+
+static void
+cb_log(void *data, int level, const char *msg)
+{
+    (void) data;
+    (void) level;
+
+    if (seen.n < 256) {
+        snprintf(seen.lines[seen.n++], sizeof(seen.lines[0]), "%s", msg);
+    }
+}
+
+
+static int
+logged(const char *needle)
+{
+    int  i, n = 0;
+
+    for (i = 0; i < seen.n; i++) {
+        n += strstr(seen.lines[i], needle) != NULL;
+    }
+
+    return n;
+}
+
+
+static void
+cb_started(void *data)
+{
+    (void) data;
+    seen.started++;
+    if (seen.stop_on_started) {
+        kle_elector_stop(seen.el);
+    }
+}
+
+
+static void
+cb_stopped(void *data)
+{
+    (void) data;
+    seen.stopped++;
+}
+
+
+static void
+cb_new_leader(const char *holder, void *data)
+{
+    (void) data;
+    seen.new_leader++;
+    snprintf(seen.holder, sizeof(seen.holder), "%s", holder);
+    if (seen.stop_on_holder[0] && strcmp(holder, seen.stop_on_holder) == 0) {
+        kle_elector_stop(seen.el);
+    }
+}
+
+
+static kle_creds_t  creds;
+static kle_http_t  *http;
+
+
+static kle_elector_t *
+elector(const char *hook)
+{
+    kle_elector_config_t  cfg;
+    kle_elector_t        *el;
+    char                  err[256];
+
+    memset(&seen, 0, sizeof(seen));
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.name = "web";
+    snprintf(cfg.election.identity, sizeof(cfg.election.identity), "a");
+    snprintf(cfg.election.address, sizeof(cfg.election.address),
+             "127.0.0.1:8080");
+    cfg.election.lease_duration = LD;
+    cfg.election.renew_deadline = RD;
+    cfg.election.retry_period = RP;
+    cfg.lock_kind = "leases";
+    cfg.lock_where = "default/nginx-web";
+    cfg.creds = &creds;
+    cfg.hook_started = hook;
+    cfg.hook_new_leader = hook;
+    cfg.on_started_leading = cb_started;
+    cfg.on_stopped_leading = cb_stopped;
+    cfg.on_new_leader = cb_new_leader;
+    cfg.log = cb_log;
+
+    el = kle_elector_create(&cfg, http, err, sizeof(err));
+    if (el == NULL) {
+        printf("# %s\n", err);
+        exit(1);
+    }
+    seen.el = el;
+
+    return el;
+}
+
+
+/* Runs el for ms, or until cond() holds. */
+static int
+drive(kle_elector_t *el, long ms, int (*cond)(void))
+{
+    int64_t  end;
+    long     next;
+
+    end = now_ms() + ms;
+
+    while (now_ms() < end) {
+        next = kle_elector_run(el);
+        if (cond != NULL && cond()) {
+            return 1;
+        }
+        if (next < 0 || next > 10) {
+            next = 10;
+        }
+        kle_http_poll(http, next > 0 ? next : 1);
+    }
+
+    return cond != NULL && cond();
+}
+
+
+static kle_elector_t  *cur;
+static int             mark;
+
+static int
+is_leader(void)
+{
+    kle_elector_status_t  st;
+
+    kle_elector_status(cur, &st);
+    return st.is_leader;
+}
+
+
+static int
+not_leader(void)
+{
+    return !is_leader();
+}
+
+
+static int
+put_sent(void)
+{
+    return srv_count(mark, "PUT", OBJ) > 0;
+}
+
+
+static int
+watching(void)
+{
+    return srv_count(mark, "GET", COLL "?watch=1") > 0;
+}
+
+
+/*
+ * A follower with its watch sends nothing while the holder renews, then
+ * takes over a lease after the last renewal it saw, with one PUT on the
+ * version of that renewal and no GET.
+ */
+static void
+test_silent_follower(void)
+{
+    srv_req_t  r;
+    int64_t    last;
+    int        t, gets;
+    char       want[64], query[128];
+
+    srv_write("b", LD / 1000);
+    cur = elector(NULL);
+    mark = srv_mark();
+
+    drive(cur, 500, NULL);
+    is_int(srv_count(mark, "GET", OBJ), 1, "silent: one GET to start");
+    is_int(srv_count(mark, "GET", COLL "?watch=1"), 1, "silent: one watch");
+    srv_last(mark, "GET", COLL "?watch=1", &r);
+    snprintf(query, sizeof(query), "resourceVersion=%s", srv_rv());
+    ok(strstr(r.target, query) != NULL, "silent: watched from the GET");
+    ok(strstr(r.target, "allowWatchBookmarks=true") != NULL,
+       "silent: with bookmarks");
+
+    /* b renews for 3 leases: not one request from a */
+    gets = srv_count(0, "GET", OBJ);
+    last = 0;
+    for (t = 0; t < 3 * LD / RP; t++) {
+        srv_write("b", LD / 1000);
+        last = now_ms();
+        drive(cur, RP, NULL);
+    }
+    is_int(srv_count(0, "GET", OBJ) - gets, 0, "silent: no GET in steady state");
+    is_int(srv_count(mark, "PUT", OBJ), 0, "silent: no PUT in steady state");
+    is_str(seen.holder, "b", "silent: b seen");
+
+    /* b stops: a's takeover is one PUT a lease after the last renewal */
+    snprintf(want, sizeof(want), "%s", srv_rv());
+    mark = srv_mark();
+    ok(drive(cur, LD + 1000, put_sent), "silent: a takes over");
+    srv_last(mark, "PUT", OBJ, &r);
+    ok(r.at - last >= LD - 50, "silent: the PUT not before the lease ends");
+    ok(r.at - last < LD + 800, "silent: the PUT soon after (no poll)");
+    printf("#   takeover %lld ms after the last renewal\n",
+           (long long) (r.at - last));
+    is_str(r.rv, want, "silent: on the last renewal's version");
+    is_str(r.holder, "a", "silent: naming a");
+    is_int(srv_count(mark, "GET", OBJ), 0, "silent: no GET before it");
+
+    ok(drive(cur, 500, is_leader), "silent: a leads");
+    snprintf(query, sizeof(query), "resourceVersion=%s", srv_rv());
+    ok(drive(cur, 500, watching), "silent: a new watch");
+    srv_last(mark, "GET", COLL "?watch=1", &r);
+    ok(strstr(r.target, query) != NULL,
+       "silent: watched again from the acquiring write");
+}
+
+
+/*
+ * A leader ignores events naming it: a stale one neither moves the
+ * version it renews on nor the object it writes.  Another holder in an
+ * event: it steps down at once.
+ */
+static void
+test_leader_events(void)
+{
+    srv_req_t  r;
+    char       line[1024];
+
+    ok(is_leader(), "leader events: leading");
+
+    snprintf(line, sizeof(line), "{\"type\":\"MODIFIED\",\"object\":{"
+             "\"kind\":\"Lease\",\"metadata\":{\"name\":\"nginx-web\","
+             "\"resourceVersion\":\"7\",\"labels\":{\"stale\":\"yes\"}},"
+             "\"spec\":{\"holderIdentity\":\"a\",\"leaseDurationSeconds\":2,"
+             "\"leaseTransitions\":0}}}");
+    srv_line(line);
+
+    mark = srv_mark();
+    drive(cur, 3 * RP, NULL);
+    ok(srv_count(mark, "PUT", OBJ) >= 2, "leader events: renewing");
+    is_int(srv_count(mark, "GET", OBJ), 0, "leader events: no GET");
+    srv_last(mark, "PUT", OBJ, &r);
+    is_int(r.code, 200, "leader events: renewals succeed");
+    ok(strcmp(r.rv, "7") != 0, "leader events: not on the stale version");
+    ok(strstr(r.labels, "stale") == NULL,
+       "leader events: nor on the stale object");
+    ok(is_leader(), "leader events: still leading");
+
+    srv_write("c", 10);
+    mark = srv_mark();
+    ok(drive(cur, 1000, not_leader), "leader events: c seen, stepped down");
+    is_int(seen.stopped, 1, "leader events: stopped_leading once");
+    is_str(seen.holder, "c", "leader events: c is the leader");
+
+    /* no GET showed c: the event did it; a renewal then in flight fails */
+    drive(cur, 2 * RP, NULL);
+    is_int(srv_count(mark, "GET", OBJ), 0,
+           "leader events: no GET, the event was newer");
+}
+
+
+static int
+get_sent(void)
+{
+    return srv_count(mark, "GET", OBJ) > 0;
+}
+
+
+/*
+ * BOOKMARK only moves the version the watch resumes from; a watch the
+ * server ends resumes from it without a GET; ERROR 410 (or an HTTP 410)
+ * costs one GET, then a watch from its version.
+ */
+static void
+test_watch_resume(void)
+{
+    srv_req_t  r;
+    char       query[128];
+
+    mark = srv_mark();
+
+    /* unknown, broken and error lines go through the same handler */
+    srv_line("{\"type\":\"SURPRISE\",\"object\":{}}");
+    srv_line("{\"type\":\"ERROR\"}");
+    srv_line("not json at all");
+    srv_line("{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
+             "\"code\":500,\"message\":\"internal\"}}");
+    drive(cur, 100, NULL);
+
+    mark = srv_mark();
+    drive(cur, 2 * RP, NULL);
+    srv_line("{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
+             "\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+             "\"message\":\"too old resource version\",\"reason\":\"Expired\","
+             "\"code\":410}}");
+    ok(drive(cur, 500, get_sent), "410 event: a GET");
+    mark = srv_mark() - 1;
+    ok(drive(cur, 500, watching), "410 event: then a watch");
+    is_int(srv_count(mark, "GET", OBJ), 1, "410 event: one GET");
+    snprintf(query, sizeof(query), "resourceVersion=%s", srv_rv());
+    srv_last(mark, "GET", COLL "?watch=1", &r);
+    ok(strstr(r.target, query) != NULL, "410 event: from the GET's version");
+
+    /* the watch refused with an HTTP 410 at once */
+    pthread_mutex_lock(&srv.mu);
+    srv.watch_code = 410;
+    pthread_mutex_unlock(&srv.mu);
+    srv_end_watches();
+    mark = srv_mark();
+    drive(cur, 2 * RP, NULL);
+    is_int(srv_count(mark, "GET", OBJ), 1, "HTTP 410: one GET");
+    ok(srv_count(mark, "GET", COLL "?watch=1") >= 2, "HTTP 410: watching");
+}
+
+
+static int
+holder_x(void)
+{
+    return strcmp(seen.holder, "x") == 0;
+}
+
+
+/*
+ * Framing: empty lines (LF and CRLF) in bulk cost linear time, and an
+ * event cut across reads is put back together.
+ */
+static void
+test_framing(void)
+{
+    char    *junk, line[1024];
+    size_t   n, half;
+    int64_t  t0;
+
+    n = 3 * 1024 * 1024;
+    junk = malloc(n);
+    for (half = 0; half < n; half += 2) {
+        junk[half] = '\r';
+        junk[half + 1] = '\n';
+    }
+    memset(junk, '\n', n / 2);
+
+    t0 = now_ms();
+    srv_raw(junk, n);
+    snprintf(line, sizeof(line), "{\"type\":\"MODIFIED\",\"object\":{"
+             "\"kind\":\"Lease\",\"metadata\":{\"name\":\"nginx-web\","
+             "\"resourceVersion\":\"%ld\"},\"spec\":{\"holderIdentity\":"
+             "\"x\",\"leaseDurationSeconds\":10}}}\r\n", srv.rv + 1);
+    half = strlen(line) / 2;
+    srv_raw(line, half);
+    drive(cur, 50, NULL);
+    srv_raw(line + half, strlen(line) - half);
+    ok(drive(cur, 5000, holder_x), "framing: the cut event arrives");
+    printf("#   3 MiB of empty lines and an event in %lld ms\n",
+           (long long) (now_ms() - t0));
+    ok(now_ms() - t0 < 3000, "framing: in linear time");
+    free(junk);
+}
+
+
+/*
+ * Log lines: holders and Status messages have their control characters
+ * escaped; hook URLs lose their userinfo.
+ */
+static void
+test_logs(void)
+{
+    kle_elector_t  *el;
+    char            hook[256];
+    int             i, bad;
+
+    snprintf(hook, sizeof(hook), "http://user:secret@127.0.0.1:%d/hook",
+             srv.port);
+
+    pthread_mutex_lock(&srv.mu);
+    srv.exists = 0;
+    srv.hook_code = 500;
+    pthread_mutex_unlock(&srv.mu);
+
+    el = elector(hook);
+    cur = el;
+    ok(drive(el, 2000, is_leader), "logs: leading");
+    drive(el, 300, NULL);
+
+    srv_write("evil\nholder", 10);
+    pthread_mutex_lock(&srv.mu);
+    srv.put_code = 500;
+    snprintf(srv.status_message, sizeof(srv.status_message),
+             "line one\\nforged: line two");
+    pthread_mutex_unlock(&srv.mu);
+    drive(el, 1000, NULL);
+
+    bad = 0;
+    for (i = 0; i < seen.n; i++) {
+        bad += strchr(seen.lines[i], '\n') != NULL
+               || strchr(seen.lines[i], '\r') != NULL;
+    }
+    is_int(bad, 0, "logs: no line holds a newline");
+    ok(logged("evil\\x0aholder") > 0, "logs: the holder escaped");
+    is_int(logged("secret"), 0, "logs: no userinfo");
+    ok(logged("http://127.0.0.1:") > 0, "logs: the hook URL without it");
+
+    /* the token's read error: once per change of condition */
+    snprintf(creds.token_error, sizeof(creds.token_error),
+             "token \"/t\": Permission denied");
+    srv_write("a2", 1);
+    drive(el, 3 * RP, NULL);
+    srv_write("a3", 1);
+    drive(el, 3 * RP, NULL);
+    is_int(logged("Permission denied"), 1, "logs: a token error once");
+    creds.token_error[0] = '\0';
+    srv_write("a4", 1);
+    drive(el, 3 * RP, NULL);
+    is_int(logged("the token is read again"), 1, "logs: its end once");
+
+    pthread_mutex_lock(&srv.mu);
+    srv.hook_code = 0;
+    srv.status_message[0] = '\0';
+    pthread_mutex_unlock(&srv.mu);
+
+    kle_elector_destroy(el);
+}
+
+
+/* kle_elector_stop() from inside callbacks: nothing is sent after it. */
+static void
+test_stop_in_callbacks(void)
+{
+    kle_elector_t  *el;
+    srv_req_t       r;
+    char            hook[256];
+    int             m;
+
+    snprintf(hook, sizeof(hook), "http://127.0.0.1:%d/hook", srv.port);
+
+    /* on_started_leading: no hook, no watch, no renewal */
+    pthread_mutex_lock(&srv.mu);
+    srv.exists = 0;
+    pthread_mutex_unlock(&srv.mu);
+    el = elector(hook);
+    cur = el;
+    seen.stop_on_started = 1;
+    m = srv_mark();
+    drive(el, 3 * RP, NULL);
+    is_int(seen.started, 1, "stop in started: it started");
+    is_int(srv_count(m, "POST", COLL), 1, "stop in started: one CREATE");
+    ok(srv_last(m, "POST", COLL, &r), "stop in started: the CREATE");
+    is_int(srv_count(r.seq + 1, NULL, ""), 0,
+           "stop in started: nothing after it (hook, watch, renewal)");
+    is_int(srv_count(m, NULL, "/hook"), 0, "stop in started: no hook");
+    ok(kle_elector_done(el), "stop in started: done");
+    kle_elector_destroy(el);
+
+    /* on_new_leader, called from a watch event */
+    srv_write("b", 10);
+    el = elector(hook);
+    cur = el;
+    snprintf(seen.stop_on_holder, sizeof(seen.stop_on_holder), "x");
+    mark = srv_mark();
+    drive(el, 500, watching);
+    drive(el, 100, NULL);
+    srv_write("x", 1);
+    drive(el, 200, NULL);
+    m = srv_mark();
+    drive(el, LD + 500, NULL);
+    ok(holder_x(), "stop in an event: x seen");
+    is_int(srv_mark() - m, 0, "stop in an event: nothing sent after");
+    kle_elector_destroy(el);
+}
+
+
+/* A lost race on the takeover is read once. */
+static void
+test_conflict(void)
+{
+    kle_elector_t  *el;
+
+    srv_write("b", 1);
+    el = elector(NULL);
+    cur = el;
+    drive(el, 300, NULL);
+
+    pthread_mutex_lock(&srv.mu);
+    srv.put_code = 409;
+    pthread_mutex_unlock(&srv.mu);
+
+    mark = srv_mark();
+    ok(drive(el, 2000, put_sent), "409: the takeover PUT");
+    drive(el, 100, NULL);
+    is_int(srv_count(mark, "GET", OBJ), 1, "409: then one GET");
+    ok(drive(el, 1000, is_leader), "409: then it leads");
+    is_int(logged("lost a race"), 1, "409: logged as a lost race");
+    kle_elector_destroy(el);
+}
+
+
+int
+main(void)
+{
+    kle_elector_t  *el;
+
+    srv_start();
+
+    memset(&creds, 0, sizeof(creds));
+    creds.server = malloc(64);
+    snprintf(creds.server, 64, "http://127.0.0.1:%d", srv.port);
+
+    http = kle_http_create(NULL);
+
+    test_silent_follower();
+    test_leader_events();
+    test_watch_resume();
+    test_framing();
+    el = cur;
+    kle_elector_destroy(el);
+
+    test_logs();
+    test_stop_in_callbacks();
+    test_conflict();
+
+    kle_http_destroy(http);
+    srv_stop();
+    kle_creds_free(&creds);
+
+    return done_testing();
+}
