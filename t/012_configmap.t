@@ -67,11 +67,15 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
-# Long timings (room for valgrind) unless $short (a lease of 3 s).
+# Long timings unless $short (a lease of 3 s); under valgrind longer still:
+# a request's timeout is renew_deadline / 2, and valgrind's TLS handshakes
+# on a loaded machine took more than 4 s.
+our $Lease = $ENV{TEST_NGINX_USE_VALGRIND} ? 20 : 10;
+
 sub http_config {
     my ($name, $short) = @_;
     (my $c = $HttpConfig) =~ s/NAME/$name/;
-    my ($l, $r) = $short ? ('3s', '2s') : ('10s', '8s');
+    my ($l, $r) = $short ? ('3s', '2s') : ("${Lease}s", ($Lease * 4 / 5) . 's');
     $c =~ s/LEASE/$l/;
     $c =~ s/RENEW/$r/;
     return $c;
@@ -127,7 +131,7 @@ $main::Config
 wait_until(10, sub { (nginx_var('/vars') // '') =~ /^1 / });
 wait_until(5, sub { @{ requests(method => 'PUT', path => '/configmaps/cm-new') } });
 is(main::record('cm-new'), Kle::Status::canon_json({
-    holderIdentity => 'c1', leaseDurationSeconds => 10,
+    holderIdentity => 'c1', leaseDurationSeconds => $main::Lease,
     acquireTime => '<RFC3339>', renewTime => '<RFC3339>',
     leaderTransitions => 0 }), "the leader annotation, as client-go writes it");
 is(main::rest('cm-new'), Kle::Status::canon_json({
@@ -162,7 +166,7 @@ $main::Config
 wait_until(10, sub { (nginx_var('/vars') // '') =~ /^1 / });
 wait_until(5, sub { @{ requests(method => 'PUT', path => '/configmaps/cm-seeded') } >= 2 });
 is(main::record('cm-seeded'), Kle::Status::canon_json({
-    holderIdentity => 'c1', leaseDurationSeconds => 10,
+    holderIdentity => 'c1', leaseDurationSeconds => $main::Lease,
     acquireTime => '<RFC3339>', renewTime => '<RFC3339>',
     leaderTransitions => 1 }), 'the leader annotation (an empty record taken over: 1, as client-go counts)');
 is(main::rest('cm-seeded'), Kle::Status::canon_json({
@@ -203,7 +207,7 @@ ok($s && $took >= 2.9, sprintf('not before the lease (3 s) ran out: %.2f s', $to
 my $slack = $ENV{TEST_NGINX_USE_VALGRIND} ? 2 : 0.5;
 ok($s && $took < 3 + 2.2 + $slack, sprintf('and within a retry after it: %.2f s', $took));
 is(main::record('cm-python'), Kle::Status::canon_json({
-    holderIdentity => 'c1', leaseDurationSeconds => 10,
+    holderIdentity => 'c1', leaseDurationSeconds => $main::Lease,
     acquireTime => '<RFC3339>', renewTime => '<RFC3339>',
     leaderTransitions => 1 }), "now client-go's record, leaderTransitions 1");
 is(main::rest('cm-python'), Kle::Status::canon_json({
