@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "kle_elector.h"
+#include "kle_events.h"
 
 #define KLE_HOOKS_MAX     8
 #define KLE_HOOK_TIMEOUT  5000    /* ms */
@@ -63,6 +64,8 @@ struct kle_elector_s {
     uint64_t               failures;
     int                    stopped;
     int                    resume;        /* see kle_elector_config_t */
+
+    kle_events_t          *events;        /* "events on", else NULL */
 };
 
 enum { KLE_HOOK_STARTED = 0, KLE_HOOK_STOPPED, KLE_HOOK_NEW_LEADER };
@@ -201,6 +204,14 @@ kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
         }
     }
 
+    if (cfg->events) {
+        el->events = kle_events_create(el->name, cfg->creds, cfg->log,
+                                       cfg->data);
+        if (el->events == NULL) {
+            goto nomem;
+        }
+    }
+
     /* the strings were copied; do not keep the caller's pointers */
     el->cfg.name = el->name;
     el->cfg.hook_started = NULL;
@@ -312,6 +323,20 @@ kle_hook_fire(kle_elector_t *el, int event)
 }
 
 
+/*
+ * Kubernetes Events ("events on", kle_events.c): sent beside the hooks,
+ * on the same transport as the requests, but never waited for.
+ */
+static void
+kle_elector_record(kle_elector_t *el, const char *action)
+{
+    if (el->events != NULL && el->http != NULL && !el->stopped) {
+        kle_events_record(el->events, el->http, &el->lock,
+                          el->election.cfg.identity, action);
+    }
+}
+
+
 static void kle_elector_watch_restart(kle_elector_t *el, const char *rv);
 
 
@@ -347,6 +372,7 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
             cfg->on_stopped_leading(cfg->data);
         }
         kle_hook_fire(el, KLE_HOOK_STOPPED);
+        kle_elector_record(el, KLE_EVENT_STOPPED);
     }
 
     if (el->stopped) {
@@ -387,6 +413,7 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
         }
         if (!quiet) {
             kle_hook_fire(el, KLE_HOOK_STARTED);
+            kle_elector_record(el, KLE_EVENT_BECAME);
         }
     }
 
@@ -1061,12 +1088,14 @@ kle_elector_done(const kle_elector_t *el)
 }
 
 
-/* Counts (or cancels) the hook requests running on transport h. */
+/* Counts (or cancels) the hook requests and Events running on h. */
 static int
 kle_elector_hooks_on(kle_elector_t *el, kle_http_t *h, int cancel)
 {
     size_t  i;
-    int     n = 0;
+    int     n;
+
+    n = kle_events_on(el->events, h, cancel);
 
     for (i = 0; i < KLE_HOOKS_MAX; i++) {
         if (el->hook_reqs[i].req != NULL && el->hook_reqs[i].http == h) {
@@ -1180,6 +1209,7 @@ kle_elector_destroy(kle_elector_t *el)
         }
     }
 
+    kle_events_destroy(el->events);
     kle_lock_free(&el->lock);
     free(el->name);
     for (i = 0; i < 3; i++) {
