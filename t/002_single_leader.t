@@ -19,7 +19,8 @@ put_object('leases', 'default', 'held', {
     apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
     metadata => {
         name => 'held', namespace => 'default',
-        annotations => { 'leader-election.nginx.org/address' => '10.1.2.3:8080' },
+        annotations => { 'leader-election.nginx.org/address' => '10.1.2.3:8080',
+                         'leader-election.nginx.org/address-holder' => 'other' },
     },
     spec => {
         holderIdentity => 'other', leaseDurationSeconds => 3600,
@@ -62,7 +63,7 @@ our %Solo = (
     heartbeat_age_ms => "<age>",
 );
 
-plan tests => 99;
+plan tests => 100;
 
 run_tests();
 
@@ -148,10 +149,14 @@ my $first = lease_spec('default', 'solo2');
 wait_until(10, sub { @{ requests(method => 'PUT', path => '/leases/solo2') } >= 2 });
 my $s = nginx_status();
 my $o = get_object('leases', 'default', 'solo2');
+# interface.md: the writer of the address names itself beside it
+is($o->{metadata}{annotations}{'leader-election.nginx.org/address-holder'},
+   'solo', 'the address-holder annotation names the holder');
 is(Kle::Status::canon_lease($o), Kle::Status::canon_json({
     kind => 'Lease',
     metadata => { name => 'solo2', namespace => 'default',
-                  annotations => { 'leader-election.nginx.org/address' => '127.0.0.1:8081' } },
+                  annotations => { 'leader-election.nginx.org/address' => '127.0.0.1:8081',
+                                   'leader-election.nginx.org/address-holder' => 'solo' } },
     spec => { holderIdentity => 'solo', leaseDurationSeconds => 10,
               acquireTime => '<MicroTime>', renewTime => '<MicroTime>',
               leaseTransitions => 0 },
@@ -339,14 +344,10 @@ wait_until(10, sub { @{ requests(method => 'PUT', path => '/leases/free-addr') }
 my $s = nginx_status();
 is("[$s->{holder}] $s->{is_leader} $s->{state} $s->{transitions}", '[] 0 following 3',
    'status: no holder, following');
-{
-    # interface.md: no address without the holder that wrote it; TODO
-    # until the address-holder annotation lands (core, issue 7.5)
-    local $main::TODO = 'an address without a holder is still shown (core)';
-    is($s->{holder_address}, '', 'status: no address');
-    is(nginx_var('/vars'), "is_leader=0 holder=[] holder_address=[] transitions=3\n",
-       '$leader_election_holder_address empty');
-}
+# interface.md: no address without the holder that wrote it
+is($s->{holder_address}, '', 'status: no address');
+is(nginx_var('/vars'), "is_leader=0 holder=[] holder_address=[] transitions=3\n",
+   '$leader_election_holder_address empty');
 is(lease_spec('default', 'free-addr')->{holderIdentity}, '', 'the Lease is still free');
 --- http_config
     leader_election web {

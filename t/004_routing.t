@@ -15,7 +15,8 @@ put_object('leases', 'default', 'route-held', {
     apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
     metadata => {
         name => 'route-held', namespace => 'default',
-        annotations => { 'leader-election.nginx.org/address' => '10.9.8.7:8080' },
+        annotations => { 'leader-election.nginx.org/address' => '10.9.8.7:8080',
+                         'leader-election.nginx.org/address-holder' => 'boss' },
     },
     spec => {
         holderIdentity => 'boss', leaseDurationSeconds => 3600,
