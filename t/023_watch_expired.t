@@ -28,11 +28,6 @@ put_object('leases', 'default', 'w410', {
 # no bookmark moves the resume point during the test
 emulator_config(bookmark_interval => 600);
 
-# TODO until the elector watches again from a resourceVersion the server
-# still has: its relist is a GET of the object, whose resourceVersion
-# predates the compaction on a quiet lock, and it watches again at once,
-# so it is told 410 again and again, hundreds of times a second (core).
-our $Pending = 'after a 410 the elector relists and re-watches in a hot loop (core)';
 
 sub is_watch { ($_[0]{query} // '') =~ /(?:^|&)watch=(?:1|true)/ }
 
@@ -90,10 +85,8 @@ my @log = main::lock_log($since);
 my @expired = grep { /events=(?:\S*\+)?ERROR/ } @log;
 # whatever else: never a loop faster than retry_period (1 s) against the
 # API server
-{ local $main::TODO = $main::Pending;
-  ok(@expired <= 4, 'at most one 410 per retry_period in 3 s (' . scalar(@expired) . ')'); }
-{ local $main::TODO = $main::Pending;
-  is(scalar @expired, 1, 'exactly one watch was told 410 Expired') or diag(join "\n", @log); }
+{ ok(@expired <= 4, 'at most one 410 per retry_period in 3 s (' . scalar(@expired) . ')'); }
+{ is(scalar @expired, 1, 'exactly one watch was told 410 Expired') or diag(join "\n", @log); }
 like($expired[0] // '', qr/^WATCH rv=$rv end=expired /,
      "it resumed from the lock's resourceVersion ($rv)");
 my $i = (grep { $log[$_] =~ /ERROR/ } 0 .. $#log)[0] // $#log;
@@ -104,8 +97,7 @@ my ($again) = grep { /^WATCH/ } @after;
 ok($again, 'then a new watch') or diag(join "\n", @log);
 my ($again_rv) = ($again // '') =~ /rv=(\d*)/;
 # a list's resourceVersion, or none ("now": ADDED for the current object)
-{ local $main::TODO = $main::Pending;
-  ok(defined $again_rv && ($again_rv eq '' || $again_rv eq '0' || $again_rv >= $compacted),
+{ ok(defined $again_rv && ($again_rv eq '' || $again_rv eq '0' || $again_rv >= $compacted),
      "from a resourceVersion the server still has (" . ($again_rv // 'none') . " >= $compacted)");
   like($again // '', qr/end=open/, 'which stays open'); }
 my $s = nginx_status();
