@@ -23,6 +23,7 @@ package Kle::Harness;
 #
 # 3. start_test_nginx(): starts Test::Nginx's nginx again after a block's
 #    init stopped it (CPAN's Test::Nginx::Util has no start_nginx).
+#    reload_test_nginx($edit): edits its nginx.conf and sends SIGHUP.
 
 use strict;
 use warnings;
@@ -33,7 +34,8 @@ use File::Spec ();
 use IO::Socket::INET ();
 use Time::HiRes qw(sleep time);
 
-our @EXPORT_OK = qw(extra_port start_test_nginx file_number);
+our @EXPORT_OK = qw(extra_port start_test_nginx reload_test_nginx
+                    file_number);
 
 if ($INC{'Test/Nginx/Util.pm'}) {
     die "Kle::Harness (or Kle::Emulator, Kle::Nginx, Kle::Hooks) must be "
@@ -98,6 +100,23 @@ sub start_test_nginx () {
         sleep 0.02;
     }
     die "start_test_nginx: nginx does not listen on $Port\n";
+}
+
+# Edits Test::Nginx's nginx.conf with $edit (a sub from the text to the new
+# text) and sends SIGHUP to its master; returns the time of the signal.
+sub reload_test_nginx ($) {
+    my $edit = shift;
+    my $conf = "$ENV{TEST_NGINX_SERVER_ROOT}/conf/nginx.conf";
+    open my $in, '<', $conf or die "$conf: $!\n";
+    my $text = do { local $/; <$in> };
+    close $in;
+    $text = $edit->($text);
+    open my $out, '>', $conf or die "$conf: $!\n";
+    print $out $text;
+    close $out;
+    my $t = time;
+    kill 'HUP', Test::Nginx::Util::get_pid_from_pidfile('');
+    return $t;
 }
 
 1;
