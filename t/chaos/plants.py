@@ -62,7 +62,9 @@ def tail(path, n=15):
 
 def configure(a, build, log):
     ngx = os.path.join(build, 'nginx')
-    if os.path.exists(os.path.join(ngx, 'objs', 'Makefile')):
+    made = os.path.join(ngx, 'objs', 'Makefile')
+    if (os.path.exists(made) and os.path.getmtime(made)
+            >= os.path.getmtime(os.path.join(TOP, 'config'))):
         return True
     shutil.rmtree(ngx, ignore_errors=True)
     shutil.copytree(a.nginx_src, ngx, symlinks=True)
