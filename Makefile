@@ -127,11 +127,6 @@ test-nginx-valgrind: deps all
 demo: deps all
 	bash t/demo.sh
 
-# Not part of make test: minutes of wrk and callgrind; see bench/README.md.
-bench: deps all
-	bash bench/variables_instructions.sh
-	bash bench/variables.sh
-
 clean:
 	rm -rf $(B) t/servroot*
 
@@ -213,3 +208,26 @@ else
 	    TEST_NGINX_PORT=$$(($(ML_PORT))) TEST_NGINX_SERVROOT=$(ML)/servroot \
 	    prove -I t/lib $(MAINLINE_SUITES)
 endif
+
+# ---- Benchmarks (bench/README.md) -------------------------------------------
+# Not part of make test: about 20 minutes of callgrind, wrk and elections
+# (this module, the official Python client's elector, a model of client-go)
+# on one API emulator.  The scripts' output goes to build/bench/; report.py
+# draws bench/*.png (gnuplot, installed for this target only) and writes
+# the figures into bench/README.md.
+
+BENCH_OUT   = $(B)/bench
+BENCH_PKGS  = gnuplot-nox
+
+.PHONY: bench-deps
+
+bench: bench-deps all
+	@mkdir -p $(BENCH_OUT)
+	set -o pipefail; bash bench/variables_instructions.sh \
+	    | tee $(BENCH_OUT)/instructions.txt
+	set -o pipefail; bash bench/variables.sh | tee $(BENCH_OUT)/wrk.txt
+	/usr/bin/python3 bench/election.py $(BENCH_OUT)
+	/usr/bin/python3 bench/report.py $(BENCH_OUT)
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(BENCH_PKGS)"
