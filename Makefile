@@ -18,29 +18,37 @@ NGX_CC_OPT  = -g -O2 -fstack-protector-strong -Wformat \
               -Werror=format-security -fPIC -Wdate-time -D_FORTIFY_SOURCE=2
 NGX_LD_OPT  = -Wl,-z,relro -Wl,-z,now -fPIC
 MODULE_SO   = $(B)/modules/ngx_http_leader_election_module.so
+STREAM_SO   = $(B)/modules/ngx_stream_leader_election_module.so
 
 LIB_SRCS    = lib/kle_clock.c lib/kle_record.c lib/kle_lock.c lib/kle_election.c \
-              lib/kle_kubeconfig.c lib/kle_http.c lib/kle_elector.c
+              lib/kle_file.c lib/kle_base64.c lib/kle_token.c lib/kle_creds.c \
+              lib/kle_kubeconfig.c lib/kle_incluster.c lib/kle_http.c \
+              lib/kle_elector.c lib/kle_events.c lib/kle_args.c
 LIB_OBJS    = $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
 LIB_HDRS    = $(wildcard lib/*.h)
 UNIT_SRCS   = $(wildcard t/unit/test_*.c)
 UNIT_BINS   = $(UNIT_SRCS:t/unit/%.c=$(B)/t/%)
 MODULE_SRCS = $(wildcard module/*.c module/*.h)
 
-# Debian packages the build and the suites need.
+# Debian packages the build and the suites need (the Perl ones are also
+# what CPAN's Test::Nginx needs).  kubectl: any in PATH, else Debian's
+# kubernetes-client.
 DEB_PKGS    = build-essential nginx nginx-dev libcurl4-openssl-dev \
               libjson-c-dev libyaml-dev python3 python3-kubernetes openssl \
-              libtest-base-perl libwww-perl valgrind curl wrk
+              libtest-base-perl libtest-longstring-perl libipc-run-perl \
+              liblist-moreutils-perl libtext-diff-perl liburi-perl \
+              libwww-perl valgrind curl wrk
 
 .PHONY: all deps lib module unit test test-unit test-valgrind test-nginx \
-        test-nginx-valgrind bench demo clean
+        test-nginx-cpan test-nginx-valgrind bench demo clean
 
 all: lib module unit
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || echo $$p; done); \
+	        | grep -q 'install ok installed' || echo $$p; done; \
+	    command -v kubectl > /dev/null || echo kubernetes-client); \
 	if [ -n "$$missing" ]; then \
 	    echo "installing:" $$missing; \
 	    if [ "$$(id -u)" != 0 ]; then \
@@ -70,8 +78,10 @@ $(B)/t/%: t/unit/%.c t/unit/kle_test.h $(B)/libkle.a
 	$(CC) $(CFLAGS) -Ilib -It/unit -o $@ $< $(B)/libkle.a $(LIBS)
 
 # The module, built as Debian builds its own (conf_flags) so that it loads
-# into the distribution's nginx binary.
-module: $(MODULE_SO)
+# into the distribution's nginx binary.  Stream: Debian builds it as a
+# dynamic module (libnginx-mod-stream), hence --with-stream=dynamic, and
+# only our two .so files are made (nginx-dev has no stream sources).
+module: $(MODULE_SO) $(STREAM_SO)
 
 $(NGX_BUILD)/Makefile: config
 	rm -rf $(NGX_BUILD) && mkdir -p $(B) && cp -r $(NGINX_SRC) $(NGX_BUILD)
@@ -79,24 +89,31 @@ $(NGX_BUILD)/Makefile: config
 	    if [ -f conf_flags ]; then . ./conf_flags; \
 	        flags=("$${NGX_CONF_FLAGS[@]}"); fi && \
 	    ./configure "$${flags[@]}" --with-cc-opt="$(NGX_CC_OPT)" \
-	        --with-ld-opt="$(NGX_LD_OPT)" \
+	        --with-ld-opt="$(NGX_LD_OPT)" --with-stream=dynamic \
 	        --add-dynamic-module=$(CURDIR) > configure.log \
 	    || { tail -20 configure.log; exit 1; }
 
 $(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
-	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile \
+	    objs/$(notdir $(MODULE_SO)) objs/$(notdir $(STREAM_SO))
 	@mkdir -p $(@D)
 	# a new inode: overwriting a loaded .so in place crashes its users
-	install -m 0755 $(NGX_BUILD)/objs/ngx_http_leader_election_module.so $@
+	install -m 0755 $(NGX_BUILD)/objs/$(notdir $(MODULE_SO)) $@
+	install -m 0755 $(NGX_BUILD)/objs/$(notdir $(STREAM_SO)) $(STREAM_SO)
+
+$(STREAM_SO): $(MODULE_SO)
 
 # Every suite, through one prove run: unit binaries (TAP executables),
-# Python suites (executables) and Test::Nginx suites (*.t).
+# Python suites (executables) and Test::Nginx suites (*.t); then the
+# Test::Nginx suites again under CPAN's Test::Nginx when it is there.
 TEST_ENV = TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE_SO) \
            KLE_BIN=$(CURDIR)/$(B)/kle PATH=/usr/sbin:$$PATH
 
-test: deps all test-valgrind test-nginx-valgrind
-	$(TEST_ENV) prove -I t/lib --source Executable --source Perl \
-	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(wildcard t/*.t)
+test: deps all test-valgrind fuzz-replay test-nginx-valgrind sim asan
+	$(TEST_ENV) KLE_REQUIRE_KUBECTL=1 prove -j$(PROVE_JOBS) -I t/lib \
+	    --source Executable --source Perl \
+	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(NGINX_SUITES)
+	$(MAKE) --no-print-directory test-nginx-cpan
 
 test-unit: unit
 	prove --source Executable $(UNIT_BINS)
@@ -109,8 +126,30 @@ test-valgrind: unit
 	        || { echo "valgrind: $$t failed"; exit 1; }; \
 	done; echo "valgrind: $(words $(UNIT_BINS)) unit suites clean"
 
+# --- Test::Nginx suites (t/*.t) -----------------------------------------
+# Each .t file has its own port and server root (t/lib/README.md), so they
+# run in parallel.  TEST_NGINX_LIB: another Test::Nginx (CPAN's lib/),
+# found before the in-tree one; TEST_NGINX_PORT: the first port (1984).
+TEST_NGINX_LIB  ?= t/lib
+CPAN_TEST_NGINX ?= ../shared/test-nginx/lib
+NGINX_SUITES    ?= $(wildcard t/*.t)
+PROVE_JOBS      ?= 2
+
 test-nginx: deps all
-	$(TEST_ENV) prove -I t/lib $(wildcard t/*.t)
+	$(TEST_ENV) prove -j$(PROVE_JOBS) -I $(TEST_NGINX_LIB) -I t/lib \
+	    $(NGINX_SUITES)
+
+# The same suites under CPAN's Test::Nginx 0.33, when CPAN_TEST_NGINX is
+# there (CI has it beside the clone).
+test-nginx-cpan: deps all
+	@if [ -d $(CPAN_TEST_NGINX)/Test/Nginx ]; then \
+	    echo "Test::Nginx suites under $(CPAN_TEST_NGINX)"; \
+	    $(TEST_ENV) prove -j$(PROVE_JOBS) -I $(CPAN_TEST_NGINX) -I t/lib \
+	        $(NGINX_SUITES); \
+	else \
+	    echo "no $(CPAN_TEST_NGINX): Test::Nginx suites not run under" \
+	         "CPAN's Test::Nginx"; \
+	fi
 
 # The module under valgrind: the suites whose blocks each start their own
 # nginx and whose timings leave room for valgrind's slowness.
@@ -120,22 +159,175 @@ TEST_NGINX_VALGRIND = --tool=memcheck --leak-check=full \
     --show-possibly-lost=no --errors-for-leak-kinds=definite \
     --num-callers=50 --suppressions=t/valgrind.suppress
 
+# (a client timeout of 15 s, not 3: valgrind's nginx on a loaded machine)
 test-nginx-valgrind: deps all
 	$(TEST_ENV) TEST_NGINX_USE_VALGRIND="$(TEST_NGINX_VALGRIND)" \
-	    prove -I t/lib $(VALGRIND_SUITES)
+	    TEST_NGINX_TIMEOUT=15 prove -I t/lib $(VALGRIND_SUITES)
 
 demo: deps all
 	bash t/demo.sh
 
+# --- Fuzzing (t/fuzz/README.md) -------------------------------------------
+#
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="kubeconfig args"]
+#       libFuzzer (clang) with ASan and UBSan, each target for FUZZ_SECONDS,
+#       from t/fuzz/corpus/TARGET; new inputs go to build/fuzz/corpus/TARGET,
+#       crashes to build/fuzz/artifacts/.
+#   make fuzz-merge
+#       adds to t/fuzz/corpus/ the inputs those runs found that add coverage.
+#   make fuzz-open
+#       runs the reproducers of faults still open in others' code.
+#   make fuzz-replay
+#       every corpus through its target once, built with $(CC) (gcc or clang)
+#       and ASan + UBSan, no libFuzzer: the regression suite make test runs.
+
+FUZZ_TARGETS  ?= time annotation classify paths lock watch kubeconfig base64 \
+                 token args election
+FUZZ_SECONDS  ?= 60
+FUZZ_CC       ?= clang
+FUZZ_PKGS      = clang libclang-rt-14-dev
+FUZZ_SAN       = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS    = -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN)
+FUZZ_LIB_SRCS  = $(LIB_SRCS)
+FUZZ_LIB_OBJS  = $(FUZZ_LIB_SRCS:lib/%.c=$(B)/fuzz/lib/%.o)
+REPLAY_LIB_OBJS = $(FUZZ_LIB_SRCS:lib/%.c=$(B)/replay/lib/%.o)
+FUZZ_BINS      = $(FUZZ_TARGETS:%=$(B)/fuzz/%)
+REPLAY_BINS    = $(FUZZ_TARGETS:%=$(B)/replay/%)
+OPEN_BINS      = $(REPLAY_BINS)
+
+.PHONY: fuzz fuzz-build fuzz-replay fuzz-merge fuzz-open
+.SECONDARY: $(FUZZ_LIB_OBJS) $(REPLAY_LIB_OBJS)
+
+fuzz: fuzz-build
+	@: > $(B)/fuzz/last-run.txt; for t in $(FUZZ_TARGETS); do \
+	    bash t/fuzz/run.sh $(B)/fuzz $$t $(FUZZ_SECONDS) || exit 1; \
+	done; cat $(B)/fuzz/last-run.txt
+
+# Reproducers of faults found in code this suite does not own, until they
+# are fixed (t/fuzz/open/TARGET/NAME): each is expected to fail.
+fuzz-open: $(OPEN_BINS)
+	@for f in $$(find t/fuzz/open -type f 2>/dev/null | sort); do \
+	    t=$$(basename $$(dirname $$f)); \
+	    if KLE_FUZZ_HOSTILE=1 $(B)/replay/$$t $$f > /dev/null 2>&1; then \
+	        echo "fixed: $$f (move it to t/fuzz/corpus/$$t/)"; \
+	    else echo "open:  $$f"; fi; \
+	done
+
+# Keeps what the runs found that adds coverage (libFuzzer -merge=1).
+fuzz-merge: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    [ -d $(B)/fuzz/corpus/$$t ] || continue; \
+	    $(B)/fuzz/$$t -merge=1 t/fuzz/corpus/$$t $(B)/fuzz/corpus/$$t \
+	        2>&1 | grep -E '^MERGE-OUTER: [0-9]+ new files' \
+	        | sed "s/^/$$t: /"; \
+	done
+
+fuzz-build:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)"
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+$(B)/fuzz/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Ilib -c -o $@ $<
+
+$(B)/fuzz/%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ilib -It/fuzz -o $@ $< \
+	    $(FUZZ_LIB_OBJS) $(LIBS)
+
+$(B)/replay/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -g -O1 $(FUZZ_SAN) -Ilib -c -o $@ $<
+
+$(B)/replay/%: t/fuzz/fuzz_%.c t/fuzz/replay.c t/fuzz/fuzz.h $(REPLAY_LIB_OBJS)
+	$(CC) -g -O1 $(FUZZ_SAN) -Ilib -It/fuzz -o $@ $< t/fuzz/replay.c \
+	    $(REPLAY_LIB_OBJS) $(LIBS)
+
+fuzz-replay: $(REPLAY_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	    UBSAN_OPTIONS=print_stacktrace=1 $(B)/replay/$$t t/fuzz/corpus/$$t \
+	        > /dev/null || { echo "fuzz-replay: $$t failed"; exit 1; }; \
+	done; echo "fuzz-replay: $(words $(FUZZ_TARGETS)) targets," \
+	    $$(find $(FUZZ_TARGETS:%=t/fuzz/corpus/%) -type f | wc -l) \
+	    "inputs, clean"
+
 clean:
 	rm -rf $(B) t/servroot*
+
+# ---------------------------------------------------------------------------
+# sim: the deterministic simulation of the election (t/sim/, see
+# docs/simulation.md), its planted bugs, and the sanitizer builds.
+#
+#   make sim                  SEEDS seeds (10000) over SIM_JOBS processes
+#   make sim SEED=S           replays seed S with its trace
+#   make sim-plants           each planted bug must make the simulation fail
+#   make asan                 unit suites and simulation, ASan + UBSan
+
+SEEDS      ?= 10000
+SIM_JOBS   ?= 2
+SIM_CFLAGS  = -g -O2 -Wall -Wextra -Werror=implicit-function-declaration
+SIM_SRCS    = $(wildcard t/sim/*.c)
+SIM_HDRS    = $(wildcard t/sim/*.h)
+SIM_CORE    = lib/kle_election.c lib/kle_record.c
+SIM_BIN     = $(B)/sim/sim
+
+.PHONY: sim sim-plants asan
+
+$(SIM_BIN): $(SIM_SRCS) $(SIM_HDRS) $(SIM_CORE) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(SIM_CFLAGS) -Ilib -It/sim -o $@ $(SIM_SRCS) $(SIM_CORE) -ljson-c
+
+sim: $(SIM_BIN)
+	@if [ -n "$(SEED)" ]; then $(SIM_BIN) --seed $(SEED); \
+	else $(SIM_BIN) --seeds $(SEEDS) --jobs $(SIM_JOBS); fi
+
+sim-plants:
+	@SEEDS=$(SEEDS) SIM_JOBS=$(SIM_JOBS) CC="$(CC)" \
+	    SIM_CFLAGS="$(SIM_CFLAGS)" PLANT="$(PLANT)" SEED="$(SEED)" \
+	    bash t/sim/plants.sh
+
+# The unit suites and the simulation under AddressSanitizer and
+# UndefinedBehaviorSanitizer: any finding aborts the run.
+ASAN_CC    ?= $(CC)
+ASAN_FLAGS  = -g -O1 -fno-omit-frame-pointer \
+              -fsanitize=address,undefined -fno-sanitize-recover=all
+ASAN_SEEDS ?= 10000
+ASAN_B      = $(B)/asan
+ASAN_OBJS   = $(LIB_SRCS:lib/%.c=$(ASAN_B)/lib/%.o)
+ASAN_UNITS  = $(UNIT_SRCS:t/unit/%.c=$(ASAN_B)/t/%)
+
+$(ASAN_B)/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(ASAN_CC) $(ASAN_FLAGS) -Ilib -c -o $@ $<
+
+$(ASAN_B)/libkle.a: $(ASAN_OBJS)
+	$(AR) rcs $@ $^
+
+$(ASAN_B)/t/%: t/unit/%.c t/unit/kle_test.h $(ASAN_B)/libkle.a
+	@mkdir -p $(@D)
+	$(ASAN_CC) $(ASAN_FLAGS) -Ilib -It/unit -o $@ $< $(ASAN_B)/libkle.a $(LIBS)
+
+$(ASAN_B)/sim: $(SIM_SRCS) $(SIM_HDRS) $(SIM_CORE) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(ASAN_CC) $(ASAN_FLAGS) -Ilib -It/sim -o $@ $(SIM_SRCS) $(SIM_CORE) \
+	    -ljson-c
+
+asan: $(ASAN_UNITS) $(ASAN_B)/sim
+	@export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1; \
+	for t in $(ASAN_UNITS); do \
+	    $$t > $$t.out 2>&1 || { cat $$t.out; echo "asan: $$t failed"; \
+	                            exit 1; }; \
+	done; echo "asan: $(words $(ASAN_UNITS)) unit suites clean"; \
+	$(ASAN_B)/sim --seeds $(ASAN_SEEDS) --jobs $(SIM_JOBS) \
+	    | sed -n '1p;/violations/,$$p'; \
+	exit $${PIPESTATUS[0]}
 
 # ---- Packaging, and nginx versions other than Debian's ----------------------
 # docs/packaging.md.  test-deb needs root: it installs the package into this
 # machine's nginx and purges it at the end.  The mainline build is skipped,
 # with a message, when its source tarball is not there.
 #
-#   make deb             build/deb/libnginx-mod-http-leader-election_V_ARCH.deb
+#   make deb             build/deb/libnginx-mod-{http,stream}-leader-election_V_ARCH.deb
 #   make test-deb        dpkg -i, smoke test in /usr/sbin/nginx, dpkg --purge
 #   make nginx-mainline  nginx MAINLINE_VERSION + the module, --with-compat
 #   make test-mainline   the smoke test and MAINLINE_SUITES in that nginx
@@ -150,8 +342,8 @@ MAINLINE_SUITES ?= t/002_single_leader.t t/004_routing.t t/006_reload.t
 ML               = $(CURDIR)/$(B)/mainline
 ML_SRC           = $(ML)/nginx-$(MAINLINE_VERSION)
 ML_NGINX         = $(ML)/sbin/nginx
-# Minimal: what the suites use; stream once the config builds a stream
-# module.  No --with-debug, unlike Debian's: code that compiles only with
+# Minimal: what the suites use, and stream for the stream module (built
+# in: no ngx_stream_module.so to load).  No --with-debug, unlike Debian's: code that compiles only with
 # it fails here.
 ML_CONFIGURE     = --prefix=$(ML) --with-compat \
                    $(if $(shell grep -l ngx_stream config),--with-stream) \
@@ -200,7 +392,7 @@ test-mainline: $(or $(ML_SKIP),deps lib $(ML_NGINX))
 ifneq ($(ML_SKIP),)
 	@true
 else
-	$(SMOKE) --nginx $(ML_NGINX) --port $$(($(ML_PORT) + 48)) \
+	$(SMOKE) --nginx $(ML_NGINX) --port $$(($(ML_PORT) + 48)) --stream \
 	    $$(printf -- '--load-module %s ' $(ML)/modules/*.so)
 	$(TEST_ENV) PATH=$(ML)/sbin:/usr/sbin:$$PATH \
 	    TEST_NGINX_BINARY=$(ML_NGINX) \
@@ -208,6 +400,14 @@ else
 	    TEST_NGINX_PORT=$$(($(ML_PORT))) TEST_NGINX_SERVROOT=$(ML)/servroot \
 	    prove -I t/lib $(MAINLINE_SUITES)
 endif
+
+# ---- stream{}: ngx_stream_leader_election_module ----------------------------
+# docs/stream.md.  `make module` builds it beside the http module; its suites
+# (t/030..039, in NGINX_SUITES) load Debian's ngx_stream_module.so, from
+# libnginx-mod-stream, before it (t/lib/Kle/Stream.pm).  The mainline nginx
+# has stream built in; its smoke test checks the stream variables (--stream).
+DEB_PKGS        += libnginx-mod-stream
+MAINLINE_SUITES += t/030_stream.t t/031_stream_udp.t t/032_stream_config.t
 
 # ---- Benchmarks (bench/README.md) -------------------------------------------
 # Not part of make test: about 20 minutes of callgrind, wrk and elections

@@ -21,56 +21,19 @@
 #include <unistd.h>
 #include <json-c/json.h>
 
+#include "kle_args.h"
 #include "kle_elector.h"
-
-typedef struct {
-    const char             *lock;
-    const char             *kubeconfig;
-    const char             *context;
-    const char             *server;
-    const char             *token_file;
-    const char             *ca_file;
-    const char             *cert_file;
-    const char             *key_file;
-    kle_election_config_t   election;
-    int64_t                 grace;
-    int                     release;
-    int                     verbose;
-    char                  **cmd;
-} kle_opts_t;
 
 typedef struct {
     kle_opts_t             *opts;
     pid_t                   child;
     int64_t                 kill_at;     /* mono ms to SIGKILL, 0 if none */
+    int                     leading;     /* between started and stopped */
     int                     exit_code;   /* the command's, once it ended */
     int                     exited;
 } kle_run_t;
 
 static volatile sig_atomic_t  kle_quit;
-
-static const char *kle_usage =
-    "usage: kle run    --lock KIND/NAMESPACE/NAME [options] -- CMD [ARGS...]\n"
-    "       kle status --lock KIND/NAMESPACE/NAME [connection options]\n"
-    "\n"
-    "KIND is leases or configmaps.\n"
-    "\n"
-    "options (run):\n"
-    "  --identity ID          this candidate's identity (default: host name)\n"
-    "  --address ADDR         address advertised to followers\n"
-    "  --lease-duration T     default 15s (T: 15, 15s, 1500ms, 1m)\n"
-    "  --renew-deadline T     default 10s\n"
-    "  --retry-period T       default 2s\n"
-    "  --grace T              SIGTERM to SIGKILL delay (default 5s)\n"
-    "  --no-release           do not release the lock on exit\n"
-    "  -v, --verbose          debug logging\n"
-    "\n"
-    "connection options (default: in-cluster when KUBERNETES_SERVICE_HOST\n"
-    "is set, else $KUBECONFIG, else ~/.kube/config):\n"
-    "  --kubeconfig FILE [--context NAME]\n"
-    "  --server URL [--token-file F] [--ca-file F] [--client-cert F]\n"
-    "               [--client-key F]\n";
-
 
 static void
 kle_stderr(int level, const char *msg)
@@ -93,116 +56,6 @@ kle_log_cb(void *data, int level, const char *msg)
     if (level <= KLE_LOG_INFO || r->opts->verbose) {
         kle_stderr(level, msg);
     }
-}
-
-
-/* "15", "15s", "1500ms", "2m", "1h" -> ms; -1 if malformed */
-static int64_t
-kle_parse_duration(const char *s)
-{
-    char     *end;
-    long long n;
-
-    errno = 0;
-    n = strtoll(s, &end, 10);
-    if (errno || end == s || n < 0) {
-        return -1;
-    }
-
-    if (*end == '\0' || strcmp(end, "s") == 0) {
-        return n * 1000;
-    }
-    if (strcmp(end, "ms") == 0) {
-        return n;
-    }
-    if (strcmp(end, "m") == 0) {
-        return n * 60000;
-    }
-    if (strcmp(end, "h") == 0) {
-        return n * 3600000;
-    }
-
-    return -1;
-}
-
-
-static int
-kle_parse_args(int argc, char **argv, kle_opts_t *o)
-{
-    static const struct option  longs[] = {
-        { "lock", required_argument, NULL, 'l' },
-        { "identity", required_argument, NULL, 'i' },
-        { "address", required_argument, NULL, 'a' },
-        { "lease-duration", required_argument, NULL, 'L' },
-        { "renew-deadline", required_argument, NULL, 'R' },
-        { "retry-period", required_argument, NULL, 'P' },
-        { "grace", required_argument, NULL, 'g' },
-        { "no-release", no_argument, NULL, 'n' },
-        { "kubeconfig", required_argument, NULL, 'k' },
-        { "context", required_argument, NULL, 'c' },
-        { "server", required_argument, NULL, 's' },
-        { "token-file", required_argument, NULL, 't' },
-        { "ca-file", required_argument, NULL, 'C' },
-        { "client-cert", required_argument, NULL, 'E' },
-        { "client-key", required_argument, NULL, 'K' },
-        { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-    int64_t                     *t;
-    int                          ch;
-
-    o->election.lease_duration = 15000;
-    o->election.renew_deadline = 10000;
-    o->election.retry_period = 2000;
-    o->grace = 5000;
-    o->release = 1;
-    gethostname(o->election.identity, sizeof(o->election.identity) - 1);
-
-    while ((ch = getopt_long(argc, argv, "+vh", longs, NULL)) != -1) {
-        t = NULL;
-
-        switch (ch) {
-        case 'l': o->lock = optarg; break;
-        case 'i':
-            snprintf(o->election.identity, sizeof(o->election.identity), "%s",
-                     optarg);
-            break;
-        case 'a':
-            snprintf(o->election.address, sizeof(o->election.address), "%s",
-                     optarg);
-            break;
-        case 'L': t = &o->election.lease_duration; break;
-        case 'R': t = &o->election.renew_deadline; break;
-        case 'P': t = &o->election.retry_period; break;
-        case 'g': t = &o->grace; break;
-        case 'n': o->release = 0; break;
-        case 'k': o->kubeconfig = optarg; break;
-        case 'c': o->context = optarg; break;
-        case 's': o->server = optarg; break;
-        case 't': o->token_file = optarg; break;
-        case 'C': o->ca_file = optarg; break;
-        case 'E': o->cert_file = optarg; break;
-        case 'K': o->key_file = optarg; break;
-        case 'v': o->verbose = 1; break;
-        default:
-            fputs(kle_usage, ch == 'h' ? stdout : stderr);
-            return -1;
-        }
-
-        if (t != NULL && (*t = kle_parse_duration(optarg)) < 0) {
-            fprintf(stderr, "kle: invalid duration \"%s\"\n", optarg);
-            return -1;
-        }
-    }
-
-    if (o->lock == NULL) {
-        fprintf(stderr, "kle: --lock KIND/NAMESPACE/NAME is required\n");
-        return -1;
-    }
-
-    o->cmd = argv + optind;
-    return 0;
 }
 
 
@@ -288,9 +141,11 @@ kle_child_start(kle_run_t *r)
             _exit(127);
         }
 
+        /* ignored signals stay ignored across exec: restore them */
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
         execvp(r->opts->cmd[0], r->opts->cmd);
         fprintf(stderr, "kle: cannot run \"%s\": %s\n", r->opts->cmd[0],
                 strerror(errno));
@@ -313,7 +168,11 @@ kle_child_stop(kle_run_t *r)
 }
 
 
-/* Reaps the command; returns 1 if it ended by itself (not stopped by us). */
+/*
+ * Reaps the command; returns 1 if it ended by itself (not stopped by us).
+ * A command we stopped whose successor is wanted (leadership came back
+ * during its grace period) is followed by a new one.
+ */
 static int
 kle_child_reap(kle_run_t *r)
 {
@@ -332,6 +191,12 @@ kle_child_reap(kle_run_t *r)
     r->child = 0;
     r->kill_at = 0;
 
+    if (!r->exited && r->leading && !kle_quit) {
+        kle_stderr(KLE_LOG_NOTICE, "leading again: starting the command "
+                   "anew");
+        kle_child_start(r);
+    }
+
     return r->exited;
 }
 
@@ -341,6 +206,9 @@ kle_on_started(void *data)
 {
     kle_run_t  *r = data;
 
+    r->leading = 1;
+
+    /* one still in its grace period is replaced once it has gone */
     if (r->child == 0) {
         kle_child_start(r);
     }
@@ -350,7 +218,10 @@ kle_on_started(void *data)
 static void
 kle_on_stopped(void *data)
 {
-    kle_child_stop(data);
+    kle_run_t  *r = data;
+
+    r->leading = 0;
+    kle_child_stop(r);
 }
 
 
@@ -365,8 +236,8 @@ kle_cmd_run(kle_opts_t *o)
     char                  kind[32], err[512];
     long                  next;
 
-    if (o->cmd[0] == NULL) {
-        fprintf(stderr, "kle: run needs a command after --\n");
+    if (kle_check_run(o, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kle: %s\n", err);
         return 2;
     }
 
@@ -385,6 +256,7 @@ kle_cmd_run(kle_opts_t *o)
     cfg.election = o->election;
     cfg.lock_kind = kind;
     cfg.creds = &creds;
+    cfg.events = o->events;
     cfg.on_started_leading = kle_on_started;
     cfg.on_stopped_leading = kle_on_stopped;
     cfg.log = kle_log_cb;
@@ -407,6 +279,12 @@ kle_cmd_run(kle_opts_t *o)
         next = kle_elector_run(el);
         if (next < 0 || next > 100) {
             next = 100;              /* look at signals and the command */
+        }
+
+        /* a SIGKILL is due at kill_at, not up to 100 ms after it */
+        if (r.kill_at != 0 && r.kill_at - kle_now_ms() < next) {
+            next = r.kill_at > kle_now_ms() ? (long) (r.kill_at - kle_now_ms())
+                                            : 0;
         }
         kle_http_poll(http, next);
 
@@ -562,16 +440,33 @@ done:
 int
 main(int argc, char **argv)
 {
+    int         rc;
+    char        err[512];
     kle_opts_t  o;
-
-    memset(&o, 0, sizeof(o));
 
     if (argc < 2) {
         fputs(kle_usage, stderr);
         return 2;
     }
 
-    if (kle_parse_args(argc - 1, argv + 1, &o) != 0) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(kle_usage, stdout);
+        return 0;
+    }
+
+    /*
+     * A peer that closes while curl writes must not kill kle (curl's own
+     * guard is off: CURLOPT_NOSIGNAL); the command gets it back.
+     */
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = kle_parse_args(argc - 1, argv + 1, &o, err, sizeof(err));
+    if (rc != 0) {
+        if (rc == 1) {
+            fputs(kle_usage, stdout);
+        } else {
+            fprintf(stderr, "kle: %s\n", err);
+        }
         return 2;
     }
 

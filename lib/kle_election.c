@@ -411,6 +411,25 @@ kle_on_written(kle_election_t *e, int64_t now, const kle_record_t *rec,
     e->fast_path = 0;
 
     /*
+     * A read that does not name us came while the write was out.  A write
+     * conditioned on a version fails once a newer one exists, so this one
+     * was stored before the version we read: what it wrote is replaced
+     * already, and no claim.  Read what is there now.
+     */
+    if (e->superseded) {
+        e->superseded = 0;
+
+        if (!e->reread) {
+            e->reread = 1;
+            e->pending = KLE_DO_GET;
+            return 0;
+        }
+
+        kle_follow(e, now, 1);
+        return 0;
+    }
+
+    /*
      * The server says it stored a record that does not name us: that is
      * a read of someone else's record, not a claim of ours.
      */
@@ -430,8 +449,15 @@ kle_on_written(kle_election_t *e, int64_t now, const kle_record_t *rec,
     ev = kle_set_observed(e, now, rec ? rec : &e->pending_record,
                           rec ? rv : NULL);
 
+    /*
+     * The next renewal a retry period after this one started, so that a
+     * slow answer does not let the claim lapse before it.
+     */
     e->renew_start = e->request_start;
-    e->next_attempt = now + e->cfg.retry_period;
+    e->next_attempt = e->request_start + e->cfg.retry_period;
+    if (e->next_attempt < now) {
+        e->next_attempt = now;
+    }
 
     /*
      * A write that started a whole renew deadline ago proves nothing about
@@ -530,12 +556,21 @@ kle_election_observe(kle_election_t *e, int64_t now, const kle_record_t *rec,
     /*
      * A leader learns its own record from its writes.  One that names us
      * here is an echo or lags our writes: it must not move the version we
-     * renew on back, nor lend an older term to the next renewal.
+     * renew on back, nor lend an older term to the next renewal.  (One in
+     * our name that someone else wrote is ignored too, as client-go's
+     * leader does: docs/design.md, "What breaks it".)
      */
     if (e->state == KLE_STATE_LEADING && rec != NULL
         && kle_record_names(rec, e->cfg.identity))
     {
         return ev;
+    }
+
+    /* see kle_on_written() */
+    if ((e->in_flight == KLE_DO_CREATE || e->in_flight == KLE_DO_UPDATE)
+        && (rec == NULL || !kle_record_names(rec, e->cfg.identity)))
+    {
+        e->superseded = 1;
     }
 
     ev |= kle_saw(e, now, rec, rv);
@@ -951,6 +986,7 @@ kle_send(kle_election_t *e, int64_t now, int64_t wall_us,
     e->in_flight = kind;
     e->request_start = now;
     e->sent_after = e->observations;
+    e->superseded = 0;
 
     act->kind = kind;
     act->timeout = kle_timeout(e);

@@ -111,6 +111,8 @@ typedef struct {
     int                    fast_path;      /* in-flight UPDATE skipped GET */
     int                    reread;         /* this attempt's GET after a
                                               failed write is spent */
+    int                    superseded;     /* a read not naming us came
+                                              while our write was out */
     int                    releasing;      /* in-flight UPDATE is release */
     int                    release_wanted;
     int                    watching;       /* the host's watch is up */

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "kle_elector.h"
+#include "kle_events.h"
 
 #define KLE_HOOKS_MAX     8
 #define KLE_HOOK_TIMEOUT  5000    /* ms */
@@ -53,6 +54,7 @@ struct kle_elector_s {
     int64_t                watch_after;   /* mono ms: none before */
     int                    watch_off;     /* the server refuses watches */
     kle_http_req_t        *relist;        /* the GET after a 410 */
+    int64_t                relist_at;     /* mono ms it was sent */
     int                    relist_wanted;
 
     kle_api_status_t       failing;       /* condition last logged */
@@ -63,6 +65,8 @@ struct kle_elector_s {
     uint64_t               failures;
     int                    stopped;
     int                    resume;        /* see kle_elector_config_t */
+
+    kle_events_t          *events;        /* "events on", else NULL */
 };
 
 enum { KLE_HOOK_STARTED = 0, KLE_HOOK_STOPPED, KLE_HOOK_NEW_LEADER };
@@ -201,6 +205,14 @@ kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
         }
     }
 
+    if (cfg->events) {
+        el->events = kle_events_create(el->name, cfg->creds, cfg->log,
+                                       cfg->data);
+        if (el->events == NULL) {
+            goto nomem;
+        }
+    }
+
     /* the strings were copied; do not keep the caller's pointers */
     el->cfg.name = el->name;
     el->cfg.hook_started = NULL;
@@ -312,6 +324,20 @@ kle_hook_fire(kle_elector_t *el, int event)
 }
 
 
+/*
+ * Kubernetes Events ("events on", kle_events.c): sent beside the hooks,
+ * on the same transport as the requests, but never waited for.
+ */
+static void
+kle_elector_record(kle_elector_t *el, const char *action)
+{
+    if (el->events != NULL && el->http != NULL && !el->stopped) {
+        kle_events_record(el->events, el->http, &el->lock,
+                          el->election.cfg.identity, action);
+    }
+}
+
+
 static void kle_elector_watch_restart(kle_elector_t *el, const char *rv);
 
 
@@ -347,6 +373,7 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
             cfg->on_stopped_leading(cfg->data);
         }
         kle_hook_fire(el, KLE_HOOK_STOPPED);
+        kle_elector_record(el, KLE_EVENT_STOPPED);
     }
 
     if (el->stopped) {
@@ -387,6 +414,7 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
         }
         if (!quiet) {
             kle_hook_fire(el, KLE_HOOK_STARTED);
+            kle_elector_record(el, KLE_EVENT_BECAME);
         }
     }
 
@@ -686,6 +714,21 @@ kle_elector_schedule(kle_elector_t *el)
 }
 
 
+/*
+ * A 410: list again, then watch.  At most once per retry period, so that
+ * a server that keeps answering 410 is not asked in a loop.
+ */
+static void
+kle_elector_relist(kle_elector_t *el)
+{
+    el->relist_wanted = 1;
+
+    if (el->relist_at != 0) {
+        el->watch_after = el->relist_at + el->election.cfg.retry_period;
+    }
+}
+
+
 /* The watch is down: the state machine goes back to polling. */
 static void
 kle_elector_watch_closed(kle_elector_t *el)
@@ -807,7 +850,7 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
         }
 
         if (wev.code == 410) {
-            el->relist_wanted = 1;
+            kle_elector_relist(el);
         } else {
             el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
         }
@@ -844,7 +887,7 @@ kle_elector_watch_done(const kle_http_response_t *resp, void *data)
                           ? now + el->election.cfg.retry_period : 0;
 
     } else if (resp->code == 410) {
-        el->relist_wanted = 1;
+        kle_elector_relist(el);
 
     } else if (resp->code == 400 || resp->code == 403 || resp->code == 404
                || resp->code == 405)
@@ -863,17 +906,20 @@ kle_elector_watch_done(const kle_http_response_t *resp, void *data)
 }
 
 
-/* The answer to the GET after a 410: a read, then the watch goes on. */
+/*
+ * The answer to the list after a 410: a read of the lock, and the list's
+ * resourceVersion to watch from.  Not the object's: on a quiet lock that
+ * one predates the compaction, and a watch from it is told 410 again.
+ */
 static void
 kle_elector_relisted(const kle_http_response_t *resp, void *data)
 {
-    kle_elector_t       *el = data;
-    kle_api_result_t     res;
-    kle_record_t         rec;
-    const kle_record_t  *got;
-    json_object         *obj;
-    char                 rv[KLE_RV_MAX];
-    unsigned             ev;
+    kle_elector_t     *el = data;
+    kle_api_result_t   res;
+    kle_record_t       rec;
+    json_object       *obj, *item;
+    char               rv[KLE_RV_MAX], list_rv[KLE_RV_MAX], err[256];
+    unsigned           ev;
 
     el->relist = NULL;
 
@@ -881,29 +927,59 @@ kle_elector_relisted(const kle_http_response_t *resp, void *data)
         return;
     }
 
-    got = kle_elector_read(el, resp, &res, &rec, rv, &obj);
     ev = 0;
+    obj = NULL;
+    memset(&res, 0, sizeof(res));
 
-    if (got != NULL) {
-        ev = kle_election_observe(&el->election, kle_now_ms(), got, rv);
-        kle_elector_keep(el, obj, rv);
-        memcpy(el->watch_rv, rv, sizeof(el->watch_rv));
-        el->relist_wanted = 0;
+    if (resp->code < 200 || resp->code >= 300) {
+        if (resp->code == 0) {
+            snprintf(res.message, sizeof(res.message), "%s",
+                     resp->error ? resp->error : "no answer");
+        } else {
+            kle_api_classify(resp->code, resp->body, resp->body_len,
+                             resp->retry_after, &res);
+        }
+        goto failed;
+    }
 
-    } else if (res.status == KLE_API_NOT_FOUND) {
-        ev = kle_election_observe(&el->election, kle_now_ms(), NULL, NULL);
-        el->watch_rv[0] = '\0';
-        el->relist_wanted = 0;
+    obj = kle_lock_parse_body(&el->lock, resp->body, resp->body_len, err,
+                              sizeof(err));
+    if (obj == NULL
+        || kle_lock_parse_list(&el->lock, obj, &item, list_rv, err,
+                               sizeof(err))
+           != 0
+        || (item != NULL
+            && kle_lock_parse(&el->lock, item, &rec, rv, err, sizeof(err))
+               != 0))
+    {
+        snprintf(res.message, sizeof(res.message), "%s", err);
+        goto failed;
+    }
+
+    if (item != NULL) {
+        ev = kle_election_observe(&el->election, kle_now_ms(), &rec, rv);
+        kle_elector_keep(el, item, rv);
 
     } else {
-        kle_log(el, KLE_LOG_DEBUG, "watch: list again failed: %s",
-                res.message);
-        el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
+        ev = kle_election_observe(&el->election, kle_now_ms(), NULL, NULL);
     }
+
+    memcpy(el->watch_rv, list_rv, sizeof(el->watch_rv));
+    el->relist_wanted = 0;
 
     json_object_put(obj);
 
     kle_elector_events(el, ev);
+    kle_elector_schedule(el);
+    return;
+
+failed:
+
+    kle_log(el, KLE_LOG_DEBUG, "watch: list again failed: %s", res.message);
+    el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
+
+    json_object_put(obj);
+
     kle_elector_schedule(el);
 }
 
@@ -923,12 +999,13 @@ kle_elector_watch(kle_elector_t *el, int64_t now)
     }
 
     if (el->relist_wanted) {
-        if (kle_lock_object_path(&el->lock, path, sizeof(path)) != 0
+        if (kle_lock_list_path(&el->lock, path, sizeof(path)) != 0
             || kle_elector_url(el, path, url, sizeof(url)) != 0)
         {
             return;
         }
 
+        el->relist_at = now;
         el->relist = kle_http_send(el->http, "GET", url, NULL,
                                    (long) (e->cfg.renew_deadline / 2),
                                    el->cfg.creds, kle_elector_relisted, el);
@@ -1061,12 +1138,14 @@ kle_elector_done(const kle_elector_t *el)
 }
 
 
-/* Counts (or cancels) the hook requests running on transport h. */
+/* Counts (or cancels) the hook requests and Events running on h. */
 static int
 kle_elector_hooks_on(kle_elector_t *el, kle_http_t *h, int cancel)
 {
     size_t  i;
-    int     n = 0;
+    int     n;
+
+    n = kle_events_on(el->events, h, cancel);
 
     for (i = 0; i < KLE_HOOKS_MAX; i++) {
         if (el->hook_reqs[i].req != NULL && el->hook_reqs[i].http == h) {
@@ -1180,6 +1259,7 @@ kle_elector_destroy(kle_elector_t *el)
         }
     }
 
+    kle_events_destroy(el->events);
     kle_lock_free(&el->lock);
     free(el->name);
     for (i = 0; i < 3; i++) {

@@ -29,6 +29,9 @@ typedef struct {
     const char             *hook_stopped;
     const char             *hook_new_leader;
 
+    /* core/v1 Events for started and stopped leading (kle_events.h) */
+    int                     events;
+
     /*
      * A previous process of this instance was leading (nginx: a reload or
      * a respawned worker): if the first records seen name this identity,

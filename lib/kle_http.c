@@ -403,18 +403,35 @@ done:
 }
 
 
+/*
+ * TLS and credentials, as client-go sets them: a configured CA is the only
+ * trust anchor (libcurl's built-in CA file and CA path are both dropped);
+ * with no CA the system's roots are used, as Go's x509.SystemCertPool.
+ */
 static int
 kle_http_set_creds(kle_http_req_t *r, kle_creds_t *c)
 {
     CURL        *e = r->easy;
-    const char  *token;
+    const char  *token, *bad;
     char        *auth;
     size_t       n;
 
+    /* rechecked here, where the URL is final: never a secret in clear */
+    if (kle_creds_check(c, &bad) != 0
+        || ((c->token_file || c->token || c->cert_data || c->cert_file)
+            && strncmp(r->url, "https://", 8) != 0))
+    {
+        return -1;
+    }
+
     if (c->ca_data) {
         kle_http_blob(e, CURLOPT_CAINFO_BLOB, c->ca_data, c->ca_len);
+        curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+
     } else if (c->ca_file) {
         curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     }
 
     if (c->cert_data) {

@@ -159,6 +159,24 @@ kle_lock_object_path(const kle_lock_t *lock, char *buf, size_t size)
 
 
 int
+kle_lock_list_path(const kle_lock_t *lock, char *buf, size_t size)
+{
+    int     n;
+    size_t  len;
+
+    if (kle_lock_collection_path(lock, buf, size) != 0) {
+        return -1;
+    }
+
+    len = strlen(buf);
+    n = snprintf(buf + len, size - len, "?fieldSelector=metadata.name%%3D%s",
+                 lock->name);
+
+    return (n < 0 || (size_t) n >= size - len) ? -1 : 0;
+}
+
+
+int
 kle_lock_watch_path(const kle_lock_t *lock, const char *rv, char *buf,
     size_t size)
 {
@@ -329,6 +347,63 @@ kle_lock_parse(const kle_lock_t *lock, struct json_object *obj,
 failed:
 
     snprintf(err, errlen, "%s response: %s", t->kind, why);
+
+    return -1;
+}
+
+
+int
+kle_lock_parse_list(const kle_lock_t *lock, struct json_object *obj,
+    struct json_object **item, char *list_rv, char *err, size_t errlen)
+{
+    const char             *why, *rv;
+    json_object            *meta, *items;
+    const kle_lock_type_t  *t;
+
+    t = &kle_lock_types[lock->kind];
+    *item = NULL;
+
+    if (!json_object_is_type(obj, json_type_object)
+        || !json_object_object_get_ex(obj, "metadata", &meta)
+        || !json_object_is_type(meta, json_type_object))
+    {
+        why = "no metadata object";
+        goto failed;
+    }
+
+    if (kle_json_str(meta, "resourceVersion", &rv) != 0 || rv == NULL
+        || rv[0] == '\0' || strlen(rv) >= KLE_RV_MAX)
+    {
+        why = "no usable metadata.resourceVersion";
+        goto failed;
+    }
+
+    if (!json_object_object_get_ex(obj, "items", &items)
+        || !json_object_is_type(items, json_type_array))
+    {
+        why = "no items array";
+        goto failed;
+    }
+
+    /* the field selector names one object: more is not our lock */
+    switch (json_object_array_length(items)) {
+    case 0:
+        break;
+    case 1:
+        *item = json_object_array_get_idx(items, 0);
+        break;
+    default:
+        why = "more than one item";
+        goto failed;
+    }
+
+    memcpy(list_rv, rv, strlen(rv) + 1);
+
+    return 0;
+
+failed:
+
+    snprintf(err, errlen, "%sList response: %s", t->kind, why);
 
     return -1;
 }

@@ -57,6 +57,8 @@ int kle_lock_collection_path(const kle_lock_t *lock, char *buf, size_t size);
 /* A watch of the one object from rv (NULL: now), with bookmarks. */
 int kle_lock_watch_path(const kle_lock_t *lock, const char *rv, char *buf,
     size_t size);
+/* The collection listed down to the lock: GET it to learn a current rv. */
+int kle_lock_list_path(const kle_lock_t *lock, char *buf, size_t size);
 
 /*
  * Reading an answer is three steps, so that a host keeps only the objects
@@ -84,6 +86,16 @@ void kle_lock_keep(kle_lock_t *lock, struct json_object *obj,
 int kle_lock_read(kle_lock_t *lock, const char *body, size_t len,
     kle_record_t *rec, char *err, size_t errlen);
 size_t kle_lock_body_max(const kle_lock_t *lock);
+
+/*
+ * A list of the lock's collection down to its name (kle_lock_list_path):
+ * the list's resourceVersion (current, unlike the object's, which a quiet
+ * lock keeps from before any compaction) into list_rv, and the lock object
+ * in *item (borrowed from obj; NULL if the list is empty).  -1 with a
+ * reason in err.
+ */
+int kle_lock_parse_list(const kle_lock_t *lock, struct json_object *obj,
+    struct json_object **item, char *list_rv, char *err, size_t errlen);
 
 /* One line of a watch stream. */
 typedef enum {

@@ -173,6 +173,13 @@ static ngx_command_t  ngx_http_leader_election_block_commands[] = {
       offsetof(ngx_http_leader_election_t, release_on_shutdown),
       NULL },
 
+    { ngx_string("events"),
+      NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      0,
+      offsetof(ngx_http_leader_election_t, events),
+      NULL },
+
     { ngx_string("on_started_leading"),
       NGX_CONF_TAKE1,
       ngx_http_leader_election_url_slot,
@@ -367,6 +374,7 @@ ngx_http_leader_election(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     le->retry_period = NGX_CONF_UNSET_MSEC;
     le->api_server = NGX_CONF_UNSET_UINT;
     le->release_on_shutdown = NGX_CONF_UNSET;
+    le->events = NGX_CONF_UNSET;
 
     lep = ngx_array_push(&lemcf->elections);
     if (lep == NULL) {
@@ -526,6 +534,7 @@ ngx_http_leader_election_finish(ngx_conf_t *cf, ngx_http_leader_election_t *le)
     }
 
     ngx_conf_init_value(le->release_on_shutdown, 1);
+    ngx_conf_init_value(le->events, 0);
     ngx_conf_init_uint_value(le->api_server,
                              NGX_HTTP_LEADER_ELECTION_IN_CLUSTER);
 

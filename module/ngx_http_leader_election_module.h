@@ -88,6 +88,7 @@ struct ngx_http_leader_election_s {
     kle_creds_t                      *creds;
 
     ngx_flag_t                        release_on_shutdown;
+    ngx_flag_t                        events;      /* Kubernetes Events */
     ngx_str_t                         on_started_leading;
     ngx_str_t                         on_stopped_leading;
     ngx_str_t                         on_new_leader;
@@ -128,8 +129,8 @@ void ngx_http_leader_election_new_generation(ngx_http_leader_election_t *le,
 ngx_int_t ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
     ngx_atomic_uint_t generation, kle_elector_status_t *st,
     ngx_uint_t keep_claim);
-ngx_int_t ngx_http_leader_election_revoke(ngx_http_leader_election_t *le,
-    ngx_atomic_uint_t generation);
+ngx_int_t ngx_http_leader_election_limit(ngx_http_leader_election_t *le,
+    ngx_atomic_uint_t generation, int64_t until);
 ngx_int_t ngx_http_leader_election_heartbeat(ngx_http_leader_election_t *le,
     ngx_atomic_uint_t generation);
 ngx_int_t ngx_http_leader_election_read(ngx_http_leader_election_t *le,

@@ -198,17 +198,23 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
 
 
 /*
- * A release is about to be sent: no worker may claim from now on, whatever
- * the release's answer, or if there is none.
+ * The published claim ends no later than until, or at once if until is 0.
+ * At once: a release is about to be sent, and no worker may claim from
+ * now on, whatever the release's answer, or if there is none.  Later: a
+ * new elector inherits the claim (a reload, a respawn) and caps it at its
+ * start plus its own renew_deadline, as any record it writes, perhaps with
+ * a shorter lease, is written after that start.
  */
 
 ngx_int_t
-ngx_http_leader_election_revoke(ngx_http_leader_election_t *le,
-    ngx_atomic_uint_t generation)
+ngx_http_leader_election_limit(ngx_http_leader_election_t *le,
+    ngx_atomic_uint_t generation, int64_t until)
 {
-    ngx_uint_t                        changed;
+    int64_t                           now;
     ngx_atomic_uint_t                 seq;
     ngx_http_leader_election_snap_t  *snap;
+
+    now = kle_now_ms();
 
     if (ngx_http_leader_election_write_begin(le, generation, &seq) != NGX_OK)
     {
@@ -217,16 +223,23 @@ ngx_http_leader_election_revoke(ngx_http_leader_election_t *le,
 
     snap = &le->sh->snap;
 
-    changed = (snap->claim_until != 0 || snap->term != 0);
+    if (snap->claim_until == 0
+        || (until != 0 && snap->claim_until <= until))
+    {
+        ngx_http_leader_election_write_end(le, seq);
+        return NGX_OK;
+    }
 
-    snap->claim_until = 0;
-    snap->term = 0;
+    snap->claim_until = until;
+
+    if (until == 0) {
+        snap->term = 0;
+    }
 
     ngx_http_leader_election_write_end(le, seq);
 
-    if (changed) {
-        ngx_http_leader_election_log_claim(le, ngx_cycle->log, 0, 0, 0);
-    }
+    ngx_http_leader_election_log_claim(le, ngx_cycle->log, until, snap->term,
+                                       now);
 
     return NGX_OK;
 }

@@ -188,6 +188,7 @@ ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
     cfg.hook_started = (char *) le->on_started_leading.data;
     cfg.hook_stopped = (char *) le->on_stopped_leading.data;
     cfg.hook_new_leader = (char *) le->on_new_leader.data;
+    cfg.events = le->events;
     /* a reload or a respawn: the claim published before is this one's */
     cfg.resume = ngx_http_leader_election_leads(le, NULL);
 
@@ -226,6 +227,11 @@ ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
 
     rn->generation = le->generation;
     rn->inherit = 1;
+
+    if (cfg.resume) {
+        (void) ngx_http_leader_election_limit(le, rn->generation,
+                                   kle_now_ms() + (int64_t) le->renew_deadline);
+    }
 
     /* a dummy connection, as the event debug log reads ev->data's fd */
 
@@ -339,7 +345,7 @@ ngx_http_leader_election_quit(ngx_http_leader_election_runner_t *rn)
         return;
     }
 
-    (void) ngx_http_leader_election_revoke(le, rn->generation);
+    (void) ngx_http_leader_election_limit(le, rn->generation, 0);
 
     kle_elector_release(rn->elector);
 
@@ -442,7 +448,7 @@ ngx_http_leader_election_retire(ngx_http_leader_election_runner_t *rn)
         timeout = ngx_min(timeout, (ngx_msec_t) ngx_max(left, 1));
 
     } else {
-        (void) ngx_http_leader_election_revoke(le, rn->generation);
+        (void) ngx_http_leader_election_limit(le, rn->generation, 0);
     }
 
     if (kle_elector_release_sync(rn->elector, (long) timeout) != 0) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds libnginx-mod-http-leader-election_<version>_<arch>.deb into OUT
+# Builds libnginx-mod-http-leader-election_<version>_<arch>.deb and
+# libnginx-mod-stream-leader-election_<version>_<arch>.deb into OUT
 # (default build/deb): stages the sources the module needs with
 # packaging/debian/ as debian/, writes debian/changelog for the version
 # below, and runs dpkg-buildpackage (binary only, unsigned).
@@ -11,7 +12,7 @@
 # uncommitted changes, so snapshots sort after their release and before
 # the next one.  The Debian revision is -1.
 #
-#   packaging/build-deb.sh [OUT]      prints the path of the .deb last
+#   packaging/build-deb.sh [OUT]      prints the paths of the .debs last
 
 set -euo pipefail
 
@@ -73,8 +74,14 @@ dpkg-buildpackage -b -us -uc -j"$jobs" > "$out/build.log" 2>&1 || {
 
 cd "$out"
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
-deb=${src}_${version}_$arch.deb
-[ -f "$deb" ] || { echo "no $deb in $out" >&2; exit 1; }
-dpkg-deb --field "$deb" Package Version Architecture Depends
-dpkg-deb --contents "$deb" | awk '$NF !~ /\/$/ { print "  " $NF }'
-echo "$out/$deb"
+debs=()
+for pkg in $(sed -n 's/^Package: //p' "$stage/debian/control"); do
+    deb=${pkg}_${version}_$arch.deb
+    [ -f "$deb" ] || { echo "no $deb in $out" >&2; exit 1; }
+    debs+=("$deb")
+    dpkg-deb --field "$deb" Package Version Architecture Depends
+    dpkg-deb --contents "$deb" | awk '$NF !~ /\/$/ { print "  " $NF }'
+done
+for deb in "${debs[@]}"; do
+    echo "$out/$deb"
+done

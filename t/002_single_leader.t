@@ -7,6 +7,7 @@
 use Kle::Emulator;
 use Kle::Status;
 use Test::Nginx::Socket;
+use Time::HiRes qw(sleep time);
 
 repeat_each(1);
 no_shuffle();
@@ -18,7 +19,8 @@ put_object('leases', 'default', 'held', {
     apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
     metadata => {
         name => 'held', namespace => 'default',
-        annotations => { 'leader-election.nginx.org/address' => '10.1.2.3:8080' },
+        annotations => { 'leader-election.nginx.org/address' => '10.1.2.3:8080',
+                         'leader-election.nginx.org/address-holder' => 'other' },
     },
     spec => {
         holderIdentity => 'other', leaseDurationSeconds => 3600,
@@ -27,6 +29,27 @@ put_object('leases', 'default', 'held', {
         leaseTransitions => 4,
     },
 });
+
+# Free (released by "gone"); this instance may not update them.  The
+# second still carries the address "gone" advertised.
+for my $name ('free', 'free-addr') {
+    put_object('leases', 'default', $name, {
+        apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
+        metadata => {
+            name => $name, namespace => 'default',
+            $name eq 'free' ? () : (annotations => {
+                'leader-election.nginx.org/address' => '10.1.2.4:8080',
+                'leader-election.nginx.org/address-holder' => 'gone' }),
+        },
+        spec => {
+            holderIdentity => '', leaseDurationSeconds => 1,
+            acquireTime => '2026-01-01T00:00:00.000000Z',
+            renewTime => '2026-01-01T00:00:00.000000Z',
+            leaseTransitions => 3,
+        },
+    });
+    forbid(resource => 'leases', name => $name, verbs => ['update']);
+}
 
 our %Solo = (
     name => "solo", election => "web", identity => "solo",
@@ -40,7 +63,7 @@ our %Solo = (
     heartbeat_age_ms => "<age>",
 );
 
-plan tests => 71;
+plan tests => 100;
 
 run_tests();
 
@@ -126,10 +149,14 @@ my $first = lease_spec('default', 'solo2');
 wait_until(10, sub { @{ requests(method => 'PUT', path => '/leases/solo2') } >= 2 });
 my $s = nginx_status();
 my $o = get_object('leases', 'default', 'solo2');
+# interface.md: the writer of the address names itself beside it
+is($o->{metadata}{annotations}{'leader-election.nginx.org/address-holder'},
+   'solo', 'the address-holder annotation names the holder');
 is(Kle::Status::canon_lease($o), Kle::Status::canon_json({
     kind => 'Lease',
     metadata => { name => 'solo2', namespace => 'default',
-                  annotations => { 'leader-election.nginx.org/address' => '127.0.0.1:8081' } },
+                  annotations => { 'leader-election.nginx.org/address' => '127.0.0.1:8081',
+                                   'leader-election.nginx.org/address-holder' => 'solo' } },
     spec => { holderIdentity => 'solo', leaseDurationSeconds => 10,
               acquireTime => '<MicroTime>', renewTime => '<MicroTime>',
               leaseTransitions => 0 },
@@ -169,6 +196,10 @@ GET /leader
 sub { my $s = Kle::Emulator::json_decode($_[0]); "$s->{holder} $s->{transitions}" }
 --- response_body chomp
 solo 0
+--- no_error_log
+[error]
+[alert]
+[crit]
 
 
 
@@ -195,6 +226,10 @@ solo 0
 [405, 405, 200]
 --- response_body eval
 [qr/405 Not Allowed/, qr/405 Not Allowed/, ""]
+--- no_error_log
+[error]
+[alert]
+[crit]
 
 
 
@@ -260,5 +295,84 @@ leader_election_api_failures_total{name="web"} 0
 ']
 --- no_error_log
 [error]
+[alert]
+[crit]
+
+
+
+=== TEST 5: a free lock (released) it may not take: no holder, so $leader_election_holder is empty
+--- init
+# (seeded at the top: holderIdentity "", and RBAC that refuses this
+# instance's update)
+wait_until(10, sub { @{ requests(method => 'PUT', path => '/leases/free') } });
+my $s = nginx_status();
+is(join(' ', map { $_ // 'null' } @$s{qw(name holder holder_address is_leader state transitions)}),
+   '   0 following 3', 'status: no holder, no address, following');
+is(lease_spec('default', 'free')->{holderIdentity}, '', 'the Lease is still free');
+--- http_config
+    leader_election web {
+        lock            leases default/free;
+        identity        taker;
+        lease_duration  10s;
+        renew_deadline  8s;
+        retry_period    1s;
+        api_server      kubeconfig $TEST_NGINX_KUBECONFIG;
+    }
+--- config
+    location = /leader {
+        leader_election_status;
+    }
+    location = /vars {
+        return 200 "is_leader=$leader_election_is_leader holder=[$leader_election_holder] holder_address=[$leader_election_holder_address] transitions=$leader_election_transitions\n";
+    }
+--- request
+GET /vars
+--- response_body
+is_leader=0 holder=[] holder_address=[] transitions=3
+--- error_log eval
+qr/\[error\] .*leader_election "web": update lock: forbidden: /
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 6: ... and the address the last holder advertised is not shown
+--- init
+# (seeded at the top: as "free", with the annotations of "gone")
+wait_until(10, sub { @{ requests(method => 'PUT', path => '/leases/free-addr') } });
+my $s = nginx_status();
+is("[$s->{holder}] $s->{is_leader} $s->{state} $s->{transitions}", '[] 0 following 3',
+   'status: no holder, following');
+# interface.md: no address without the holder that wrote it
+is($s->{holder_address}, '', 'status: no address');
+is(nginx_var('/vars'), "is_leader=0 holder=[] holder_address=[] transitions=3\n",
+   '$leader_election_holder_address empty');
+is(lease_spec('default', 'free-addr')->{holderIdentity}, '', 'the Lease is still free');
+--- http_config
+    leader_election web {
+        lock            leases default/free-addr;
+        identity        taker;
+        lease_duration  10s;
+        renew_deadline  8s;
+        retry_period    1s;
+        api_server      kubeconfig $TEST_NGINX_KUBECONFIG;
+    }
+--- config
+    location = /leader {
+        leader_election_status;
+    }
+    location = /vars {
+        return 200 "is_leader=$leader_election_is_leader holder=[$leader_election_holder] holder_address=[$leader_election_holder_address] transitions=$leader_election_transitions\n";
+    }
+--- request
+GET /leader
+--- response_body_filters eval
+sub { my $s = Kle::Emulator::json_decode($_[0]); "[$s->{name}] [$s->{holder}] $s->{is_leader}" }
+--- response_body chomp
+[] [] 0
+--- error_log eval
+qr/\[error\] .*leader_election "web": update lock: forbidden: /
+--- no_error_log
 [alert]
 [crit]

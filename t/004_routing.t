@@ -15,7 +15,8 @@ put_object('leases', 'default', 'route-held', {
     apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
     metadata => {
         name => 'route-held', namespace => 'default',
-        annotations => { 'leader-election.nginx.org/address' => '10.9.8.7:8080' },
+        annotations => { 'leader-election.nginx.org/address' => '10.9.8.7:8080',
+                         'leader-election.nginx.org/address-holder' => 'boss' },
     },
     spec => {
         holderIdentity => 'boss', leaseDurationSeconds => 3600,
@@ -48,24 +49,24 @@ our $HttpConfig = <<'_EOC_';
     }
 
     upstream be_leader {
-        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_EXTRA_PORT_1;
     }
 
     upstream be_follower {
-        server 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        server 127.0.0.1:$TEST_NGINX_EXTRA_PORT_2;
     }
 
     log_format kle 'route $uri role=$role leader=$leader_election_is_leader holder=$leader_election_holder';
 
     server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        listen 127.0.0.1:$TEST_NGINX_EXTRA_PORT_1;
         location / {
             return 200 "leader backend got $uri\n";
         }
     }
 
     server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        listen 127.0.0.1:$TEST_NGINX_EXTRA_PORT_2;
         location / {
             return 200 "follower backend got $uri\n";
         }
@@ -74,7 +75,7 @@ _EOC_
 
 sub http_config { my $c = $HttpConfig; $c =~ s/LOCK/$_[0]/; $c }
 
-plan tests => 40;
+plan tests => 58;
 
 run_tests();
 
@@ -123,6 +124,10 @@ GET /write?k=1
 written by me
 --- access_log
 route /write role=leader leader=1 holder=me
+--- no_error_log
+[error]
+[alert]
+[crit]
 
 
 
@@ -136,6 +141,10 @@ wait_until(4, sub { (nginx_var('/role') // '') eq "follower\n" });
 ["X-Leader: 0", ""]
 --- response_body eval
 ["follower\n", "follower backend got /api/y\n"]
+--- no_error_log
+[error]
+[alert]
+[crit]
 
 
 
@@ -147,6 +156,10 @@ wait_until(5, sub { (nginx_var('/role') // '') eq "leader\n" });
 ["GET /role", "GET /api/z"]
 --- response_body eval
 ["leader\n", "leader backend got /api/z\n"]
+--- no_error_log
+[error]
+[alert]
+[crit]
 
 
 
@@ -195,3 +208,7 @@ Location: http://10.9.8.7:8080/write?k=1
 --- response_body_like: 307 Temporary Redirect
 --- access_log
 route /write role=follower leader=0 holder=boss
+--- no_error_log
+[error]
+[alert]
+[crit]

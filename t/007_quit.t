@@ -19,6 +19,23 @@ workers(2);
 
 $ENV{KLE_Q_ID} = 'q1';
 
+# A ConfigMap lock with what a release must keep; its record says two
+# transitions so far.
+put_object('configmaps', 'default', 'quit-cm', {
+    apiVersion => 'v1', kind => 'ConfigMap',
+    metadata => {
+        name => 'quit-cm', namespace => 'default', labels => { app => 'q' },
+        annotations => {
+            team => 'web',
+            'control-plane.alpha.kubernetes.io/leader' =>
+                '{"holderIdentity":"","leaseDurationSeconds":1,'
+                . '"acquireTime":"2026-01-01T00:00:00Z",'
+                . '"renewTime":"2026-01-01T00:00:00Z","leaderTransitions":1}',
+        },
+    },
+    data => { keep => 'me' },
+});
+
 # Stops nginx with $how (a signal name, or 'nginx -s quit'); returns
 # (seconds until the master was gone, the Lease right then).
 sub stop_nginx_by {
@@ -39,9 +56,9 @@ sub stop_nginx_by {
     return ($t, get_object('leases', 'default', 'quit'));
 }
 
-sub restart { Test::Nginx::Util::start_nginx('restart') }
+sub restart { Kle::Harness::start_test_nginx() }
 
-plan tests => 42;
+plan tests => 52;
 
 run_tests();
 
@@ -167,6 +184,53 @@ GET /vars
 1 q1 4
 --- no_error_log
 stopped leading
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 5: a ConfigMap lock: client-go's release record in the annotation, the rest kept
+--- http_config
+    leader_election web {
+        lock            configmaps default/quit-cm;
+        identity        ${KLE_Q_ID};
+        address         127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        lease_duration  3s;
+        renew_deadline  2s;
+        retry_period    1s;
+        api_server      kubeconfig $TEST_NGINX_KUBECONFIG;
+    }
+--- config
+    location = /vars {
+        return 200 "$leader_election_is_leader $leader_election_holder $leader_election_transitions\n";
+    }
+--- init
+wait_until(5, sub { (nginx_var('/vars') // '') eq "1 q1 2\n" });
+my $held = get_object('configmaps', 'default', 'quit-cm');
+my $pid = Test::Nginx::Util::get_pid_from_pidfile('');
+kill 'QUIT', $pid;
+wait_until(10, sub { !kill 0, $pid });
+my $o = get_object('configmaps', 'default', 'quit-cm');
+my $rec = json_decode($o->{metadata}{annotations}{'control-plane.alpha.kubernetes.io/leader'} // '');
+my $held_rec = json_decode($held->{metadata}{annotations}{'control-plane.alpha.kubernetes.io/leader'} // '');
+is(join(' ', map { $_ // 'null' } @{ $rec // {} }{qw(holderIdentity leaseDurationSeconds leaderTransitions)}),
+   ' 1 2', 'released: holderIdentity "", leaseDurationSeconds 1, leaderTransitions kept');
+ok($rec && $rec->{acquireTime} eq $rec->{renewTime}
+       && $rec->{renewTime} =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\z/
+       && $rec->{renewTime} ge $held_rec->{renewTime},
+   "acquireTime = renewTime = the release's time ($rec->{renewTime})");
+is($o->{metadata}{annotations}{team}, 'web', 'another annotation kept');
+is_deeply([$o->{metadata}{labels}, $o->{data}], [{ app => 'q' }, { keep => 'me' }],
+          'labels and data kept');
+main::restart();
+wait_until(5, sub { (nginx_var('/vars') // '') =~ /^1 / });
+--- request
+GET /vars
+--- response_body
+1 q1 3
+--- no_error_log
+the lock was not released
 [error]
 [alert]
 [crit]

@@ -30,7 +30,9 @@ sub workers_of {
     return sort { $a <=> $b } @w;
 }
 
-plan tests => 33;
+# T3's log check covers the whole log: the one death is T2's kill -9, so
+# the paused worker did not die.
+plan tests => 32;
 
 run_tests();
 
@@ -160,8 +162,6 @@ GET /vars
 --- grep_error_log eval: qr/exited on signal \d+/
 --- grep_error_log_out
 exited on signal 9
---- error_log eval
-qr/\[alert\] \d+#\d+: worker process \d+ exited on signal 9/
 --- no_error_log
 [error]
 [crit]

@@ -16,7 +16,8 @@ put_object('leases', 'default', 'm-beta', {
     apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
     metadata => {
         name => 'm-beta', namespace => 'default',
-        annotations => { 'leader-election.nginx.org/address' => '10.0.0.7:80' },
+        annotations => { 'leader-election.nginx.org/address' => '10.0.0.7:80',
+                         'leader-election.nginx.org/address-holder' => 'other' },
     },
     spec => {
         holderIdentity => 'other', leaseDurationSeconds => 3600,

@@ -19,22 +19,7 @@ log_level('debug');
 master_on();
 workers(2);
 
-# Edits Test::Nginx's nginx.conf with $edit (a sub on the text) and sends
-# SIGHUP; returns the time of the signal.
-sub reload_with {
-    my ($edit) = @_;
-    my $conf = "$ENV{TEST_NGINX_SERVER_ROOT}/conf/nginx.conf";
-    open my $in, '<', $conf or die "$conf: $!\n";
-    my $text = do { local $/; <$in> };
-    close $in;
-    $text = $edit->($text);
-    open my $out, '>', $conf or die "$conf: $!\n";
-    print $out $text;
-    close $out;
-    my $t = time;
-    kill 'HUP', Test::Nginx::Util::get_pid_from_pidfile('');
-    return $t;
-}
+sub reload_with { Kle::Harness::reload_test_nginx($_[0]) }
 
 plan tests => 22;
 

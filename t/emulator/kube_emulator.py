@@ -18,6 +18,7 @@ import http.client
 import json
 import logging
 import os
+import random
 import re
 import secrets
 import select
@@ -87,7 +88,14 @@ LEASES = Resource('leases', 'lease', 'Lease', 'coordination.k8s.io', 'v1',
 CONFIGMAPS = Resource('configmaps', 'configmap', 'ConfigMap', '', 'v1',
                       ['cm'], ['data', 'binaryData', 'immutable'],
                       False, True)
-RESOURCES = {r.plural: r for r in (LEASES, CONFIGMAPS)}
+EVENT_FIELDS = ['involvedObject', 'reason', 'message', 'source',
+                'firstTimestamp', 'lastTimestamp', 'count', 'type',
+                'eventTime', 'series', 'action', 'related',
+                'reportingComponent', 'reportingInstance']
+EVENTS = Resource('events', 'event', 'Event', '', 'v1', ['ev'],
+                  EVENT_FIELDS, False, True)
+RESOURCES = {r.plural: r for r in (LEASES, CONFIGMAPS, EVENTS)}
+LOCKS = (LEASES, CONFIGMAPS)        # what kubectl gets OpenAPI for
 VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch',
          'update', 'watch']
 
@@ -197,6 +205,25 @@ def decode_error(res, why):
 
 
 UNAUTHORIZED = ApiError(401, 'Unauthorized', 'Unauthorized')
+
+MEDIA_TYPES = ('application/json', 'application/yaml',
+               'application/vnd.kubernetes.protobuf')
+
+
+def unsupported_media_type():
+    return ApiError(415, 'UnsupportedMediaType', 'the body of the request '
+                    'was in an unknown format - accepted media types '
+                    'include: ' + ', '.join(MEDIA_TYPES))
+
+
+def too_large_rv(want, have):
+    """What the watch cache answers a watch from a future resourceVersion
+    once it has waited for it."""
+    return ApiError(504, 'Timeout', 'Timeout: Too large resource version: '
+                    '%d, current: %d' % (want, have),
+                    {'causes': [{'reason': 'ResourceVersionTooLarge',
+                                 'message': 'Too large resource version'}],
+                     'retryAfterSeconds': 1})
 
 
 # --- Object validation and normalisation ------------------------------------
@@ -334,6 +361,8 @@ def normalise(res, body, unknown):
             if key not in LEASE_SPEC:
                 unknown.append('spec.' + key)
         obj['spec'] = spec
+    elif res is EVENTS:
+        normalise_event(res, body, obj)
     else:
         data = check_string_map(res, body.get('data'), 'ConfigMap.data')
         if data:
@@ -349,6 +378,42 @@ def normalise(res, body, unknown):
                                  'bool')
             obj['immutable'] = immutable
     return obj
+
+
+RFC3339 = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?'
+                     r'(Z|[+-]\d\d:\d\d)$')
+OBJECT_REFERENCE = ['kind', 'namespace', 'name', 'uid', 'apiVersion',
+                    'resourceVersion', 'fieldPath']
+
+
+def normalise_event(res, body, obj):
+    """core/v1 Event fields, typed as the Go struct has them."""
+    for key in EVENT_FIELDS:
+        v = body.get(key)
+        if v is None:
+            continue
+        field = 'Event.' + key
+        if key in ('involvedObject', 'related'):
+            if not isinstance(v, dict):
+                raise type_error(res, field, v, 'v1.ObjectReference')
+            v = {k: check_string(res, v.get(k), field + '.' + k)
+                 for k in OBJECT_REFERENCE if v.get(k) is not None}
+        elif key in ('source', 'series'):
+            if not isinstance(v, dict):
+                raise type_error(res, field, v, 'object')
+        elif key == 'count':
+            v = check_int(res, v, field)
+        elif key in ('firstTimestamp', 'lastTimestamp'):
+            if not isinstance(v, str) or not RFC3339.match(v):
+                raise decode_error(res, 'parsing time %s as RFC 3339: '
+                                   'cannot parse' % json.dumps(v))
+        elif key == 'eventTime':
+            v = microtime(res, v, field)
+        else:
+            v = check_string(res, v, field)
+        obj[key] = v
+    if 'involvedObject' not in obj:
+        obj['involvedObject'] = {}
 
 
 def validate(res, obj):
@@ -379,6 +444,17 @@ def validate(res, obj):
         if t is not None and t < 0:
             causes.append(('spec.leaseTransitions', 'Invalid value: %d: must '
                            'be greater than or equal to 0' % t))
+    elif res is EVENTS:
+        ins = obj['involvedObject'].get('namespace')
+        if ins and meta.get('namespace') and ins != meta['namespace']:
+            causes.append(('involvedObject.namespace', 'Invalid value: "%s":'
+                           ' does not match event.namespace' % ins))
+        if obj.get('type') not in (None, 'Normal', 'Warning'):
+            causes.append(('type', 'Unsupported value: "%s": supported '
+                           'values: "Normal", "Warning"' % obj['type']))
+        if len(obj.get('reason') or '') > 128:
+            causes.append(('reason', 'Too long: must have at most 128 '
+                           'bytes'))
     else:
         total = 0
         for section in ('data', 'binaryData'):
@@ -662,8 +738,12 @@ class State:
         self.rv = 100
         self.history_size = history
         self.watch_expired = 'event'
+        self.bookmark_interval = 60.0     # kube-apiserver: a minute
+        self.too_large_wait = 3.0         # the watch cache's wait
+        self.min_request_timeout = 1800.0
         self.closing = False
         self.generation = 0
+        self.watch_epoch = 0          # close-watches ends the open ones
         self.next_fault = 1
         self.next_seq = 1
         self._clear()
@@ -938,7 +1018,8 @@ def discovery(path, host):
               'verbs': ['get', 'list'], 'shortNames': ['ns'],
               'storageVersionHash': 'namespacehash'}
         return {'kind': 'APIResourceList', 'groupVersion': 'v1',
-                'resources': [api_resource(CONFIGMAPS), ns]}
+                'resources': [api_resource(CONFIGMAPS),
+                              api_resource(EVENTS), ns]}
     group = {'name': LEASES.group,
              'versions': [{'groupVersion': LEASES.api_version,
                            'version': LEASES.version}],
@@ -964,8 +1045,8 @@ def openapi_v3(path):
         return {'paths': {
             r.prefix[1:]: {'serverRelativeURL': '/openapi/v3%s?hash=%s'
                            % (r.prefix, r.kind.upper())}
-            for r in RESOURCES.values()}}
-    res = next((r for r in RESOURCES.values()
+            for r in LOCKS}}
+    res = next((r for r in LOCKS
                 if path == '/openapi/v3' + r.prefix), None)
     if res is None:
         return None
@@ -1044,6 +1125,8 @@ def table(res, objs, rv, include):
     age_col = {'name': 'Age', 'type': 'string', 'format': '',
                'description': 'CreationTimestamp of the object.',
                'priority': 0}
+    if res is EVENTS:
+        return event_table(objs, rv, include)
     if res is LEASES:
         cols = [name_col, {'name': 'Holder', 'type': 'string', 'format': '',
                            'description': 'holderIdentity', 'priority': 0},
@@ -1066,6 +1149,36 @@ def table(res, objs, rv, include):
         elif include != 'None':
             row['object'] = {'kind': 'PartialObjectMetadata',
                              'apiVersion': 'meta.k8s.io/v1', 'metadata': m}
+        rows.append(row)
+    return {'kind': 'Table', 'apiVersion': 'meta.k8s.io/v1',
+            'metadata': {'resourceVersion': rv}, 'columnDefinitions': cols,
+            'rows': rows}
+
+
+def event_table(objs, rv, include):
+    """kubectl get events: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE."""
+    def col(name, desc):
+        return {'name': name, 'type': 'string', 'format': '',
+                'description': desc, 'priority': 0}
+    cols = [col('Last Seen', 'lastTimestamp'), col('Type', 'type'),
+            col('Reason', 'reason'), col('Object', 'involvedObject'),
+            col('Message', 'message')]
+    rows = []
+    for o in objs:
+        inv = o.get('involvedObject') or {}
+        when = (o.get('lastTimestamp') or o.get('eventTime') or
+                o['metadata'].get('creationTimestamp') or '')
+        row = {'cells': [age(when[:19] + 'Z' if when else None),
+                         o.get('type', ''), o.get('reason', ''),
+                         '%s/%s' % ((inv.get('kind') or '').lower(),
+                                    inv.get('name', '')),
+                         o.get('message', '')]}
+        if include == 'Object':
+            row['object'] = o
+        elif include != 'None':
+            row['object'] = {'kind': 'PartialObjectMetadata',
+                             'apiVersion': 'meta.k8s.io/v1',
+                             'metadata': o['metadata']}
         rows.append(row)
     return {'kind': 'Table', 'apiVersion': 'meta.k8s.io/v1',
             'metadata': {'resourceVersion': rv}, 'columnDefinitions': cols,
@@ -1246,7 +1359,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.stall(fault, note)
                 fault = None
             elif not fault['after']:
-                return self.inject(fault, None), note
+                return self.inject(fault, None, entry), note
         try:
             resp = self.route(path, query, raw, entry)
         except ApiError as e:
@@ -1262,7 +1375,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault and fault['kind'] == 'stall':
             self.stall(fault, note)
         elif fault:
-            return self.inject(fault, resp), note
+            return self.inject(fault, resp, entry), note
         self.send(resp)
         return resp.code, note
 
@@ -1279,7 +1392,7 @@ class Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     raise Gone(note + ' (client went away)')
 
-    def inject(self, fault, resp):
+    def inject(self, fault, resp, entry):
         """Answers (or not) as the fault says; returns the code sent."""
         kind = fault['kind']
         note = '%s#%d' % (kind, fault['id'])
@@ -1296,6 +1409,10 @@ class Handler(BaseHTTPRequestHandler):
                 r = Response(code, str(fault['body']).encode(),
                              fault.get('content_type', 'text/plain'),
                              headers)
+            elif code == 409 and 'reason' not in fault \
+                    and 'message' not in fault:
+                r = Response(code, self.conflict_status(entry).status(),
+                             headers=headers)
             else:
                 err = ApiError(code, fault.get('reason',
                                                REASONS.get(code, '')),
@@ -1326,6 +1443,26 @@ class Handler(BaseHTTPRequestHandler):
                                 bool(fault.get('chunked')))
             return 200
         raise AssertionError(kind)
+
+    def conflict_status(self, entry):
+        """The 409 the real server would give this request: AlreadyExists
+        for a create, Conflict (a stale resourceVersion) otherwise."""
+        target = object_of(self.path)
+        if target is None:
+            return ApiError(409, 'Conflict', 'Operation cannot be fulfilled:'
+                            ' the object has been modified; please apply '
+                            'your changes to the latest version and try '
+                            'again', {})
+        res, _, name = target
+        if self.command == 'POST':
+            body = entry.get('body')
+            meta = body.get('metadata') if isinstance(body, dict) else None
+            return already_exists(res, (meta or {}).get('name'))
+        if name is None:
+            query = {k: v[-1] for k, v in
+                     parse_qs(urlsplit(self.path).query).items()}
+            name = selected_name(query)
+        return conflict(res, name)
 
     def send_oversized(self, mib, chunked):
         size = max(64, int(mib * 1024 * 1024))
@@ -1546,6 +1683,7 @@ class Handler(BaseHTTPRequestHandler):
             meta['name'] = meta['generateName'] + ''.join(
                 secrets.choice('bcdfghjklmnpqrstvwxz2456789')
                 for _ in range(5))
+        meta['namespace'] = ns
         validate(res, obj)
         if meta.get('resourceVersion'):
             raise ApiError(500, '', 'resourceVersion should not be set on '
@@ -1577,8 +1715,8 @@ class Handler(BaseHTTPRequestHandler):
             raise bad_request('the name of the object (%s) does not match '
                               'the name on the URL (%s)'
                               % (meta.get('name', ''), name))
-        validate(res, obj)
         meta['namespace'] = ns
+        validate(res, obj)
         with self.state.cond:
             old = self.state.objects.get((res.plural, ns, name))
             if old is None:
@@ -1696,19 +1834,51 @@ class Handler(BaseHTTPRequestHandler):
     # watch
 
     def watch(self, res, ns, query, entry):
+        """Streams watch events as the watch cache does: ADDED for the
+        current objects when no resourceVersion is given; ERROR 410 for a
+        compacted one; a 504 after waiting for one the store has not
+        reached; BOOKMARKs when asked for; the end after timeoutSeconds
+        (else a random 1 to 2 times min_request_timeout)."""
         state = self.state
         rv_param = query.get('resourceVersion', '')
         timeout = query.get('timeoutSeconds')
+        bookmarks = query.get('allowWatchBookmarks') in ('1', 'true', 'True')
         try:
-            deadline = time.monotonic() + float(timeout) if timeout \
-                else None
             start = int(rv_param) if rv_param not in ('', '0') else None
+            timeout = float(timeout) if timeout else None
         except ValueError:
             raise bad_request('invalid value for watch parameters')
-        expired = None
+        log = entry['watch'] = {'resourceVersion': rv_param,
+                                'allowWatchBookmarks': bookmarks,
+                                'timeoutSeconds': timeout, 'events': [],
+                                'end': None}
         with state.cond:
+            if timeout is None:
+                timeout = state.min_request_timeout * (1 + random.random())
+            deadline = time.monotonic() + timeout
+            if start is not None and start > state.rv:
+                wait_until = time.monotonic() + state.too_large_wait
+                while state.rv < start and not state.closing:
+                    left = wait_until - time.monotonic()
+                    if left <= 0:
+                        break
+                    state.cond.wait(min(left, 0.25))
+                    if self.client_gone(0):
+                        self.close_connection = True
+                        log['end'] = 'client'
+                        raise Gone('watch ended by client')
+                if state.rv < start:
+                    err = too_large_rv(start, state.rv)
+                    log['end'] = 'too large'
+                    entry['code'] = 504
+                    resp = Response(504, err.status(),
+                                    headers=[('Retry-After', '1')])
+                    self.send(resp)
+                    return None
             objs, sel, labels = self.matching(res, ns, query)
             generation = state.generation
+            epoch = state.watch_epoch
+            expired = None
             if start is None:
                 initial = [('ADDED', copy.deepcopy(o)) for o in objs]
                 cursor = state.rv
@@ -1719,10 +1889,12 @@ class Handler(BaseHTTPRequestHandler):
                     expired = 'too old resource version: %d (%d)' \
                         % (start, state.compacted + 1)
             mode = state.watch_expired
+            interval = state.bookmark_interval
         if expired and mode == 'http':
             err = ApiError(410, 'Expired', expired)
             self.send(Response(410, err.status()))
             entry['code'] = 410
+            log['end'] = 'expired'
             return None
         self.send_response(200)
         self.send_header('Content-Type', 'application/json')
@@ -1734,24 +1906,40 @@ class Handler(BaseHTTPRequestHandler):
         as_table = self.wants_table()
 
         def emit(kind, obj):
-            if as_table and kind != 'ERROR':
+            if len(log['events']) < 1000:
+                log['events'].append('%s %s' % (kind, obj.get(
+                    'metadata', {}).get('resourceVersion', '')))
+            if as_table and kind not in ('ERROR', 'BOOKMARK'):
                 obj = table(res, [obj], obj['metadata'].get(
                     'resourceVersion', ''), query.get('includeObject'))
             data = dumps({'type': kind, 'object': obj})
             self.wfile.write(b'%x\r\n' % len(data) + data + b'\r\n')
 
+        # client-go's watch cache: every interval, and once 2 s before
+        # the deadline
+        pre_timeout = deadline - 2.0
+
+        def next_bookmark(now):
+            t = now + interval
+            return pre_timeout if now < pre_timeout < t else t
+
         if expired:
             emit('ERROR', ApiError(410, 'Expired', expired).status())
+            log['end'] = 'expired'
             self.wfile.write(b'0\r\n\r\n')
             return None
         for kind, obj in initial:
             emit(kind, obj)
+        bookmark_at = next_bookmark(time.monotonic()) if bookmarks else None
         while True:
-            batch, stop = [], None
+            batch, stop, mark = [], None, None
             with state.cond:
                 while True:
                     if state.closing or state.generation != generation:
                         stop = 'closing'
+                        break
+                    if state.watch_epoch != epoch:
+                        stop = 'closed'
                         break
                     if cursor < state.compacted:
                         stop = 'too old resource version: %d (%d)' \
@@ -1766,19 +1954,29 @@ class Handler(BaseHTTPRequestHandler):
                         cursor = state.rv
                         if batch:
                             break
-                    if deadline is not None and \
-                            time.monotonic() >= deadline:
+                    now = time.monotonic()
+                    if now >= deadline:
                         stop = 'timeout'
                         break
-                    wait = 0.25 if deadline is None else \
-                        min(0.25, max(0.0, deadline - time.monotonic()))
-                    state.cond.wait(wait)
+                    if bookmark_at is not None and now >= bookmark_at:
+                        mark = {'kind': res.kind,
+                                'apiVersion': res.api_version,
+                                'metadata': {'resourceVersion': str(cursor)}}
+                        bookmark_at = next_bookmark(now)
+                        break
+                    wake = min(deadline, bookmark_at or deadline)
+                    state.cond.wait(min(0.25, max(0.0, wake - now)))
                     if self.client_gone(0):
                         self.close_connection = True
+                        log['end'] = 'client'
                         raise Gone('watch ended by client')
             for kind, obj in batch:
                 emit(kind, obj)
+            if mark:
+                emit('BOOKMARK', mark)
             if stop:
+                log['end'] = 'expired' if stop.startswith('too old') \
+                    else stop
                 if stop.startswith('too old'):
                     emit('ERROR', ApiError(410, 'Expired', stop).status())
                 if stop == 'closing':
@@ -1801,6 +1999,27 @@ class Handler(BaseHTTPRequestHandler):
         self.send(Response(code, out))
 
 
+def object_of(target):
+    """(resource, namespace, name) a request target names, or None."""
+    parts = [unquote(p) for p in
+             urlsplit(target).path.rstrip('/').split('/')[1:]]
+    if parts[:2] == ['api', 'v1']:
+        rest = parts[2:]
+    elif parts[:3] == ['apis', LEASES.group, LEASES.version]:
+        rest = parts[3:]
+    else:
+        return None
+    if rest[:1] == ['watch']:
+        rest = rest[1:]
+    ns = None
+    if len(rest) >= 3 and rest[0] == 'namespaces':
+        ns, rest = rest[1], rest[2:]
+    res = RESOURCES.get(rest[0]) if rest else None
+    if res is None:
+        return None
+    return res, ns, rest[1] if len(rest) > 1 else None
+
+
 def method_not_allowed():
     return ApiError(405, 'MethodNotAllowed', 'the server does not allow this'
                     ' method on the requested resource', {})
@@ -1812,9 +2031,20 @@ def not_found_path():
 
 
 def parse_body(raw, ctype):
-    """JSON or Kubernetes protobuf, to a JSON value."""
-    if ctype.split(';')[0].strip() == 'application/vnd.kubernetes.protobuf':
+    """JSON or Kubernetes protobuf, to a JSON value.  As the API server
+    does: no Content-Type is JSON, one it does not serve is 415.  (YAML
+    is read when it is JSON, the only YAML the emulator parses.)"""
+    media = ctype.split(';')[0].strip().lower()
+    if media == 'application/vnd.kubernetes.protobuf':
         return decode_protobuf(raw)
+    if media == 'application/yaml':
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ApiError(415, 'UnsupportedMediaType', 'kube_emulator: '
+                           'application/yaml bodies must be JSON here')
+    if media not in ('', 'application/json'):
+        raise unsupported_media_type()
     return parse_json(raw)
 
 
@@ -2000,6 +2230,11 @@ class Emulator:
         if what == 'compact' and method == 'POST':
             st.compact()
             return 200, {'compacted': st.rv}
+        if what == 'close-watches' and method == 'POST':
+            with st.cond:
+                st.watch_epoch += 1
+                st.cond.notify_all()
+            return 200, {'closed': True}
         if what == 'config':
             if method == 'POST':
                 body = body or {}
@@ -2010,9 +2245,21 @@ class Emulator:
                         if body['watch_expired'] not in ('event', 'http'):
                             raise ValueError('watch_expired: event | http')
                         st.watch_expired = body['watch_expired']
+                    for key, low in (('bookmark_interval', 0.05),
+                                     ('too_large_wait', 0.0),
+                                     ('min_request_timeout', 0.05)):
+                        if key in body:
+                            v = float(body[key])
+                            if v < low:
+                                raise ValueError('%s: at least %s'
+                                                 % (key, low))
+                            setattr(st, key, v)
             with st.cond:
                 return 200, {'history': st.history_size,
                              'watch_expired': st.watch_expired,
+                             'bookmark_interval': st.bookmark_interval,
+                             'too_large_wait': st.too_large_wait,
+                             'min_request_timeout': st.min_request_timeout,
                              'resourceVersion': str(st.rv),
                              'url': self.url, 'token': self.token}
         if what == 'faults':
@@ -2033,8 +2280,9 @@ class Emulator:
         if what == 'requests':
             if method == 'GET':
                 since = int(query.get('since', 0))
-                with st.cond:
-                    return 200, {'requests': [dict(e) for e in st.requests
+                with st.cond:       # a watch's record grows meanwhile
+                    return 200, {'requests': [copy.deepcopy(e)
+                                              for e in st.requests
                                               if e['seq'] > since]}
             if method == 'DELETE':
                 with st.cond:

@@ -54,16 +54,19 @@ class Kle:
     a marker, and on SIGTERM removes the marker and leaves a note."""
 
     def __init__(self, workdir, ident, lock, kubeconfig, body=None,
-                 extra=()):
+                 extra=(), linger=0):
         self.id = ident
         self.marker = os.path.join(workdir, 'leader.' + ident)
         self.pidfile = os.path.join(workdir, 'pid.' + ident)
         self.termed = os.path.join(workdir, 'termed.' + ident)
+        self.journal = os.path.join(workdir, 'journal.' + ident)
         self.log = os.path.join(workdir, ident + '.log')
-        m, p, n = (shlex.quote(x) for x in (self.marker, self.pidfile,
-                                            self.termed))
-        script = ('trap "rm -f %s; touch %s; exit 0" TERM; echo $$ > %s; '
-                  'touch %s; ' % (m, n, p, m))
+        m, p, n, j = (shlex.quote(x) for x in (self.marker, self.pidfile,
+                                               self.termed, self.journal))
+        # linger: seconds the command takes to stop after SIGTERM
+        script = ('trap "rm -f %s; touch %s; sleep %s; echo end $$ >> %s; '
+                  'exit 0" TERM; echo $$ > %s; echo start $$ >> %s; '
+                  'touch %s; ' % (m, n, linger, j, p, j, m))
         script += body or 'while :; do sleep 0.1; done'
         argv = [KLE, 'run', '--lock', lock, '--identity', ident] + TIMING \
             + ['--kubeconfig', kubeconfig] + list(extra) \
@@ -75,6 +78,14 @@ class Kle:
 
     def leads(self):
         return os.path.exists(self.marker)
+
+    def history(self):
+        """The command's lives: [('start', pid), ('end', pid), ...]."""
+        try:
+            with open(self.journal) as f:
+                return [tuple(ln.split()) for ln in f if ln.strip()]
+        except OSError:
+            return []
 
     def command_pid(self):
         """The command's pid while it is ours, else None."""
@@ -126,8 +137,8 @@ def main(t):
     emu = EmulatorProcess(os.path.join(workdir, 'emu'))
     runs = []
 
-    def run(ident, lock, body=None, extra=()):
-        k = Kle(workdir, ident, lock, emu.kubeconfig, body, extra)
+    def run(ident, lock, body=None, extra=(), linger=0):
+        k = Kle(workdir, ident, lock, emu.kubeconfig, body, extra, linger)
         runs.append(k)
         return k
 
@@ -278,6 +289,85 @@ def main(t):
         t.is_([r['method'] for r in requests('denied', seq)
                if r['method'] != 'GET'], [],
               '403: nothing to release, nothing written')
+
+        # SIGPIPE: ignored by kle (curl's guard is off), not by its command
+        pipe = run('pipe', 'leases/default/pipe')
+        t.ok(wait_until(pipe.leads, 5), 'sigpipe: the command leads')
+
+        def ignored(pid):
+            with open('/proc/%d/status' % pid) as f:
+                for ln in f:
+                    if ln.startswith('SigIgn:'):
+                        return int(ln.split()[1], 16) >> (signal.SIGPIPE - 1) \
+                            & 1
+            return None
+        t.is_(ignored(pipe.proc.pid), 1, 'kle ignores SIGPIPE')
+        t.is_(ignored(pipe.command_pid() or 0), 0,
+              'its command gets SIGPIPE back (ignored signals survive exec)')
+        pipe.proc.send_signal(signal.SIGTERM)
+        t.is_(pipe.wait(6), 0, 'sigpipe: SIGTERM ends kle with 0')
+
+        # leadership lost and regained while the old command is still in
+        # its grace period: the command runs again, after the old one
+        regain = run('regain', 'leases/default/regain',
+                     extra=['--lease-duration', '8s', '--grace', '4500ms'],
+                     linger=4)
+        t.ok(wait_until(regain.leads, 5), 'regain: the command leads',
+             regain.stderr())
+        first = regain.command_pid()
+        emu.admin('POST', '/_emulator/faults',
+                  {'kind': 'status', 'code': 500, 'method': 'PUT',
+                   'path': '/leases/regain'})
+        t.ok(wait_until(lambda: os.path.exists(regain.termed), 8),
+             'regain: renewals fail, kle steps down, SIGTERM sent',
+             regain.stderr())
+        emu.admin('DELETE', '/_emulator/faults')
+        t.ok(wait_until(lambda: 'started leading' in
+                        regain.stderr().split('stopped leading')[-1], 4),
+             'regain: kle leads again while the old command lingers',
+             regain.stderr())
+        t.ok(regain.command_pid() in (None, first) and first
+             and running(first), 'regain: the old command is still in its '
+             'grace period', regain.history())
+        t.ok(wait_until(lambda: regain.leads()
+                        and regain.command_pid() not in (None, first), 8),
+             'regain: leading again, a new command runs',
+             '%s\n%s' % (regain.history(), regain.stderr()))
+        second = regain.command_pid()
+        t.is_(regain.history()[:3],
+              [('start', str(first)), ('end', str(first)),
+               ('start', str(second))],
+              'regain: the new command started after the old one ended')
+        spec = lease('regain') or {}
+        t.is_(spec.get('holderIdentity'), 'regain', 'regain: kle holds it')
+        regain.proc.send_signal(signal.SIGTERM)
+        t.is_(regain.wait(10), 0, 'regain: SIGTERM ends kle with 0')
+
+        # --grace past lease_duration - renew_deadline: the old command
+        # could run while another leader does; refused before anything
+        seq = last_seq()
+        for extra, what in (([], 'default timings: 15s - 10s'),
+                            (TIMING, '4s - 3s')):
+            g = '4801ms' if not extra else '801ms'
+            rc, out, err = kle('run', '--lock', 'leases/default/g',
+                               '--kubeconfig', kc, *extra, '--grace', g,
+                               '--', 'true')
+            t.ok(rc == 2 and '--grace' in err and 'another candidate' in err
+                 and len(err.splitlines()) == 1,
+                 '--grace %s is refused (%s)' % (g, what),
+                 'rc %d\n%s' % (rc, err))
+        t.is_(last_seq(), seq, 'a refused --grace sends no request')
+
+        # durations: digits and a unit, no sign, no overflow
+        for bad in ('2562047788015216h', '9223372036854775807',
+                    '153722867280912931m', '+5s', ' 5s', '5 s', '-1',
+                    '2147483648s', '0x10', ''):
+            rc, out, err = kle('run', '--lock', 'leases/default/d',
+                               '--kubeconfig', kc, '--retry-period', bad,
+                               '--', 'true')
+            t.ok(rc == 2 and 'invalid duration' in err,
+                 'duration %r is refused' % bad, 'rc %d\n%s' % (rc, err))
+        t.is_(last_seq(), seq, 'refused durations send no request')
 
         # lock syntax
         seq = last_seq()

@@ -15,6 +15,11 @@ Two nginx instances, "a" and "b", on one Lease held by the API emulator
      sooner than the lease could have expired;
   6. b quits and releases; no error in either log.
 
+With --stream (ngx_stream_leader_election_module loaded too), each instance
+also has a stream{} server, on its port + 1000, that answers with the same
+variables: wherever the http variables are checked, the stream ones must
+say the same.
+
 How the module is loaded is the caller's: --load-module SO (repeatable,
 load_module with an absolute path) or --include FILES (an include line, e.g.
 Debian's /etc/nginx/modules-enabled/*.conf).  nginx runs with its compiled-in
@@ -27,6 +32,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -142,10 +148,38 @@ class Emulator:
         self.log.close()
 
 
+STREAM_OFFSET = 1000   # a stream{} server on port + this, with --stream
+STREAM = False
+
+
+def stream_get(port, timeout=2):
+    """What 127.0.0.1:port sends before it closes; an error text if not."""
+    try:
+        with socket.create_connection(('127.0.0.1', port), timeout) as c:
+            data = b''
+            while True:
+                b = c.recv(4096)
+                if not b:
+                    return data.decode()
+                data += b
+    except OSError as e:
+        return str(e)
+
+
 class Nginx:
     def __init__(self, binary, load, d, name, port, kubeconfig):
         self.binary, self.name, self.dir, self.port = binary, name, d, port
         self.proc = None
+        stream = ''
+        if STREAM:
+            stream = '''
+stream {
+    server {
+        listen 127.0.0.1:%d;
+        return "%s\\n";
+    }
+}
+''' % (port + STREAM_OFFSET, VARS)
         os.makedirs(d)
         self.conf = os.path.join(d, 'nginx.conf')
         self.error_log = os.path.join(d, 'error.log')
@@ -187,9 +221,9 @@ http {
         location = /vars           { return 200 "%(vars)s\\n"; }
     }
 }
-''' % dict(load=load, d=d, name=name, port=self.port, lock=LOCK,
+%(stream)s''' % dict(load=load, d=d, name=name, port=self.port, lock=LOCK,
            lease=LEASE, renew=RENEW, retry=RETRY, kubeconfig=kubeconfig,
-           vars=VARS, temp=temp,
+           vars=VARS, temp=temp, stream=stream,
            user='user root;' if os.geteuid() == 0 else ''))
 
     def cmd(self, *args):
@@ -226,6 +260,9 @@ http {
                 'holder_address=127.0.0.1:%d transitions=%d\n'
                 % (leader, self.name, holder, holder_port, transitions))
         T.eq(self.vars(), want, '%s: the variables' % self.name)
+        if STREAM:
+            T.eq(stream_get(self.port + STREAM_OFFSET), want,
+                 '%s: the same variables in stream{}' % self.name)
 
     def send(self, sig):
         self.proc.send_signal(sig)
@@ -410,9 +447,14 @@ def main():
                    'TEST_NGINX_PORT, else 1984, + 96: clear of the ports '
                    'the .t files take)')
     p.add_argument('--dir', help='work directory (default: a new one)')
+    p.add_argument('--stream', action='store_true',
+                   help='check the variables in stream{} too (the stream '
+                   'module is among those loaded)')
     p.add_argument('--keep', action='store_true',
                    help='keep the work directory')
     o = p.parse_args()
+    global STREAM
+    STREAM = o.stream
 
     port = o.port or int(os.environ.get('TEST_NGINX_PORT') or 1984) + 96
     load = ''.join('load_module %s;\n' % os.path.abspath(m)

@@ -7,6 +7,10 @@
 # run when a package is already installed (it would remove it at the end).
 #
 #   t/smoke/test-deb.sh build/deb/libnginx-mod-http-leader-election_V_A.deb ...
+#
+# With libnginx-mod-stream-leader-election among them, also its Depends,
+# files and snippet (priority 70, after libnginx-mod-stream's and the http
+# module's 50), and the smoke test checks the variables in stream{} too.
 
 set -euo pipefail
 
@@ -15,6 +19,10 @@ pkg=libnginx-mod-http-leader-election
 so=/usr/lib/nginx/modules/ngx_http_leader_election_module.so
 avail=/usr/share/nginx/modules-available/mod-http-leader-election.conf
 enabled=/etc/nginx/modules-enabled/50-mod-http-leader-election.conf
+spkg=libnginx-mod-stream-leader-election
+sso=/usr/lib/nginx/modules/ngx_stream_leader_election_module.so
+savail=/usr/share/nginx/modules-available/mod-stream-leader-election.conf
+senabled=/etc/nginx/modules-enabled/70-mod-stream-leader-election.conf
 
 n=0
 ok() {  # ok DESCRIPTION COMMAND...: one TAP line; stops at a failure
@@ -101,6 +109,24 @@ ok "the snippet $avail loads it" \
     grep -qx "load_module modules/ngx_http_leader_election_module.so;" $avail
 ok "postinst linked it from $enabled" \
     test "$(readlink $enabled)" = $avail
+stream=
+if [[ " ${pkgs[*]} " = *" $spkg "* ]]; then
+    stream=--stream
+    version=$(dpkg-query -W -f='${Version}' $pkg)
+    sdepends=$(dpkg-query -W -f='${Depends}' $spkg)
+    echo "# $spkg Depends: $sdepends"
+    ok "$spkg Depends on the nginx ABI ($abi)" \
+        grep -qE "(^|, )$abi(,|$)" <<< "$sdepends"
+    ok "$spkg Depends on libnginx-mod-stream" \
+        grep -qE "(^|, )libnginx-mod-stream( |,|$)" <<< "$sdepends"
+    ok "$spkg Depends on $pkg (= $version)" \
+        grep -qF "$pkg (= $version)" <<< "$sdepends"
+    ok "the stream module is $sso" test -f $sso
+    ok "the snippet $savail loads it" \
+        grep -qx "load_module modules/ngx_stream_leader_election_module.so;" $savail
+    ok "postinst linked it from $senabled" \
+        test "$(readlink $senabled)" = $savail
+fi
 ok "the distribution's nginx -t passes with the module enabled" \
     /usr/sbin/nginx -q -t
 
@@ -108,7 +134,7 @@ ok "the distribution's nginx -t passes with the module enabled" \
 smoke() {
     python3 "$here/smoke.py" --nginx /usr/sbin/nginx \
         --include '/etc/nginx/modules-enabled/*.conf' \
-        --dir "${SMOKE_DIR:-build/smoke}" 2>&1 | sed 's/^/    /'
+        --dir "${SMOKE_DIR:-build/smoke}" $stream 2>&1 | sed 's/^/    /'
 }
 ok "smoke test: the distribution's nginx, through modules-enabled" smoke
 
@@ -127,5 +153,9 @@ absent() {
     done
 }
 ok "no module, snippet or link left" absent $so $avail $enabled $enabled.removed
+if [ -n "$stream" ]; then
+    ok "no stream module, snippet or link left" \
+        absent $sso $savail $senabled $senabled.removed
+fi
 ok "the distribution's nginx -t still passes" /usr/sbin/nginx -q -t
 echo "1..$n"

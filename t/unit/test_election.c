@@ -315,7 +315,7 @@ test_fresh_start(void)
     is_int(e.observed_time, 200, "fresh: observed at the answer");
     is_record(&e.observed, &want, "fresh: observed = written");
     is_str(e.observed_rv, "2", "fresh: with the echo's version");
-    is_int(e.next_attempt, 200 + RP, "fresh: renew after RP");
+    is_int(e.next_attempt, 150 + RP, "fresh: renew RP after the write");
 
     ok(kle_election_is_leader(&e, 200), "fresh: leader");
     ok(kle_election_is_leader(&e, 150 + RD - 1), "fresh: leader to RD-1");
@@ -323,7 +323,7 @@ test_fresh_start(void)
 
     ev = step(&e, 300, &act);
     is_int(act.kind, KLE_DO_WAIT, "fresh: then WAIT");
-    is_int(act.until, 200 + RP, "fresh: until the renew");
+    is_int(act.until, 150 + RP, "fresh: until the renew");
     is_int(ev, 0, "fresh: no events while waiting");
 }
 
@@ -673,7 +673,7 @@ test_fast_path(void)
     is_int(e.observed.renew_time, echo.renew_time, "fast: echo observed");
     is_int(e.renew_start, 2200, "fast: renew_start");
     is_int(kle_election_claim_until(&e), 2200 + RD, "fast: claim moved");
-    is_int(e.next_attempt, 2250 + RP, "fast: next renew after RP");
+    is_int(e.next_attempt, 2200 + RP, "fast: next renew RP after it");
     is_int(e.fast_path, 0, "fast: flag cleared");
 
     step(&e, 4250, &act);
@@ -910,9 +910,9 @@ test_renew_deadline(void)
         }
     }
     is_int(fails, 6, "deadline: 3 failed renewals, fast path then GET");
-    is_int(t, 8260, "deadline: renewals every RP after each failure");
+    is_int(t, 8210, "deadline: renewals every RP after each failure");
 
-    step(&e, 8260, &act);
+    step(&e, 8210, &act);
     is_int(act.kind, KLE_DO_UPDATE, "deadline: renewal in flight");
     ev = step(&e, 150 + RD - 1, &act);
     is_int(ev, 0, "deadline: no event at RD-1");
@@ -930,12 +930,12 @@ test_renew_deadline(void)
     ev = step(&e, 150 + RD + 5, &act);
     is_int(ev, 0, "deadline: stopped once");
 
-    /* the late answer started at 8260, after our last renewal */
+    /* the late answer started at 8210, after our last renewal */
     ev = kle_election_on_result(&e, 10200, KLE_API_OK, NULL, NULL, 0);
     is_int(ev, EV_UP | EV_CH, "deadline: late success leads again");
-    is_int(e.renew_start, 8260, "deadline: renew_start = its start");
-    ok(kle_election_is_leader(&e, 8260 + RD - 1), "deadline: to its RD-1");
-    ok(!kle_election_is_leader(&e, 8260 + RD), "deadline: not past it");
+    is_int(e.renew_start, 8210, "deadline: renew_start = its start");
+    ok(kle_election_is_leader(&e, 8210 + RD - 1), "deadline: to its RD-1");
+    ok(!kle_election_is_leader(&e, 8210 + RD), "deadline: not past it");
 
     /* stepping down inside on_result: a failed attempt now jitters */
     lead(&e, 150);
@@ -1001,14 +1001,14 @@ test_stale_write(void)
     ev = kle_election_on_result(&e, RD, KLE_API_OK, NULL, NULL, 0);
     is_int(ev, EV_NL | EV_CH, "stale: ours, but not leading");
     is_str(kle_state_name(e.state), "following", "stale: following");
-    is_int(e.next_attempt, RD + RP, "stale: renew soon");
+    is_int(e.next_attempt, RD, "stale: renew at once");
 
-    step(&e, RD + RP, &act);
+    step(&e, RD, &act);
     is_int(act.kind, KLE_DO_GET, "stale: no version known, so GET first");
-    kle_election_on_result(&e, RD + RP, KLE_API_OK, &e.observed, "1", 0);
-    step(&e, RD + RP, &act);
+    kle_election_on_result(&e, RD, KLE_API_OK, &e.observed, "1", 0);
+    step(&e, RD, &act);
     is_int(act.kind, KLE_DO_UPDATE, "stale: then UPDATE");
-    ev = kle_election_on_result(&e, RD + RP + 10, KLE_API_OK, NULL, NULL, 0);
+    ev = kle_election_on_result(&e, RD + 10, KLE_API_OK, NULL, NULL, 0);
     is_int(ev, EV_UP | EV_CH, "stale: then leading");
 
     /* with the server's echo, the version is known: UPDATE at once */
@@ -2227,6 +2227,84 @@ test_simulation(void)
 }
 
 
+/*
+ * A read that does not name us arrives while our write is out; the write
+ * then succeeds.  It was stored before the version we read (a write on an
+ * older version fails after it), so it is no claim: read again.
+ */
+static void
+test_superseded(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    b, free_;
+    unsigned        ev;
+
+    b = record("b", wall(3000), wall(3000), 2);
+    free_ = record("", wall(2300), wall(2300), 1);
+    free_.lease_duration = 1;
+
+    /* a leader's renewal out; the watch shows b's record; 200 after it */
+    lead(&e, 150);
+    step(&e, 2200, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "superseded: renewal out");
+    ev = kle_election_observe(&e, 2210, &b, "7");
+    is_int(ev & EV_DOWN, EV_DOWN, "superseded: b read, stepped down");
+    ev = kle_election_on_result(&e, 2300, KLE_API_OK, &act.record, "6", 0);
+    is_int(ev & EV_UP, 0, "superseded: the 200 makes no leader");
+    ok(!kle_election_is_leader(&e, 2300), "superseded: no claim");
+    is_str(e.observed.holder, "b", "superseded: b stays observed");
+    is_str(e.observed_rv, "7", "superseded: its version too");
+    step(&e, 2300, &act);
+    is_int(act.kind, KLE_DO_GET, "superseded: read what is there");
+
+    /* a follower's takeover out; a free record read since, then 200 */
+    follow_rv(&e, 0, &b, "4");
+    step(&e, LD, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "superseded takeover: out");
+    kle_election_observe(&e, LD + 5, &free_, "5");
+    ev = kle_election_on_result(&e, LD + 10, KLE_API_OK, &act.record, "6",
+                                0);
+    is_int(ev & EV_UP, 0, "superseded takeover: no claim");
+    step(&e, LD + 10, &act);
+    is_int(act.kind, KLE_DO_GET, "superseded takeover: read again");
+    kle_election_on_result(&e, LD + 20, KLE_API_OK, &act.record, "6", 0);
+    step(&e, LD + 20, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "superseded takeover: ours, renew");
+    ev = kle_election_on_result(&e, LD + 30, KLE_API_OK, &act.record, "8",
+                                0);
+    is_int(ev & EV_UP, EV_UP, "superseded takeover: leads on a fresh write");
+    is_int(kle_election_claim_until(&e), LD + 20 + RD,
+           "superseded takeover: claim from the fresh write");
+
+    /* an event naming us while the write is out supersedes nothing */
+    follow_rv(&e, 0, &b, "4");
+    step(&e, LD, &act);
+    kle_election_observe(&e, LD + 5, &act.record, "6");
+    ev = kle_election_on_result(&e, LD + 10, KLE_API_OK, &act.record, "6",
+                                0);
+    is_int(ev & EV_UP, EV_UP, "own echo first: leads");
+}
+
+
+/* The renewal is due a retry period after the last one started. */
+static void
+test_renew_schedule(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+
+    lead(&e, 150);
+    is_int(e.next_attempt, 150 + RP, "schedule: RP after the write's start");
+
+    /* an answer slower than RP: renew at once, the claim must not lapse */
+    step(&e, 150 + RP, &act);
+    kle_election_on_result(&e, 150 + RP + RP + 500, KLE_API_OK, &act.record,
+                           "3", 0);
+    is_int(e.next_attempt, 150 + RP + RP + 500, "schedule: at once");
+}
+
+
 int
 main(void)
 {
@@ -2255,6 +2333,8 @@ main(void)
     test_watching();
     test_foreign_holder();
     test_stray_result();
+    test_superseded();
+    test_renew_schedule();
     test_simulation();
 
     return done_testing();

@@ -122,6 +122,10 @@ static const char  main_yaml[] =
     "  context:\n"
     "    cluster: c3\n"
     "    user: empty\n"
+    "- name: insec\n"
+    "  context: {cluster: c4, user: u1}\n"
+    "- name: proxy\n"
+    "  context: {cluster: c5, user: empty}\n"
     "clusters:\n"
     "- name: c1\n"
     "  cluster:\n"
@@ -132,14 +136,21 @@ static const char  main_yaml[] =
     "    insecure-skip-tls-verify: false\n"
     "- name: c2\n"
     "  cluster:\n"
-    "    server: \"http://127.0.0.1:8001\"\n"
-    "    insecure-skip-tls-verify: true\n"
+    "    server: \"https://127.0.0.1:8001\"\n"
+    "    insecure-skip-tls-verify: false\n"
     "    certificate-authority-data: " CA_B64 "\n"
     "    certificate-authority: ignored-when-data-is-given\n"
     "- name: c3\n"
     "  cluster:\n"
     "    server: https://[fd00::10]:443/api//\n"
     "    certificate-authority: @ABS@\n"
+    "- name: c4\n"
+    "  cluster:\n"
+    "    server: https://c4.example:6443\n"
+    "    insecure-skip-tls-verify: yes\n"
+    "- name: c5\n"
+    "  cluster:\n"
+    "    server: http://127.0.0.1:8001\n"
     "users:\n"
     "- name: u1\n"
     "  user:\n"
@@ -201,8 +212,8 @@ test_yaml(void)
     /* named context, -data, tokenFile */
     is_int(kle_kubeconfig_load(&c, at("config"), "prod", err, sizeof(err)),
            0, "named context loads");
-    is_str(c.server, "http://127.0.0.1:8001", "http server");
-    is_int(c.insecure, 1, "insecure-skip-tls-verify true");
+    is_str(c.server, "https://127.0.0.1:8001", "quoted server");
+    is_int(c.insecure, 0, "insecure-skip-tls-verify false");
     is_int(c.ca_len, strlen(CA_PEM), "CA data length");
     ok(c.ca_data && memcmp(c.ca_data, CA_PEM, c.ca_len) == 0,
        "CA data decoded");
@@ -231,6 +242,21 @@ test_yaml(void)
            0, "empty user {} loads");
     ok(c.token == NULL && c.cert_file == NULL && c.key_data == NULL,
        "empty user: no auth");
+    kle_creds_free(&c);
+
+    /* insecure without a CA is client-go's choice to make: allowed */
+    is_int(kle_kubeconfig_load(&c, at("config"), "insec", err, sizeof(err)),
+           0, "insecure-skip-tls-verify without a CA loads");
+    is_int(c.insecure, 1, "insecure-skip-tls-verify yes");
+    ok(c.ca_file == NULL && c.ca_data == NULL, "insecure: no CA");
+    kle_creds_free(&c);
+
+    /* http:// without credentials (kubectl proxy) is allowed */
+    is_int(kle_kubeconfig_load(&c, at("config"), "proxy", err, sizeof(err)),
+           0, "http:// without credentials loads");
+    is_str(c.server, "http://127.0.0.1:8001", "http server");
+    ok(c.token == NULL && c.token_file == NULL && c.cert_data == NULL,
+       "http: no credentials");
     kle_creds_free(&c);
 }
 
@@ -700,11 +726,12 @@ test_copy(void)
     a.tls_server_name = strdup("tsn");
     a.namespace = strdup("ns");
     a.token_read = 42;
+    a.insecure = 1;
 
     is_int(kle_creds_copy(&b, &a), 0, "copy");
     kle_creds_free(&a);
 
-    is_str(b.server, "http://127.0.0.1:8001", "copied server");
+    is_str(b.server, "https://127.0.0.1:8001", "copied server");
     is_str(b.token, "file-token", "copied token");
     is_str(b.token_file, at("sub/tok"), "copied token file");
     is_str(b.tls_server_name, "tsn", "copied tls-server-name");
@@ -757,6 +784,165 @@ test_inline(void)
 }
 
 
+/* client-go's rules: credentials only over https, no CA with insecure. */
+
+static void
+test_rules(void)
+{
+    put("r1", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+              "clusters: [{name: c, cluster: {server: 'http://h:8080'}}]\n"
+              "users: [{name: u, user: {token: " SECRET "}}]\n");
+    load_fails("r1", NULL,
+               kerr("r1", "context \"x\": user \"u\" with cluster \"c\" "
+                    "(http://h:8080): credentials (a bearer token or a "
+                    "client certificate) are only sent over https://"),
+               "a token over http:// is refused");
+
+    put("r2", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+              "clusters: [{name: c, cluster: {server: 'http://h:8080'}}]\n"
+              "users: [{name: u, user: {client-certificate-data: AP8QgH8=,\n"
+              "  client-key-data: AP8QgH8=}}]\n");
+    load_fails("r2", NULL,
+               kerr("r2", "context \"x\": user \"u\" with cluster \"c\" "
+                    "(http://h:8080): credentials (a bearer token or a "
+                    "client certificate) are only sent over https://"),
+               "a client certificate over http:// is refused");
+
+    put("r3", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+              "clusters: [{name: c, cluster: {server: 'http://h:8080'}}]\n"
+              "users: [{name: u, user: {tokenFile: sub/tok}}]\n");
+    load_fails("r3", NULL,
+               kerr("r3", "context \"x\": user \"u\" with cluster \"c\" "
+                    "(http://h:8080): credentials (a bearer token or a "
+                    "client certificate) are only sent over https://"),
+               "a token file over http:// is refused");
+
+    put("r4", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c}}]\n"
+              "clusters: [{name: c, cluster: {server: 'https://h',\n"
+              "  certificate-authority: ca.crt,\n"
+              "  insecure-skip-tls-verify: true}}]\n");
+    load_fails("r4", NULL,
+               kerr("r4", "cluster \"c\": certificate-authority together "
+                    "with insecure-skip-tls-verify is not allowed"),
+               "insecure with a CA file is refused");
+
+    put("r5", "{\"current-context\": \"x\",\n"
+              " \"contexts\": [{\"name\": \"x\", \"context\": "
+              "{\"cluster\": \"c\"}}],\n"
+              " \"clusters\": [{\"name\": \"c\", \"cluster\": "
+              "{\"server\": \"https://h\",\n"
+              "  \"insecure-skip-tls-verify\": true,\n"
+              "  \"certificate-authority-data\": \"" CA_B64 "\"}}]}\n");
+    load_fails("r5", NULL,
+               kerr("r5", "cluster \"c\": certificate-authority-data together "
+                    "with insecure-skip-tls-verify is not allowed"),
+               "insecure with CA data is refused (JSON)");
+}
+
+
+/* A kubeconfig is bounded before it is walked, and keys are unique. */
+
+static void
+test_bounds(void)
+{
+    int          i;
+    char        *big, *p;
+    size_t       n;
+    kle_creds_t  c;
+
+    put("k1", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c}}]\n"
+              "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+              "current-context: y\n");
+    load_fails("k1", NULL, kerr("k1", "line 4: duplicate key "
+                                "\"current-context\""),
+               "a duplicate top-level key is refused");
+
+    put("k2", "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c}}]\n"
+              "clusters:\n"
+              "- name: c\n"
+              "  cluster:\n"
+              "    server: https://good\n"
+              "    'server': https://evil\n");
+    load_fails("k2", NULL, kerr("k2", "line 7: duplicate key \"server\""),
+               "a duplicate nested key is refused, quoted or not");
+
+    put("k3", "{\"current-context\": \"x\", \"current-context\": \"y\"}");
+    load_fails("k3", NULL, kerr("k3", "line 1: duplicate key "
+                                "\"current-context\""),
+               "a duplicate key in JSON form is refused");
+
+    put("k4", "a: 1\n\"b\\tc\": 2\n\"b\\tc\": 3\n");
+    load_fails("k4", NULL, kerr("k4", "line 3: duplicate key"),
+               "a duplicate key with a control character is not shown");
+
+    put("k5", "? [a, b]\n: 1\ncurrent-context: x\n");
+    load_fails("k5", NULL, kerr("k5", "line 1: a mapping key that is not a "
+                                "string"), "a list as a key is refused");
+
+    /* 64 levels load, 65 do not; YAML flow and JSON alike */
+    for (i = 0; i < 2; i++) {
+        n = 63 + i;
+        big = malloc(3 * n + 64);
+        p = big + sprintf(big, "{\"current-context\": ");
+        memset(p, '[', n);
+        p += n;
+        memset(p, ']', n);
+        p += n;
+        strcpy(p, "}");
+        put("k6", big);
+        free(big);
+
+        if (i == 0) {
+            load_fails("k6", NULL, kerr("k6", "current-context: expected a "
+                                        "string"), "64 levels are read");
+        } else {
+            load_fails("k6", NULL, kerr("k6", "line 1: nested deeper than 64 "
+                                        "levels"), "65 levels are refused");
+        }
+    }
+
+    big = malloc(4 * 1000000 + 64);
+    p = big + sprintf(big, "a: [");
+    for (i = 0; i < 100001; i++) {
+        p += sprintf(p, "0,");
+    }
+    strcpy(p, "0]\n");
+    put("k7", big);
+    free(big);
+    load_fails("k7", NULL, kerr("k7", "line 1: more than 100000 nodes"),
+               "more than 100000 nodes are refused");
+
+    /* one byte over 16 MiB */
+    big = malloc(16 * 1024 * 1024 + 2);
+    memset(big, ' ', 16 * 1024 * 1024 + 1);
+    big[16 * 1024 * 1024 + 1] = '\0';
+    put("k8", big);
+    free(big);
+    load_fails("k8", NULL, kerr("k8", "is larger than 16777216 bytes"),
+               "a kubeconfig over 16 MiB is refused");
+
+    /* anchors and aliases are kept as references, never expanded */
+    put("k9", "x: &a [1, 2]\n"
+              "y: [*a, *a, *a]\n"
+              "current-context: x\n"
+              "contexts: [{name: x, context: {cluster: c}}]\n"
+              "clusters: [{name: c, cluster: {server: 'https://h'}}]\n");
+    is_int(kle_kubeconfig_load(&c, at("k9"), NULL, err, sizeof(err)), 0,
+           "aliases load");
+    kle_creds_free(&c);
+
+    /* an alias that refers to the mapping it is in */
+    put("k10", "current-context: &a {k: *a}\n");
+    load_fails("k10", NULL, kerr("k10", "current-context: expected a "
+                                 "string"), "a self-referring alias");
+}
+
 int
 main(void)
 {
@@ -777,6 +963,8 @@ main(void)
     test_direct();
     test_copy();
     test_inline();
+    test_rules();
+    test_bounds();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0) {

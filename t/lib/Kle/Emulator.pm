@@ -29,6 +29,8 @@ package Kle::Emulator;
 use strict;
 use warnings;
 
+use Kle::Harness ();
+
 use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec ();
@@ -40,10 +42,10 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
     get_object put_object delete_object lease_spec
-    add_fault clear_faults delete_fault
+    add_fault clear_faults delete_fault emulator_config compact close_watches events_in
     requests clear_requests reset_emulator
     forbid clear_forbid add_token revoke_token
-    wait_until nginx_get nginx_status nginx_var log_lines
+    wait_until nginx_get nginx_status nginx_var log_lines answered_promptly
     json_decode json_encode_canon is_microtime
 );
 
@@ -191,8 +193,8 @@ sub admin ($$;$@) {
 
 sub _object_path ($$$) {
     my ($kind, $ns, $name) = @_;
-    die "kind must be leases or configmaps, not $kind\n"
-        unless $kind eq 'leases' || $kind eq 'configmaps';
+    die "kind must be leases, configmaps or events, not $kind\n"
+        unless $kind =~ /^(?:leases|configmaps|events)\z/;
     return "/objects/$kind/$ns/$name";
 }
 
@@ -228,6 +230,36 @@ sub add_fault {
     my $spec = ref $_[0] ? (@_ == 1 ? $_[0] : [@_]) : {@_};
     my (undef, $res) = admin('POST', '/faults', $spec);
     return map { $_->{id} } @{ $res->{faults} || [] };
+}
+
+# emulator_config(bookmark_interval => 0.5, ...): sets, and returns the
+# whole configuration (with the current resourceVersion).
+sub emulator_config (@) {
+    my (undef, $cfg) = admin('POST', '/config', {@_});
+    return $cfg;
+}
+
+# Forget the watch history: watches from older resourceVersions get 410.
+sub compact () {
+    admin('POST', '/compact');
+    return;
+}
+
+# End every open watch; clients resume from the last resourceVersion seen.
+sub close_watches () {
+    admin('POST', '/close-watches');
+    return;
+}
+
+# The Events stored in namespace $ns, oldest first.
+sub events_in ($) {
+    my ($ns) = @_;
+    my (undef, $all) = admin('GET', '/objects');
+    return [ sort { $a->{metadata}{resourceVersion}
+                    <=> $b->{metadata}{resourceVersion} }
+             grep { ($_->{kind} // '') eq 'Event'
+                    && $_->{metadata}{namespace} eq $ns }
+             @{ $all->{items} || [] } ];
 }
 
 sub clear_faults () {
@@ -307,11 +339,28 @@ sub wait_until ($$) {
 # (code, body, seconds taken) of GET http://127.0.0.1:PORT$path.
 sub nginx_get ($;$$) {
     my ($path, $port, $timeout) = @_;
-    $port //= $ENV{TEST_NGINX_SERVER_PORT} // 1984;
+    $port //= $ENV{TEST_NGINX_SERVER_PORT};
     my $t0 = time;
     my $res = HTTP::Tiny->new(timeout => $timeout // 5, keep_alive => 0)
         ->get("http://127.0.0.1:$port$path");
     return ($res->{status}, $res->{content}, time - $t0);
+}
+
+# Were these answers (durations in seconds) those of a worker that never
+# blocks?  A blocked worker (a synchronous request waits out its 1 s
+# timeout, again at every retry) makes answers wait up to seconds, again
+# and again; a loaded machine delays an answer now and then.  So: the
+# median under 50 ms, at most two over 300 ms, none over 1 s.  Returns
+# (ok, a summary for the test name).
+sub answered_promptly ($) {
+    my ($took) = @_;
+    my @t = sort { $a <=> $b } @$took;
+    return (0, 'no answers') unless @t;
+    my $median = $t[$#t / 2];
+    my $slow = grep { $_ > 0.3 } @t;
+    return ($median < 0.05 && $slow <= 2 && $t[-1] <= 1,
+            sprintf('%d answers, median %.3f s, %d over 0.3 s, slowest '
+                    . '%.3f s', scalar @t, $median, $slow, $t[-1]));
 }
 
 # The status page as a hash (undef if it cannot be read).

@@ -5,7 +5,8 @@ package Kle::Hooks;
 #
 #   TEST_NGINX_HOOK_PORT     the receiver: http://127.0.0.1:PORT/ANY/PATH
 #                            (a "?code=N" query makes it answer N)
-#   TEST_NGINX_CLOSED_PORT   a port where nothing listens
+#   TEST_NGINX_CLOSED_PORT   a port where nothing listens (the file's
+#                            extra port 9, see Kle::Harness)
 #
 # hooks_received() lists what arrived, oldest first: hashes with seq,
 # time, method, path, content_type and body (decoded JSON, else text).
@@ -20,8 +21,8 @@ use File::Temp qw(tempdir);
 use POSIX qw(WNOHANG SIGTERM SIGKILL);
 use Time::HiRes qw(sleep time);
 
+use Kle::Harness ();
 use Kle::Emulator ();
-use Kle::Nginx ();
 
 our @EXPORT = qw(hooks_received hooks_clear);
 
@@ -44,7 +45,7 @@ sub start () {
     chomp(my $port = <$in>);
     close $in;
     $ENV{TEST_NGINX_HOOK_PORT} = $port;
-    $ENV{TEST_NGINX_CLOSED_PORT} = Kle::Nginx::free_port();
+    $ENV{TEST_NGINX_CLOSED_PORT} = Kle::Harness::extra_port(9);
 }
 
 sub hooks_received () {

@@ -1,9 +1,10 @@
 package Kle::Nginx;
 
 # A second (third, ...) nginx beside the one Test::Nginx runs: its own
-# prefix directory t/servroot_NAME, port and configuration, the module
-# loaded from TEST_NGINX_LOAD_MODULES.  Stopped with SIGQUIT by stop(), or
-# at the end of the run.
+# prefix directory (Test::Nginx's server root + "_NAME", e.g.
+# t/servroot_003_b), port (the file's next extra port, see Kle::Harness)
+# and configuration, the module loaded from TEST_NGINX_LOAD_MODULES.
+# Stopped with SIGQUIT by stop(), or at the end of the run.
 #
 #     my $b = Kle::Nginx->new(name => 'b', http_config => '...',
 #                             config => 'location ...', master => 1);
@@ -16,37 +17,41 @@ use File::Path qw(make_path remove_tree);
 use File::Spec ();
 use IO::Socket::INET ();
 use POSIX qw(WNOHANG SIGQUIT SIGKILL);
+use POSIX ();
 use Time::HiRes qw(sleep time);
 
+use Kle::Harness ();
 use Kle::Emulator ();
 
 my %Running;   # prefix => object, for END
 my $Owner = $$;
 
-sub free_port () {
-    for (1 .. 100) {
-        my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                         LocalPort => 0, Proto => 'tcp',
-                                         Listen => 1, ReuseAddr => 1)
-            or next;
-        my $port = $sock->sockport;
-        close $sock;
-        return $port;
-    }
-    die "no free port\n";
+# Extra ports 1 .. 8 of the file go to instances (and free_port()) in the
+# order they are asked for (9 is Kle::Hooks' closed port).
+my $NextPort = 1;
+
+sub next_port () {
+    die "Kle::Nginx: more than 8 extra ports in one file\n" if $NextPort > 8;
+    return Kle::Harness::extra_port($NextPort++);
 }
 
+# The file's next free extra port, for a server a test configures itself
+# (the name predates the extra ports; it no longer binds and closes).
+sub free_port () { next_port() }
+
 # name, http_config (inside http {}), config (inside server {}),
-# main_config, master (0/1), workers, port, log_level.
+# main_config, master (0/1), workers, port, log_level; env (a hash the
+# master starts with, besides this process's environment) and wrap (a
+# command and its arguments that run nginx's command line, e.g. unshare).
 sub new {
     my ($class, %o) = @_;
     my $self = bless { %o }, $class;
     $self->{name} //= 'b';
-    $self->{port} //= free_port();
+    $self->{port} //= next_port();
     $self->{workers} //= 1;
     $self->{master} //= 0;
     $self->{log_level} //= 'info';
-    $self->{prefix} = File::Spec->rel2abs("t/servroot_$self->{name}");
+    $self->{prefix} = "$ENV{TEST_NGINX_SERVROOT}_$self->{name}";
     return $self;
 }
 
@@ -123,8 +128,24 @@ sub start {
     my $self = shift;
     $self->write_config;
     my $p = $self->{prefix};
-    my $out = `nginx -p $p/ -c $p/conf/nginx.conf -e $p/logs/error.log 2>&1`;
-    die "nginx $self->{name} did not start: $out\n" if $? != 0;
+    my @cmd = ('nginx', '-p', "$p/", '-c', "$p/conf/nginx.conf",
+               '-e', "$p/logs/error.log");
+    @cmd = (@{ $self->{wrap} }, @cmd) if $self->{wrap};
+    my $out = do {
+        local %ENV = (%ENV, %{ $self->{env} || {} });
+        my $pid = open my $fh, '-|';
+        die "fork: $!\n" unless defined $pid;
+        if (!$pid) {
+            open STDERR, '>&', \*STDOUT;
+            { no warnings "exec"; exec { $cmd[0] } @cmd; }
+            POSIX::_exit(127);
+        }
+        local $/;
+        my $text = <$fh> // '';
+        close $fh;
+        $text;
+    };
+    die "nginx $self->{name} did not start (@cmd): $out\n" if $? != 0;
     $Running{$p} = $self;
 
     my $deadline = time + 10;

@@ -6,7 +6,12 @@ package Kle::Status;
 # wrong value or format shows up in the diff).
 #
 #   acquire_time, renew_time  "<MicroTime>" if 2006-01-02T15:04:05.000000Z
-#   elector_pid               "<pid>" if a running process's pid
+#   elector_pid               "<pid>" if the nginx instance's own process
+#                             (master_process off) or one of its workers:
+#                             /proc/PID/stat names the master as parent
+#                             and the command line is "nginx: worker
+#                             process"; the instance is the one whose pid
+#                             file is given, else Test::Nginx's
 #   heartbeat_age_ms          "<age>" if an integer in [0, 5000)
 #   api.requests              "<n>" if an integer > 0
 #
@@ -20,7 +25,8 @@ use JSON::PP ();
 
 use Kle::Emulator ();
 
-our @EXPORT = qw(canon_status canon_json canon_lease canon_prometheus);
+our @EXPORT = qw(canon_status canon_json canon_lease canon_prometheus
+                 is_elector_pid);
 
 my $Pretty = JSON::PP->new->utf8->canonical->pretty->indent_length(2);
 
@@ -33,9 +39,37 @@ sub _int ($) {
     return defined $v && !ref $v && $v =~ /^\d+\z/;
 }
 
-# A decoded status (or its JSON text) -> canonical text.
-sub canon_status ($) {
-    my $s = shift;
+sub _read ($) {
+    open my $in, '<', $_[0] or return undef;
+    local $/;
+    my $s = <$in>;
+    close $in;
+    return $s;
+}
+
+# Is $pid the process of the nginx instance whose pid file is $pid_file
+# (single-process mode) or one of its workers?
+sub is_elector_pid ($;$) {
+    my ($pid, $pid_file) = @_;
+    no warnings 'once';
+    $pid_file //= $Test::Nginx::Util::PidFile;
+    return 0 unless _int($pid) && $pid > 0 && defined $pid_file;
+    my $master = _read($pid_file) // return 0;
+    $master =~ s/\s+//g;
+    return 0 unless _int($master) && $master > 0;
+    my $stat = _read("/proc/$pid/stat") // return 0;
+    my ($state, $ppid) = $stat =~ /\)\s+(\S)\s+(\d+)/ or return 0;
+    return 0 if $state eq 'Z';
+    return 1 if $pid == $master;
+    my $cmd = _read("/proc/$pid/cmdline") // return 0;
+    $cmd =~ s/\0+\z//;
+    return $ppid == $master && $cmd =~ /^nginx: worker process\s*\z/;
+}
+
+# A decoded status (or its JSON text) -> canonical text; $pid_file names
+# the instance (default: Test::Nginx's).
+sub canon_status ($;$) {
+    my ($s, $pid_file) = @_;
     if (!ref $s) {
         my $d = Kle::Emulator::json_decode($s);
         return "not JSON: $s" unless ref $d eq 'HASH';
@@ -45,11 +79,7 @@ sub canon_status ($) {
     for my $k (qw(acquire_time renew_time)) {
         $c{$k} = '<MicroTime>' if Kle::Emulator::is_microtime($c{$k});
     }
-    if (_int($c{elector_pid}) && $c{elector_pid} > 0
-        && kill 0, $c{elector_pid})
-    {
-        $c{elector_pid} = '<pid>';
-    }
+    $c{elector_pid} = '<pid>' if is_elector_pid($c{elector_pid}, $pid_file);
     if (_int($c{heartbeat_age_ms}) && $c{heartbeat_age_ms} < 5000) {
         $c{heartbeat_age_ms} = '<age>';
     }

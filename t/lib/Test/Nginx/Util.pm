@@ -1049,8 +1049,9 @@ sub run_test ($) {
         start_nginx($name);
     }
 
+    # In this package, as CPAN's Test::Nginx does (see t/lib/README.md).
     if ($block->init) {
-        eval "package main;\n" . $block->init;
+        eval $block->init;
         bail_out("$name - init failed: $@") if $@;
     }
 

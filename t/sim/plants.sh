@@ -1,0 +1,73 @@
+#!/bin/bash
+# make sim-plants: each planted bug (t/sim/plants/NAME.patch) is applied to a
+# copy of the simulated sources in build/plants/NAME, never to the tree, and
+# the simulation must fail on some seed the unpatched build passes.
+#
+#   t/sim/plants.sh [NAME]          every plant, or one
+#   PLANT=NAME SEED=S t/sim/plants.sh   replays seed S of plant NAME
+
+set -u
+
+SEEDS=${SEEDS:-10000}
+SIM_JOBS=${SIM_JOBS:-2}
+CC=${CC:-cc}
+SIM_CFLAGS=${SIM_CFLAGS:--g -O2}
+OUT=build/plants
+
+build() {                       # build DIR: sources in DIR/lib, DIR/t/sim
+    $CC $SIM_CFLAGS -I"$1/lib" -I"$1/t/sim" -o "$1/sim" "$1"/t/sim/*.c \
+        "$1/lib/kle_election.c" "$1/lib/kle_record.c" -ljson-c
+}
+
+tree() {                        # tree NAME: a patched copy, built
+    local d=$OUT/$1
+    rm -rf "$d" && mkdir -p "$d/lib" "$d/t/sim" || return 1
+    cp lib/*.[ch] "$d/lib/" && cp t/sim/*.[ch] "$d/t/sim/" || return 1
+    if [ "$1" != baseline ]; then
+        patch -s -p1 -d "$d" < "t/sim/plants/$1.patch" \
+            || { echo "$1: the patch does not apply"; return 1; }
+    fi
+    build "$d" || { echo "$1: does not build"; return 1; }
+}
+
+if [ -n "${PLANT:-}" ] && [ -n "${SEED:-}" ]; then
+    tree "$PLANT" && exec "$OUT/$PLANT/sim" --seed "$SEED"
+    exit 1
+fi
+
+names=()
+if [ $# -gt 0 ]; then
+    names=("$@")
+else
+    for p in t/sim/plants/*.patch; do names+=("$(basename "$p" .patch)"); done
+fi
+
+# the seeds the tree itself fails (none, when the core is right) do not
+# count for a plant
+tree baseline || exit 1
+"$OUT/baseline/sim" --seeds "$SEEDS" --jobs "$SIM_JOBS" --list \
+    | grep '^seed ' | sort > "$OUT/baseline/fails"
+base=$(wc -l < "$OUT/baseline/fails")
+echo "sim-plants: $SEEDS seeds each; the unpatched tree fails $base of them"
+
+rc=0
+for name in "${names[@]}"; do
+    tree "$name" || { rc=1; continue; }
+    "$OUT/$name/sim" --seeds "$SEEDS" --jobs "$SIM_JOBS" --list \
+        | grep '^seed ' | sort > "$OUT/$name/fails"
+    # FILENAME, not NR == FNR: the baseline's list is usually empty
+    new=$(awk 'FILENAME == ARGV[1] { bad[$2] = 1; next } !($2 in bad)' \
+              "$OUT/baseline/fails" "$OUT/$name/fails" | sort -t' ' -k2,2n)
+    if [ -z "$new" ]; then
+        echo "  $name: NOT CAUGHT"
+        rc=1
+        continue
+    fi
+    n=$(printf '%s\n' "$new" | wc -l)
+    first=$(printf '%s\n' "$new" | head -1)
+    seed=${first#seed }; seed=${seed%%:*}
+    echo "  $name: caught by $n seeds; first ${first#seed }"
+    echo "      replay: make sim-plants PLANT=$name SEED=$seed"
+done
+
+exit $rc
