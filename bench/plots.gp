@@ -1,9 +1,8 @@
 # The two plots of bench/README.md, from the data files report.py writes.
 # gnuplot -e "data='DIR'; out='DIR'" bench/plots.gp
 
-set terminal pngcairo size 800,480 font ",10"
+set terminal pngcairo size 800,520 font ",10"
 set grid
-set key bottom right
 
 # crash failover: the next holder's write after the dead holder's lease
 set output out.'/failover.png'
@@ -13,18 +12,21 @@ set ylabel "fraction of takeovers"
 set logscale x
 set xrange [0.5:3000]
 set yrange [0:1.02]
-set arrow 1 from 10,0 to 10,1.02 nohead dt 2 lc rgb "#2a9d3a"
-set arrow 2 from 50,0 to 50,1.02 nohead dt 2 lc rgb "#c0392b"
-set label 1 "target median 10 ms" at 11,0.08 tc rgb "#2a9d3a"
-set label 2 "target max 50 ms" at 55,0.16 tc rgb "#c0392b"
+set key below
+set arrow 1 from 10,0 to 10,1.02 nohead dt 2 lc rgb "#555555"
+set arrow 2 from 50,0 to 50,1.02 nohead dt 2 lc rgb "#555555"
+set label 1 "target: median <= 10 ms" at 10,0.5 center rotate by 90 \
+    offset 1,0 tc rgb "#555555"
+set label 2 "target: max <= 50 ms" at 50,0.5 center rotate by 90 \
+    offset -1,0 tc rgb "#555555"
 plot data.'/failover_module.dat' using 1:2 with steps lw 2 \
-         title 'this module, 3 replicas', \
+         lc rgb "#1f77b4" title 'this module, 3 replicas', \
      data.'/failover_module100.dat' using 1:2 with steps lw 2 dt 3 \
-         title 'this module, 100 candidates', \
+         lc rgb "#1f77b4" title 'this module, 100 candidates', \
      data.'/failover_model.dat' using 1:2 with steps lw 2 \
-         title 'client-go (model), 3 replicas', \
+         lc rgb "#2ca02c" title 'client-go (model), 3 replicas', \
      data.'/failover_python.dat' using 1:2 with steps lw 2 \
-         title 'Python client, 3 replicas'
+         lc rgb "#d62728" title 'Python client, 3 replicas'
 
 # API requests per retry period in steady state
 unset arrow
@@ -36,11 +38,11 @@ set ylabel "requests per retry period (log scale)"
 set logscale xy
 set xrange [2.5:130]
 set yrange [0.5:200]
-set key top left
+set key inside top left vertical maxcols 1
 set xtics (3, 10, 100)
 plot data.'/requests.dat' using 1:4 with linespoints lw 2 pt 7 \
-         title 'Python client (GET + PUT)', \
+         lc rgb "#d62728" title 'Python client (GET + PUT)', \
      data.'/requests.dat' using 1:3 with linespoints lw 2 pt 5 \
-         title 'client-go (model; GET + PUT)', \
+         lc rgb "#2ca02c" title 'client-go (model; GET + PUT)', \
      data.'/requests.dat' using 1:2 with linespoints lw 2 pt 9 \
-         title 'this module (PUT; no GET, no new watch)'
+         lc rgb "#1f77b4" title 'this module (all verbs: PUT only)'
