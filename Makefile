@@ -83,7 +83,7 @@ $(B)/t/%: t/unit/%.c t/unit/kle_test.h $(B)/libkle.a
 # only our two .so files are made (nginx-dev has no stream sources).
 module: $(MODULE_SO) $(STREAM_SO)
 
-$(NGX_BUILD)/Makefile: config
+$(NGX_BUILD)/objs/Makefile: config
 	rm -rf $(NGX_BUILD) && mkdir -p $(B) && cp -r $(NGINX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && flags=() && \
 	    if [ -f conf_flags ]; then . ./conf_flags; \
@@ -93,7 +93,7 @@ $(NGX_BUILD)/Makefile: config
 	        --add-dynamic-module=$(CURDIR) > configure.log \
 	    || { tail -20 configure.log; exit 1; }
 
-$(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
+$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile \
 	    objs/$(notdir $(MODULE_SO)) objs/$(notdir $(STREAM_SO))
 	@mkdir -p $(@D)
