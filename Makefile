@@ -83,7 +83,7 @@ $(B)/t/%: t/unit/%.c t/unit/kle_test.h $(B)/libkle.a
 # only our two .so files are made (nginx-dev has no stream sources).
 module: $(MODULE_SO) $(STREAM_SO)
 
-$(NGX_BUILD)/Makefile: config
+$(NGX_BUILD)/objs/Makefile: config
 	rm -rf $(NGX_BUILD) && mkdir -p $(B) && cp -r $(NGINX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && flags=() && \
 	    if [ -f conf_flags ]; then . ./conf_flags; \
@@ -93,7 +93,7 @@ $(NGX_BUILD)/Makefile: config
 	        --add-dynamic-module=$(CURDIR) > configure.log \
 	    || { tail -20 configure.log; exit 1; }
 
-$(MODULE_SO): $(NGX_BUILD)/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
+$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile \
 	    objs/$(notdir $(MODULE_SO)) objs/$(notdir $(STREAM_SO))
 	@mkdir -p $(@D)
@@ -166,11 +166,6 @@ test-nginx-valgrind: deps all
 
 demo: deps all
 	bash t/demo.sh
-
-# Not part of make test: minutes of wrk and callgrind; see bench/README.md.
-bench: deps all
-	bash bench/variables_instructions.sh
-	bash bench/variables.sh
 
 # --- Fuzzing (t/fuzz/README.md) -------------------------------------------
 #
@@ -413,6 +408,29 @@ endif
 # has stream built in; its smoke test checks the stream variables (--stream).
 DEB_PKGS        += libnginx-mod-stream
 MAINLINE_SUITES += t/030_stream.t t/031_stream_udp.t t/032_stream_config.t
+
+# ---- Benchmarks (bench/README.md) -------------------------------------------
+# Not part of make test: about 20 minutes of callgrind, wrk and elections
+# (this module, the official Python client's elector, a model of client-go)
+# on one API emulator.  The scripts' output goes to build/bench/; report.py
+# draws bench/*.png (gnuplot, installed for this target only) and writes
+# the figures into bench/README.md.
+
+BENCH_OUT   = $(B)/bench
+BENCH_PKGS  = gnuplot-nox
+
+.PHONY: bench-deps
+
+bench: bench-deps all
+	@mkdir -p $(BENCH_OUT)
+	set -o pipefail; bash bench/variables_instructions.sh \
+	    | tee $(BENCH_OUT)/instructions.txt
+	set -o pipefail; bash bench/variables.sh | tee $(BENCH_OUT)/wrk.txt
+	/usr/bin/python3 bench/election.py $(BENCH_OUT)
+	/usr/bin/python3 bench/report.py $(BENCH_OUT)
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(BENCH_PKGS)"
 
 # ---- Chaos: real nginx replicas under random faults -------------------------
 # t/chaos/README.md, docs/chaos.md.  make chaos: CHAOS_REPLICAS replicas of

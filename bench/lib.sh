@@ -20,6 +20,25 @@ emu_pid=$!
 for _ in $(seq 100); do [ -s "$work/api/port" ] && break; sleep 0.1; done
 mkdir -p "$work/nginx/conf" "$work/nginx/logs"
 
+# What each measured location returns.
+declare -A bench_expr=(
+    [plain]='1'
+    [core]='$nginx_version'
+    [leader]='$leader_election_is_leader'
+    [all]='$leader_election_is_leader $leader_election_holder $leader_election_holder_address $leader_election_identity $leader_election_transitions'
+)
+
+# A server with one location, /b, answering what location $1 answers:
+# every variant is then served at the same URI by the same location tree,
+# so that only the returned expression differs.
+bench_one() {
+    printf '%s\n' \
+        "    server {" \
+        "        listen 127.0.0.1:$port;" \
+        "        location = /b { return 200 \"${bench_expr[$1]}\\n\"; }" \
+        "    }"
+}
+
 # The server block: the same four locations in every benchmark.
 bench_server() {
     printf '%s\n' \
