@@ -73,7 +73,7 @@ $(B)/kle: lib/kle.c $(B)/libkle.a
 
 unit: $(UNIT_BINS)
 
-$(B)/t/%: t/unit/%.c t/unit/kle_test.h $(B)/libkle.a
+$(B)/t/%: t/unit/%.c t/unit/kle_test.h t/unit/kle_test_dir.h $(B)/libkle.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Ilib -It/unit -o $@ $< $(B)/libkle.a $(LIBS)
 
@@ -302,7 +302,7 @@ $(ASAN_B)/lib/%.o: lib/%.c $(LIB_HDRS)
 $(ASAN_B)/libkle.a: $(ASAN_OBJS)
 	$(AR) rcs $@ $^
 
-$(ASAN_B)/t/%: t/unit/%.c t/unit/kle_test.h $(ASAN_B)/libkle.a
+$(ASAN_B)/t/%: t/unit/%.c t/unit/kle_test.h t/unit/kle_test_dir.h $(ASAN_B)/libkle.a
 	@mkdir -p $(@D)
 	$(ASAN_CC) $(ASAN_FLAGS) -Ilib -It/unit -o $@ $< $(ASAN_B)/libkle.a $(LIBS)
 

@@ -16,45 +16,9 @@
 #include "kle_kubeconfig.h"
 #include "kle_token.h"
 #include "kle_test.h"
+#include "kle_test_dir.h"
 
-static char  dir[64];
 static char  err[1024];
-
-
-static const char *
-at(const char *name)
-{
-    static int   i;
-    static char  buf[8][256];
-
-    i = (i + 1) % 8;
-    snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
-    return buf[i];
-}
-
-
-static const char *
-put_bytes(const char *name, const char *bytes, size_t len)
-{
-    FILE        *f;
-    const char  *p;
-
-    p = at(name);
-    f = fopen(p, "w");
-    if (f == NULL || fwrite(bytes, 1, len, f) != len || fclose(f) != 0) {
-        perror(p);
-        exit(2);
-    }
-
-    return p;
-}
-
-
-static const char *
-put(const char *name, const char *text)
-{
-    return put_bytes(name, text, strlen(text));
-}
 
 
 static void
@@ -302,13 +266,7 @@ test_transport_rules(void)
 int
 main(void)
 {
-    char  cmd[128];
-
-    snprintf(dir, sizeof(dir), "/tmp/kle_cr_XXXXXX");
-    if (mkdtemp(dir) == NULL) {
-        perror("mkdtemp");
-        return 2;
-    }
+    kle_test_dir_make("/tmp/kle_cr_XXXXXX");
     /* a non-root child must reach the files to be denied by their mode */
     chmod(dir, 0755);
 
@@ -318,10 +276,7 @@ main(void)
     test_base64_len();
     test_transport_rules();
 
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0) {
-        printf("# could not remove %s\n", dir);
-    }
+    kle_test_dir_remove();
 
     return done_testing();
 }

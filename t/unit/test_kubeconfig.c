@@ -12,48 +12,17 @@
 
 #include "kle_kubeconfig.h"
 #include "kle_test.h"
+#include "kle_test_dir.h"
 
 #define CA_PEM  "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 #define CA_B64  "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VS" \
                 "VElGSUNBVEUtLS0tLQo="
 #define SECRET  "s3cr3t-t0ken"
 
-static char  dir[64];
 static char  err[1024];
 
 static const unsigned char  cert_bytes[] = { 0x00, 0xff, 0x10, 0x80, 0x7f };
 static const unsigned char  key_bytes[] = "KEY\0bytes\xfe";
-
-
-/* dir/name, in one of a few rotating buffers */
-
-static const char *
-at(const char *name)
-{
-    static int   i;
-    static char  buf[8][256];
-
-    i = (i + 1) % 8;
-    snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
-    return buf[i];
-}
-
-
-static const char *
-put(const char *name, const char *text)
-{
-    FILE        *f;
-    const char  *p;
-
-    p = at(name);
-    f = fopen(p, "w");
-    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
-        perror(p);
-        exit(2);
-    }
-
-    return p;
-}
 
 
 /* The message expected for a kubeconfig written by put(name, ...). */
@@ -946,13 +915,7 @@ test_bounds(void)
 int
 main(void)
 {
-    char  cmd[128];
-
-    snprintf(dir, sizeof(dir), "/tmp/kle_kc_XXXXXX");
-    if (mkdtemp(dir) == NULL) {
-        perror("mkdtemp");
-        return 2;
-    }
+    kle_test_dir_make("/tmp/kle_kc_XXXXXX");
 
     test_yaml();
     test_json();
@@ -966,10 +929,7 @@ main(void)
     test_rules();
     test_bounds();
 
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0) {
-        printf("# could not remove %s\n", dir);
-    }
+    kle_test_dir_remove();
 
     return done_testing();
 }
