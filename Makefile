@@ -109,7 +109,7 @@ $(STREAM_SO): $(MODULE_SO)
 TEST_ENV = TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE_SO) \
            KLE_BIN=$(CURDIR)/$(B)/kle PATH=/usr/sbin:$$PATH
 
-test: deps all test-valgrind fuzz-replay test-nginx-valgrind sim asan
+test: deps all test-valgrind fuzz-replay test-nginx-valgrind sim sim-plants asan
 	$(TEST_ENV) KLE_REQUIRE_KUBECTL=1 prove -j$(PROVE_JOBS) -I t/lib \
 	    --source Executable --source Perl \
 	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(NGINX_SUITES)
