@@ -167,7 +167,7 @@ test-nginx-valgrind: deps all
 demo: deps all
 	bash t/demo.sh
 
-# --- Fuzzing (t/fuzz/README.md) -------------------------------------------
+# --- Fuzzing (docs/fuzzing.md) -------------------------------------------
 #
 #   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="kubeconfig args"]
 #       libFuzzer (clang) with ASan and UBSan, each target for FUZZ_SECONDS,
