@@ -122,8 +122,8 @@ test-unit: unit
 test-valgrind: unit
 	@for t in $(UNIT_BINS); do \
 	    valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
-	        --error-exitcode=99 $$t > /dev/null \
-	        || { echo "valgrind: $$t failed"; exit 1; }; \
+	        --error-exitcode=99 $$t > $$t.vg.out \
+	        || { cat $$t.vg.out; echo "valgrind: $$t failed"; exit 1; }; \
 	done; echo "valgrind: $(words $(UNIT_BINS)) unit suites clean"
 
 # --- Test::Nginx suites (t/*.t) -----------------------------------------

@@ -153,7 +153,8 @@ serve(conn_t *c, const uint8_t *data, size_t size, int *watches)
     }
 
     while (c->out_off < c->out_len) {
-        r = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        r = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                 MSG_NOSIGNAL);
         if (r < 0) {
             return errno == EAGAIN || errno == EINTR ? 0 : -1;
         }
