@@ -31,13 +31,15 @@ UNIT_BINS   = $(UNIT_SRCS:t/unit/%.c=$(B)/t/%)
 MODULE_SRCS = $(wildcard module/*.c module/*.h)
 
 # Debian packages the build and the suites need (the Perl ones are also
-# what CPAN's Test::Nginx needs).  kubectl: any in PATH, else Debian's
+# what CPAN's Test::Nginx needs; libnginx-mod-stream: the stream suites;
+# debhelper to zlib1g-dev: make deb).  kubectl: any in PATH, else Debian's
 # kubernetes-client.
 DEB_PKGS    = build-essential nginx nginx-dev libcurl4-openssl-dev \
               libjson-c-dev libyaml-dev python3 python3-kubernetes openssl \
               libtest-base-perl libtest-longstring-perl libipc-run-perl \
               liblist-moreutils-perl libtext-diff-perl liburi-perl \
-              libwww-perl valgrind curl wrk
+              libwww-perl valgrind curl wrk libnginx-mod-stream \
+              debhelper dpkg-dev libpcre2-dev zlib1g-dev
 
 .PHONY: all deps lib module unit test test-unit test-valgrind test-nginx \
         test-nginx-cpan test-nginx-valgrind bench demo clean
@@ -70,6 +72,20 @@ $(B)/libkle.a: $(LIB_OBJS)
 
 $(B)/kle: lib/kle.c $(B)/libkle.a
 	$(CC) $(CFLAGS) -Ilib -o $@ $< $(B)/libkle.a $(LIBS)
+
+# lib/ with ASan + UBSan, for make asan and make fuzz-replay
+ASAN_CC    ?= $(CC)
+ASAN_FLAGS  = -g -O1 -fno-omit-frame-pointer \
+              -fsanitize=address,undefined -fno-sanitize-recover=all
+ASAN_B      = $(B)/asan
+ASAN_OBJS   = $(LIB_SRCS:lib/%.c=$(ASAN_B)/lib/%.o)
+
+$(ASAN_B)/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(ASAN_CC) $(ASAN_FLAGS) -Ilib -c -o $@ $<
+
+$(ASAN_B)/libkle.a: $(ASAN_OBJS)
+	$(AR) rcs $@ $^
 
 unit: $(UNIT_BINS)
 
@@ -109,7 +125,10 @@ $(STREAM_SO): $(MODULE_SO)
 TEST_ENV = TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE_SO) \
            KLE_BIN=$(CURDIR)/$(B)/kle PATH=/usr/sbin:$$PATH
 
-test: deps all test-valgrind fuzz-replay test-nginx-valgrind sim sim-plants asan
+# The prerequisites run in this order, then the one prove run (their rules
+# are in the sections below).
+test: deps all test-valgrind fuzz-replay test-nginx-valgrind sim sim-plants \
+      asan test-deb test-mainline test-chaos
 	$(TEST_ENV) KLE_REQUIRE_KUBECTL=1 prove -j$(PROVE_JOBS) -I t/lib \
 	    --source Executable --source Perl \
 	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(NGINX_SUITES)
@@ -188,15 +207,12 @@ FUZZ_CC       ?= clang
 FUZZ_PKGS      = clang libclang-rt-14-dev
 FUZZ_SAN       = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS    = -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN)
-FUZZ_LIB_SRCS  = $(LIB_SRCS)
-FUZZ_LIB_OBJS  = $(FUZZ_LIB_SRCS:lib/%.c=$(B)/fuzz/lib/%.o)
-REPLAY_LIB_OBJS = $(FUZZ_LIB_SRCS:lib/%.c=$(B)/replay/lib/%.o)
+FUZZ_LIB_OBJS  = $(LIB_SRCS:lib/%.c=$(B)/fuzz/lib/%.o)
 FUZZ_BINS      = $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 REPLAY_BINS    = $(FUZZ_TARGETS:%=$(B)/replay/%)
-OPEN_BINS      = $(REPLAY_BINS)
 
 .PHONY: fuzz fuzz-build fuzz-replay fuzz-merge fuzz-open
-.SECONDARY: $(FUZZ_LIB_OBJS) $(REPLAY_LIB_OBJS)
+.SECONDARY: $(FUZZ_LIB_OBJS)
 
 fuzz: fuzz-build
 	@: > $(B)/fuzz/last-run.txt; for t in $(FUZZ_TARGETS); do \
@@ -205,7 +221,7 @@ fuzz: fuzz-build
 
 # Reproducers of faults found in code this suite does not own, until they
 # are fixed (t/fuzz/open/TARGET/NAME): each is expected to fail.
-fuzz-open: $(OPEN_BINS)
+fuzz-open: $(REPLAY_BINS)
 	@for f in $$(find t/fuzz/open -type f 2>/dev/null | sort); do \
 	    t=$$(basename $$(dirname $$f)); \
 	    if KLE_FUZZ_HOSTILE=1 $(B)/replay/$$t $$f > /dev/null 2>&1; then \
@@ -234,13 +250,10 @@ $(B)/fuzz/%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ilib -It/fuzz -o $@ $< \
 	    $(FUZZ_LIB_OBJS) $(LIBS)
 
-$(B)/replay/lib/%.o: lib/%.c $(LIB_HDRS)
+$(B)/replay/%: t/fuzz/fuzz_%.c t/fuzz/replay.c t/fuzz/fuzz.h $(ASAN_B)/libkle.a
 	@mkdir -p $(@D)
-	$(CC) -g -O1 $(FUZZ_SAN) -Ilib -c -o $@ $<
-
-$(B)/replay/%: t/fuzz/fuzz_%.c t/fuzz/replay.c t/fuzz/fuzz.h $(REPLAY_LIB_OBJS)
-	$(CC) -g -O1 $(FUZZ_SAN) -Ilib -It/fuzz -o $@ $< t/fuzz/replay.c \
-	    $(REPLAY_LIB_OBJS) $(LIBS)
+	$(ASAN_CC) $(ASAN_FLAGS) -Ilib -It/fuzz -o $@ $< t/fuzz/replay.c \
+	    $(ASAN_B)/libkle.a $(LIBS)
 
 fuzz-replay: $(REPLAY_BINS)
 	@for t in $(FUZZ_TARGETS); do \
@@ -286,21 +299,9 @@ sim-plants:
 	    bash t/sim/plants.sh
 
 # The unit suites and the simulation under AddressSanitizer and
-# UndefinedBehaviorSanitizer: any finding aborts the run.
-ASAN_CC    ?= $(CC)
-ASAN_FLAGS  = -g -O1 -fno-omit-frame-pointer \
-              -fsanitize=address,undefined -fno-sanitize-recover=all
+# UndefinedBehaviorSanitizer (the library: above): any finding aborts the run.
 ASAN_SEEDS ?= 10000
-ASAN_B      = $(B)/asan
-ASAN_OBJS   = $(LIB_SRCS:lib/%.c=$(ASAN_B)/lib/%.o)
 ASAN_UNITS  = $(UNIT_SRCS:t/unit/%.c=$(ASAN_B)/t/%)
-
-$(ASAN_B)/lib/%.o: lib/%.c $(LIB_HDRS)
-	@mkdir -p $(@D)
-	$(ASAN_CC) $(ASAN_FLAGS) -Ilib -c -o $@ $<
-
-$(ASAN_B)/libkle.a: $(ASAN_OBJS)
-	$(AR) rcs $@ $^
 
 $(ASAN_B)/t/%: t/unit/%.c t/unit/kle_test.h t/unit/kle_test_dir.h $(ASAN_B)/libkle.a
 	@mkdir -p $(@D)
@@ -332,21 +333,20 @@ asan: $(ASAN_UNITS) $(ASAN_B)/sim
 #   make nginx-mainline  nginx MAINLINE_VERSION + the module, --with-compat
 #   make test-mainline   the smoke test and MAINLINE_SUITES in that nginx
 
-DEB_PKGS        += debhelper dpkg-dev libpcre2-dev zlib1g-dev
 DEB_OUT          = $(B)/deb
 SMOKE            = python3 t/smoke/smoke.py --dir $(B)/smoke
 
 MAINLINE_VERSION = 1.31.4
 MAINLINE_TGZ    ?= $(abspath ../shared/nginx/nginx-$(MAINLINE_VERSION).tar.gz)
-MAINLINE_SUITES ?= t/002_single_leader.t t/004_routing.t t/006_reload.t
+MAINLINE_SUITES ?= t/002_single_leader.t t/004_routing.t t/006_reload.t \
+                   t/030_stream.t t/031_stream_udp.t t/032_stream_config.t
 ML               = $(CURDIR)/$(B)/mainline
 ML_SRC           = $(ML)/nginx-$(MAINLINE_VERSION)
 ML_NGINX         = $(ML)/sbin/nginx
 # Minimal: what the suites use, and stream for the stream module (built
-# in: no ngx_stream_module.so to load).  No --with-debug, unlike Debian's: code that compiles only with
-# it fails here.
-ML_CONFIGURE     = --prefix=$(ML) --with-compat \
-                   $(if $(shell grep -l ngx_stream config),--with-stream) \
+# in: no ngx_stream_module.so to load).  No --with-debug, unlike Debian's:
+# code that compiles only with it fails here.
+ML_CONFIGURE     = --prefix=$(ML) --with-compat --with-stream \
                    --add-dynamic-module=$(CURDIR)
 # -j2, unless make already runs with -j (its jobserver then shares the cores)
 ML_JOBS          = $(if $(findstring -j,$(MAKEFLAGS)),,-j2)
@@ -356,8 +356,6 @@ ML_SKIP          = $(if $(wildcard $(MAINLINE_TGZ)),,mainline-skip)
 ML_PORT          = $${TEST_NGINX_PORT:-1984} + 50
 
 .PHONY: deb test-deb nginx-mainline test-mainline mainline-skip
-
-test: test-deb test-mainline
 
 deb: deps
 	packaging/build-deb.sh $(DEB_OUT)
@@ -406,8 +404,6 @@ endif
 # (t/030..039, in NGINX_SUITES) load Debian's ngx_stream_module.so, from
 # libnginx-mod-stream, before it (t/lib/Kle/Stream.pm).  The mainline nginx
 # has stream built in; its smoke test checks the stream variables (--stream).
-DEB_PKGS        += libnginx-mod-stream
-MAINLINE_SUITES += t/030_stream.t t/031_stream_udp.t t/032_stream_config.t
 
 # ---- Benchmarks (bench/README.md) -------------------------------------------
 # Not part of make test: about 20 minutes of callgrind, wrk and elections
@@ -450,8 +446,6 @@ CHAOS_DIR      ?= $(B)/chaos/run
 CHAOS_PLANTS   ?=
 
 .PHONY: chaos test-chaos chaos-plants
-
-test: test-chaos
 
 chaos: deps module
 	python3 t/chaos/chaos.py --dir $(CHAOS_DIR) --seconds $(CHAOS_SECONDS) \
