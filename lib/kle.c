@@ -331,14 +331,11 @@ kle_status_done(const kle_http_response_t *resp, void *data)
     s->done = 1;
     s->code = resp->code;
 
+    kle_api_result(resp, &s->res);
     if (resp->code == 0) {
-        s->res.status = KLE_API_TRANSPORT;
-        snprintf(s->res.message, sizeof(s->res.message), "%s", resp->error);
         return;
     }
 
-    kle_api_classify(resp->code, resp->body, resp->body_len,
-                     resp->retry_after, &s->res);
     s->body = malloc(resp->body_len + 1);
     if (s->body != NULL) {
         memcpy(s->body, resp->body, resp->body_len + 1);

@@ -100,17 +100,23 @@ failed:
 
 
 int
+kle_creds_secret(const kle_creds_t *c)
+{
+    return c->token != NULL || c->token_file != NULL
+           || c->cert_file != NULL || c->cert_data != NULL
+           || c->key_file != NULL || c->key_data != NULL;
+}
+
+
+int
 kle_creds_check(const kle_creds_t *c, const char **why)
 {
-    int  has_ca, has_secret;
+    int  has_ca;
 
     has_ca = c->ca_file != NULL || c->ca_data != NULL;
-    has_secret = c->token != NULL || c->token_file != NULL
-                 || c->cert_file != NULL || c->cert_data != NULL
-                 || c->key_file != NULL || c->key_data != NULL;
 
     /* in clear, anyone on the path could replay them */
-    if (has_secret && c->server != NULL
+    if (kle_creds_secret(c) && c->server != NULL
         && strncmp(c->server, "https://", 8) != 0)
     {
         *why = "credentials (a bearer token or a client certificate) are "

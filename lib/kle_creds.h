@@ -50,6 +50,8 @@ int kle_creds_direct(kle_creds_t *c, const char *server,
  * insecure-skip-tls-verify.  0, or -1 with *why naming the rule.
  */
 int kle_creds_check(const kle_creds_t *c, const char **why);
+/* 1 if c holds a secret (a token or client certificate material) */
+int kle_creds_secret(const kle_creds_t *c);
 
 /*
  * The bearer token to send, re-reading token_file when 60 s have passed

@@ -84,7 +84,7 @@ static void kle_elector_schedule(kle_elector_t *el);
  * Server text (holders, Status messages) may hold anything: control
  * characters are escaped so that no line can be forged or split.
  */
-static void
+void
 kle_escape(const char *in, char *out, size_t size)
 {
     size_t         n;
@@ -100,6 +100,22 @@ kle_escape(const char *in, char *out, size_t size)
     }
 
     out[n] = '\0';
+}
+
+
+void
+kle_api_result(const kle_http_response_t *resp, kle_api_result_t *res)
+{
+    if (resp->code != 0) {
+        kle_api_classify(resp->code, resp->body, resp->body_len,
+                         resp->retry_after, res);
+        return;
+    }
+
+    memset(res, 0, sizeof(*res));
+    res->status = KLE_API_TRANSPORT;
+    snprintf(res->message, sizeof(res->message), "%s",
+             resp->error ? resp->error : "no answer");
 }
 
 
@@ -608,21 +624,14 @@ kle_elector_read(kle_elector_t *el, const kle_http_response_t *resp,
     char  err[256];
 
     *obj = NULL;
-    memset(res, 0, sizeof(*res));
-    res->code = resp->code;
-
-    if (resp->code == 0) {
-        res->status = KLE_API_TRANSPORT;
-        snprintf(res->message, sizeof(res->message), "%s",
-                 resp->error ? resp->error : "no answer");
-        return NULL;
-    }
 
     if (resp->code < 200 || resp->code >= 300) {
-        kle_api_classify(resp->code, resp->body, resp->body_len,
-                         resp->retry_after, res);
+        kle_api_result(resp, res);
         return NULL;
     }
+
+    memset(res, 0, sizeof(*res));
+    res->code = resp->code;
 
     *obj = kle_lock_parse_body(&el->lock, resp->body, resp->body_len, err,
                                sizeof(err));
@@ -932,13 +941,7 @@ kle_elector_relisted(const kle_http_response_t *resp, void *data)
     memset(&res, 0, sizeof(res));
 
     if (resp->code < 200 || resp->code >= 300) {
-        if (resp->code == 0) {
-            snprintf(res.message, sizeof(res.message), "%s",
-                     resp->error ? resp->error : "no answer");
-        } else {
-            kle_api_classify(resp->code, resp->body, resp->body_len,
-                             resp->retry_after, &res);
-        }
+        kle_api_result(resp, &res);
         goto failed;
     }
 

@@ -92,5 +92,14 @@ void kle_elector_stop(kle_elector_t *el);
 void kle_elector_status(const kle_elector_t *el, kle_elector_status_t *st);
 void kle_elector_destroy(kle_elector_t *el);
 
+/*
+ * Helpers for the elector's companions (kle_events, the kle CLI).
+ * kle_escape: server text with its control characters escaped (\xNN), so
+ * that no log line can be forged or split.  kle_api_result: an HTTP answer
+ * as an API result; no answer at all (code 0) is a transport failure.
+ */
+void kle_escape(const char *in, char *out, size_t size);
+void kle_api_result(const kle_http_response_t *resp, kle_api_result_t *res);
+
 
 #endif /* KLE_ELECTOR_H */

@@ -49,11 +49,8 @@ kle_events_log(kle_events_t *ev, int level, const char *fmt, ...)
 static void
 kle_events_log(kle_events_t *ev, int level, const char *fmt, ...)
 {
-    char           msg[512], safe[2048];
-    size_t         n;
-    va_list        ap;
-    unsigned char  c;
-    const char    *p;
+    char     msg[512], safe[2048];
+    va_list  ap;
 
     if (ev->log == NULL) {
         return;
@@ -63,16 +60,7 @@ kle_events_log(kle_events_t *ev, int level, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    for (p = msg, n = 0; *p != '\0' && n + 5 < sizeof(safe); p++) {
-        c = (unsigned char) *p;
-        if (c < 0x20 || c == 0x7f) {
-            n += snprintf(safe + n, sizeof(safe) - n, "\\x%02x", c);
-        } else {
-            safe[n++] = (char) c;
-        }
-    }
-
-    safe[n] = '\0';
+    kle_escape(msg, safe, sizeof(safe));
 
     ev->log(ev->data, level, safe);
 }
@@ -274,16 +262,7 @@ kle_events_done(const kle_http_response_t *resp, void *data)
 
     ev->req = NULL;
 
-    if (resp->code == 0) {
-        memset(&res, 0, sizeof(res));
-        res.status = KLE_API_TRANSPORT;
-        snprintf(res.message, sizeof(res.message), "%s",
-                 resp->error ? resp->error : "no answer");
-
-    } else {
-        kle_api_classify(resp->code, resp->body, resp->body_len,
-                         resp->retry_after, &res);
-    }
+    kle_api_result(resp, &res);
 
     kle_events_note(ev, ev->queue[0].action, &res);
     kle_events_pop(ev);

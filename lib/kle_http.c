@@ -418,8 +418,7 @@ kle_http_set_creds(kle_http_req_t *r, kle_creds_t *c)
 
     /* rechecked here, where the URL is final: never a secret in clear */
     if (kle_creds_check(c, &bad) != 0
-        || ((c->token_file || c->token || c->cert_data || c->cert_file)
-            && strncmp(r->url, "https://", 8) != 0))
+        || (kle_creds_secret(c) && strncmp(r->url, "https://", 8) != 0))
     {
         return -1;
     }

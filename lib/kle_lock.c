@@ -33,6 +33,7 @@ static int kle_dns_subdomain(const char *s, size_t len);
 static json_object *kle_json_parse(const char *s, size_t len,
     const char **why);
 static int kle_json_str(json_object *o, const char *key, const char **out);
+static const char *kle_json_rv(json_object *meta, const char **rv);
 static int kle_json_int32(json_object *v, int32_t *out);
 static json_object *kle_json_child(json_object *o, const char *key);
 static int kle_read_lease(json_object *obj, kle_record_t *rec,
@@ -308,15 +309,8 @@ kle_lock_parse(const kle_lock_t *lock, struct json_object *obj,
         goto failed;
     }
 
-    if (kle_json_str(meta, "resourceVersion", &rv) != 0 || rv == NULL
-        || rv[0] == '\0')
-    {
-        why = "no metadata.resourceVersion";
-        goto failed;
-    }
-
-    if (strlen(rv) >= KLE_RV_MAX) {
-        why = "metadata.resourceVersion is too long";
+    why = kle_json_rv(meta, &rv);
+    if (why != NULL) {
         goto failed;
     }
 
@@ -371,9 +365,7 @@ kle_lock_parse_list(const kle_lock_t *lock, struct json_object *obj,
         goto failed;
     }
 
-    if (kle_json_str(meta, "resourceVersion", &rv) != 0 || rv == NULL
-        || rv[0] == '\0' || strlen(rv) >= KLE_RV_MAX)
-    {
+    if (kle_json_rv(meta, &rv) != NULL) {
         why = "no usable metadata.resourceVersion";
         goto failed;
     }
@@ -495,8 +487,7 @@ kle_lock_watch_event(const kle_lock_t *lock, const char *line, size_t len,
         /* the version is all these tell; DELETED's is the deletion's */
         ev->type = type[0] == 'D' ? KLE_WATCH_DELETED : KLE_WATCH_BOOKMARK;
         if (!json_object_object_get_ex(obj, "metadata", &meta)
-            || kle_json_str(meta, "resourceVersion", &s) != 0 || s == NULL
-            || s[0] == '\0' || strlen(s) >= KLE_RV_MAX)
+            || kle_json_rv(meta, &s) != NULL)
         {
             snprintf(err, errlen, "watch event: %s without a usable "
                      "resourceVersion", type);
@@ -885,6 +876,24 @@ kle_json_parse(const char *s, size_t len, const char **why)
     }
 
     return o;
+}
+
+
+/* A resourceVersion a lock can keep: NULL, else why not. */
+static const char *
+kle_json_rv(json_object *meta, const char **rv)
+{
+    if (kle_json_str(meta, "resourceVersion", rv) != 0 || *rv == NULL
+        || (*rv)[0] == '\0')
+    {
+        return "no metadata.resourceVersion";
+    }
+
+    if (strlen(*rv) >= KLE_RV_MAX) {
+        return "metadata.resourceVersion is too long";
+    }
+
+    return NULL;
 }
 
 
