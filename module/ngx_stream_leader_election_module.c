@@ -29,19 +29,13 @@ typedef struct {
 } ngx_stream_leader_election_var_t;
 
 
-typedef struct {
-    ngx_array_t                        names;     /* ngx_str_t, defined */
-} ngx_stream_leader_election_main_conf_t;
-
-
 static ngx_int_t ngx_stream_leader_election_variable(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_stream_leader_election_http_loaded(ngx_conf_t *cf);
 static ngx_int_t ngx_stream_leader_election_add(ngx_conf_t *cf,
     ngx_http_leader_election_t *le, ngx_str_t *suffix);
 static ngx_uint_t ngx_stream_leader_election_defined(
-    ngx_stream_leader_election_main_conf_t *lemcf, ngx_str_t *name);
-static void *ngx_stream_leader_election_create_main_conf(ngx_conf_t *cf);
+    ngx_stream_core_main_conf_t *cmcf, ngx_str_t *name);
 static ngx_int_t ngx_stream_leader_election_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_stream_leader_election_postconfiguration(
     ngx_conf_t *cf);
@@ -58,7 +52,7 @@ static ngx_stream_module_t  ngx_stream_leader_election_module_ctx = {
     ngx_stream_leader_election_preconfiguration, /* preconfiguration */
     ngx_stream_leader_election_postconfiguration, /* postconfiguration */
 
-    ngx_stream_leader_election_create_main_conf, /* create main configuration */
+    NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -107,27 +101,6 @@ ngx_stream_leader_election_variable(ngx_stream_session_t *s,
     v->data = value.data;
 
     return NGX_OK;
-}
-
-
-static void *
-ngx_stream_leader_election_create_main_conf(ngx_conf_t *cf)
-{
-    ngx_stream_leader_election_main_conf_t  *lemcf;
-
-    lemcf = ngx_pcalloc(cf->pool,
-                        sizeof(ngx_stream_leader_election_main_conf_t));
-    if (lemcf == NULL) {
-        return NULL;
-    }
-
-    if (ngx_array_init(&lemcf->names, cf->pool, 6 * 4, sizeof(ngx_str_t))
-        != NGX_OK)
-    {
-        return NULL;
-    }
-
-    return lemcf;
 }
 
 
@@ -231,14 +204,10 @@ static ngx_int_t
 ngx_stream_leader_election_add(ngx_conf_t *cf, ngx_http_leader_election_t *le,
     ngx_str_t *suffix)
 {
-    ngx_str_t                               *base, name, *defined;
-    ngx_uint_t                               i;
-    ngx_stream_variable_t                   *v;
-    ngx_stream_leader_election_var_t        *var;
-    ngx_stream_leader_election_main_conf_t  *lemcf;
-
-    lemcf = ngx_stream_conf_get_module_main_conf(cf,
-                                           ngx_stream_leader_election_module);
+    ngx_str_t                         *base, name;
+    ngx_uint_t                         i;
+    ngx_stream_variable_t             *v;
+    ngx_stream_leader_election_var_t  *var;
 
     for (i = 0; i < NGX_HTTP_LEADER_ELECTION_NVALUES; i++) {
 
@@ -272,17 +241,6 @@ ngx_stream_leader_election_add(ngx_conf_t *cf, ngx_http_leader_election_t *le,
 
         v->get_handler = ngx_stream_leader_election_variable;
         v->data = (uintptr_t) var;
-
-        if (le == NULL) {
-            continue;
-        }
-
-        defined = ngx_array_push(&lemcf->names);
-        if (defined == NULL) {
-            return NGX_ERROR;
-        }
-
-        *defined = name;
     }
 
     return NGX_OK;
@@ -298,16 +256,13 @@ ngx_stream_leader_election_add(ngx_conf_t *cf, ngx_http_leader_election_t *le,
 static ngx_int_t
 ngx_stream_leader_election_postconfiguration(ngx_conf_t *cf)
 {
-    size_t                                   len;
-    ngx_str_t                               *base, *name, suffix;
-    ngx_uint_t                               i, k;
-    ngx_stream_variable_t                   *v;
-    ngx_stream_core_main_conf_t             *cmcf;
-    ngx_stream_leader_election_main_conf_t  *lemcf;
+    size_t                        len;
+    ngx_str_t                    *base, *name, suffix;
+    ngx_uint_t                    i, k;
+    ngx_stream_variable_t        *v;
+    ngx_stream_core_main_conf_t  *cmcf;
 
     cmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_core_module);
-    lemcf = ngx_stream_conf_get_module_main_conf(cf,
-                                           ngx_stream_leader_election_module);
 
     v = cmcf->variables.elts;
 
@@ -315,7 +270,7 @@ ngx_stream_leader_election_postconfiguration(ngx_conf_t *cf)
 
         name = &v[i].name;
 
-        if (ngx_stream_leader_election_defined(lemcf, name)) {
+        if (ngx_stream_leader_election_defined(cmcf, name)) {
             continue;
         }
 
@@ -361,21 +316,35 @@ ngx_stream_leader_election_postconfiguration(ngx_conf_t *cf)
 }
 
 
+/*
+ * A used name (nginx keeps it lowercased) is ours and names an election if
+ * the variable added for it has our handler and an election.
+ */
+
 static ngx_uint_t
-ngx_stream_leader_election_defined(
-    ngx_stream_leader_election_main_conf_t *lemcf, ngx_str_t *name)
+ngx_stream_leader_election_defined(ngx_stream_core_main_conf_t *cmcf,
+    ngx_str_t *name)
 {
-    ngx_str_t   *defined;
-    ngx_uint_t   i;
+    ngx_uint_t                         i;
+    ngx_hash_key_t                    *key;
+    ngx_stream_variable_t             *av;
+    ngx_stream_leader_election_var_t  *var;
 
-    defined = lemcf->names.elts;
+    key = cmcf->variables_keys->keys.elts;
 
-    for (i = 0; i < lemcf->names.nelts; i++) {
-        if (defined[i].len == name->len
-            && ngx_strncmp(defined[i].data, name->data, name->len) == 0)
+    for (i = 0; i < cmcf->variables_keys->keys.nelts; i++) {
+        av = key[i].value;
+
+        if (av->get_handler != ngx_stream_leader_election_variable
+            || key[i].key.len != name->len
+            || ngx_strncasecmp(key[i].key.data, name->data, name->len) != 0)
         {
-            return 1;
+            continue;
         }
+
+        var = (ngx_stream_leader_election_var_t *) av->data;
+
+        return var->election != NULL;
     }
 
     return 0;

@@ -79,6 +79,11 @@ my @Cases = (
      $Core . $Http . $Stream . $Events . $Election
      . stream_using('leader_election_is_leader_a'), 0,
      qr/test is successful/],
+    # nginx matches variable names without regard to case, as http{} does
+    ['an election named with capitals, used as written',
+     $Core . $Http . $Stream . $Events . ($Election =~ s/leader_election a/leader_election Main/r)
+     . stream_using('leader_election_is_leader_Main'), 0,
+     qr/test is successful/],
 );
 
 plan tests => 2 * @Cases + 2;
