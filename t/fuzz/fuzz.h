@@ -1,6 +1,6 @@
 /*
  * What the fuzz targets share: an assertion that stops the fuzzer (and the
- * replay) with the failed condition, and inputs as C strings.
+ * replay) with the failed condition, inputs as C strings, whole seconds.
  */
 
 #ifndef KLE_FUZZ_H
@@ -54,6 +54,17 @@ fuzz_split(const uint8_t *data, size_t size, int sep, char **a, char **b)
 
     *a = fuzz_cstr(data, (size_t) (p - data));
     *b = fuzz_cstr(p + 1, size - (size_t) (p - data) - 1);
+}
+
+#define FUZZ_US  1000000LL
+
+/* a time in microseconds down to its whole second (toward -infinity) */
+static inline int64_t
+fuzz_floor_sec(int64_t us)
+{
+    int64_t  r = us % FUZZ_US;
+
+    return us - (r < 0 ? r + FUZZ_US : r);
 }
 
 #endif /* KLE_FUZZ_H */

@@ -7,17 +7,6 @@
 #include "fuzz.h"
 #include "kle_record.h"
 
-#define US  1000000LL
-
-
-static int64_t
-floor_sec(int64_t us)
-{
-    int64_t  r = us % US;
-
-    return us - (r < 0 ? r + US : r);
-}
-
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -47,8 +36,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(0);
     }
 
-    a.acquire_time = floor_sec(a.acquire_time);
-    a.renew_time = floor_sec(a.renew_time);
+    a.acquire_time = fuzz_floor_sec(a.acquire_time);
+    a.renew_time = fuzz_floor_sec(a.renew_time);
     /* the address is not in the annotation */
     a.address[0] = '\0';
     b.address[0] = '\0';

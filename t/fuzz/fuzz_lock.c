@@ -13,25 +13,14 @@
 #include "fuzz.h"
 #include "kle_lock.h"
 
-#define US  1000000LL
-
-
-static int64_t
-floor_sec(int64_t us)
-{
-    int64_t  r = us % US;
-
-    return us - (r < 0 ? r + US : r);
-}
-
 
 static void
 same_record(const kle_lock_t *lock, kle_record_t a, kle_record_t b,
     const char *body)
 {
     if (lock->kind == KLE_LOCK_CONFIGMAPS) {
-        a.acquire_time = floor_sec(a.acquire_time);
-        a.renew_time = floor_sec(a.renew_time);
+        a.acquire_time = fuzz_floor_sec(a.acquire_time);
+        a.renew_time = fuzz_floor_sec(a.renew_time);
     }
 
     if (a.foreign) {

@@ -7,17 +7,6 @@
 #include "fuzz.h"
 #include "kle_record.h"
 
-#define US  1000000LL
-
-
-static int64_t
-floor_sec(int64_t us)
-{
-    int64_t  r = us % US;
-
-    return us - (r < 0 ? r + US : r);
-}
-
 
 static void
 round_trip(int64_t us)
@@ -30,7 +19,7 @@ round_trip(int64_t us)
 
     /* outside what gmtime can show, the formats fall back to 1970 */
     if (strncmp(micro, "1970-01-01T00:00:00.000000Z", 27) == 0
-        && (us < 0 || us >= US))
+        && (us < 0 || us >= FUZZ_US))
     {
         return;
     }
@@ -42,7 +31,7 @@ round_trip(int64_t us)
     FUZZ_ASSERT(kle_time_parse(micro, &back) == 0);
     FUZZ_ASSERT(back == us);
     FUZZ_ASSERT(kle_time_parse(whole, &back) == 0);
-    FUZZ_ASSERT(back == floor_sec(us));
+    FUZZ_ASSERT(back == fuzz_floor_sec(us));
 }
 
 
