@@ -2457,6 +2457,18 @@ class EmulatorProcess:
         code, _, out = self.request(method, path, body, token=None)
         return code, out
 
+    def requests(self, since=0, method=None):
+        """The request log after seq `since`, only `method`'s if given."""
+        code, out = self.admin('GET', '/_emulator/requests?since=%d' % since)
+        if code != 200:
+            raise RuntimeError('request log: %d %s' % (code, out))
+        return [r for r in out['requests']
+                if not method or r['method'] == method]
+
+    def last_seq(self):
+        """The seq of the last logged request, 0 if none."""
+        return max([r['seq'] for r in self.requests()] or [0])
+
 
 # --- Command line -----------------------------------------------------------
 

@@ -46,6 +46,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'emulator'))
 
 from tap import Tap                          # noqa: E402
+from kle_fixtures import keep_or_remove      # noqa: E402
 from kube_emulator import EmulatorProcess    # noqa: E402
 
 KUBECTL = os.environ.get('KUBECTL') or shutil.which('kubectl')
@@ -83,10 +84,7 @@ def test(t):
         elector_tests(t, emu)
     finally:
         emu.stop()
-    if t.failed:
-        t.diag('emulator files kept in ' + tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
+    keep_or_remove(t, tmp, 'emulator files kept in')
 
 
 def kubectl_minor():
@@ -271,9 +269,8 @@ def elector_tests(t, emu):
     puts = []
     while time.monotonic() < deadline and not puts:
         time.sleep(0.2)
-        puts = [r for r in emu.admin('GET', '/_emulator/requests')[1]
-                ['requests'] if r['method'] == 'PUT' and
-                r['path'].endswith('/configmaps/py-election')]
+        puts = [r for r in emu.requests(method='PUT')
+                if r['path'].endswith('/configmaps/py-election')]
     t.ok(puts and puts[0]['code'] == 200, 'python elector renews (PUT 200)')
     code, obj = stored(emu, 'configmaps', 'py-election')
     ann = (obj.get('metadata', {}).get('annotations') or {}).get(LEADER)

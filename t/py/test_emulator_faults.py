@@ -5,7 +5,6 @@ http.client + ssl, against a fresh emulator process."""
 import http.client
 import json
 import os
-import shutil
 import socket
 import ssl
 import sys
@@ -18,31 +17,11 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'emulator'))
 
 from tap import Tap                          # noqa: E402
+from kle_fixtures import keep_or_remove, lease, status  # noqa: E402
 from kube_emulator import EmulatorProcess    # noqa: E402
 
 LEASES = '/apis/coordination.k8s.io/v1/namespaces/default/leases'
 CMS = '/api/v1/namespaces/default/configmaps'
-
-
-def lease(name, holder='a', rv=None, **spec):
-    meta = {'name': name}
-    if rv is not None:
-        meta['resourceVersion'] = rv
-    s = {'holderIdentity': holder, 'leaseDurationSeconds': 15,
-         'acquireTime': '2026-01-01T00:00:00.000000Z',
-         'renewTime': '2026-01-01T00:00:00.000000Z', 'leaseTransitions': 0}
-    s.update(spec)
-    return {'apiVersion': 'coordination.k8s.io/v1', 'kind': 'Lease',
-            'metadata': meta, 'spec': s}
-
-
-def status(code, reason, message, details=None):
-    body = {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {},
-            'status': 'Failure', 'message': message, 'reason': reason}
-    if details is not None:
-        body['details'] = details
-    body['code'] = code
-    return body
 
 
 def test(t):
@@ -59,19 +38,7 @@ def test(t):
     t.is_(rc, 0, 'SIGTERM: clean exit')
     t.ok(not os.path.exists(os.path.join(tmp, 'port')),
          'port file removed on exit')
-    cleanup(t, tmp)
-
-
-def cleanup(t, tmp):
-    if t.failed:
-        t.diag('emulator files kept in ' + tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def admin_requests(emu, since=0):
-    return emu.admin('GET', '/_emulator/requests?since=%d' % since)[1][
-        'requests']
+    keep_or_remove(t, tmp, 'emulator files kept in')
 
 
 def basics(t, emu, tmp):
@@ -347,8 +314,7 @@ def faults(t, emu):
     t.ok(result.get('code') == 200 and result['at'] >= cleared,
          'stalled request answered once the fault is cleared')
     time.sleep(0.3)
-    notes = [r.get('fault', '') for r in admin_requests(emu)
-             if r['path'] == path]
+    notes = [r.get('fault', '') for r in emu.requests() if r['path'] == path]
     t.ok(any('client went away' in n for n in notes),
          'request log notes the client that gave up')
 
@@ -365,8 +331,7 @@ def faults(t, emu):
     t.is_(stored['spec']['holderIdentity'], 'after',
           'after=true: update applied although the answer was lost')
 
-    n = len([r for r in admin_requests(emu)
-             if r['method'] == 'PUT' and r['path'] == path])
+    n = len([r for r in emu.requests(method='PUT') if r['path'] == path])
     t.is_(n, 2, 'request log counts the PUTs')
     emu.admin('DELETE', '/_emulator/faults')
 

@@ -7,7 +7,6 @@ core/v1 Events (create, get, list, kubectl's table)."""
 
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -17,6 +16,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'emulator'))
 
 from tap import Tap                          # noqa: E402
+from kle_fixtures import keep_or_remove, lease, status  # noqa: E402
 from kube_emulator import EmulatorProcess    # noqa: E402
 
 LEASES = '/apis/coordination.k8s.io/v1/namespaces/default/leases'
@@ -25,27 +25,6 @@ EVENTS = '/api/v1/namespaces/default/events'
 CONFLICT = ('Operation cannot be fulfilled on leases.coordination.k8s.io '
             '"%s": the object has been modified; please apply your '
             'changes to the latest version and try again')
-
-
-def lease(name, holder='a', rv=None):
-    meta = {'name': name}
-    if rv is not None:
-        meta['resourceVersion'] = rv
-    return {'apiVersion': 'coordination.k8s.io/v1', 'kind': 'Lease',
-            'metadata': meta,
-            'spec': {'holderIdentity': holder, 'leaseDurationSeconds': 15,
-                     'acquireTime': '2026-01-01T00:00:00.000000Z',
-                     'renewTime': '2026-01-01T00:00:00.000000Z',
-                     'leaseTransitions': 0}}
-
-
-def status(code, reason, message, details=None):
-    body = {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {},
-            'status': 'Failure', 'message': message, 'reason': reason}
-    if details is not None:
-        body['details'] = details
-    body['code'] = code
-    return body
 
 
 def test(t):
@@ -59,16 +38,11 @@ def test(t):
         events(t, emu)
     finally:
         emu.stop()
-    if t.failed:
-        t.diag('emulator files kept in ' + tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
+    keep_or_remove(t, tmp, 'emulator files kept in')
 
 
 def last_request(emu, method=None):
-    reqs = emu.admin('GET', '/_emulator/requests')[1]['requests']
-    if method:
-        reqs = [r for r in reqs if r['method'] == method]
+    reqs = emu.requests(method=method)
     return reqs[-1] if reqs else None
 
 

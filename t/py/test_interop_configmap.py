@@ -47,7 +47,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -215,6 +214,7 @@ def server_record(emu):
 
 
 def main(t):
+    from kle_fixtures import keep_or_remove
     from kube_emulator import EmulatorProcess
 
     if not t.ok(os.access(KLE, os.X_OK), 'kle is built: ' + KLE,
@@ -346,10 +346,7 @@ def main(t):
             t.ok(not bad, '%s logged no error, warning or parse problem'
                  % c, '\n'.join(bad[:10]))
 
-    if not t.failed:
-        shutil.rmtree(workdir, ignore_errors=True)
-    else:
-        t.diag('kept ' + workdir)
+    keep_or_remove(t, workdir)
 
 
 if __name__ == '__main__':

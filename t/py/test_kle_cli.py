@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -128,6 +127,7 @@ def kle(*args, timeout=20):
 
 
 def main(t):
+    from kle_fixtures import keep_or_remove
     from kube_emulator import EmulatorProcess
 
     if not t.ok(os.access(KLE, os.X_OK), 'kle is built: ' + KLE,
@@ -147,13 +147,8 @@ def main(t):
         return obj.get('spec', {}) if code == 200 else None
 
     def requests(name, since=0):
-        code, out = emu.admin('GET', '/_emulator/requests?since=%d' % since)
-        return [r for r in out['requests']
+        return [r for r in emu.requests(since)
                 if r['path'] in (LEASES, LEASES + '/' + name)]
-
-    def last_seq():
-        code, out = emu.admin('GET', '/_emulator/requests')
-        return max([r['seq'] for r in out['requests']] or [0])
 
     try:
         emu.start()
@@ -266,7 +261,7 @@ def main(t):
         emu.admin('POST', '/_emulator/forbid',
                   {'resource': 'leases', 'namespace': 'default',
                    'name': 'denied'})
-        seq = last_seq()
+        seq = emu.last_seq()
         denied = run('denied', 'leases/default/denied')
 
         def refused():
@@ -283,7 +278,7 @@ def main(t):
              '(Role/RoleBinding)', '\n'.join(lines))
         t.ok(denied.proc.poll() is None and not denied.leads(),
              '403: kle keeps running, the command never started')
-        seq = last_seq()
+        seq = emu.last_seq()
         denied.proc.send_signal(signal.SIGTERM)
         t.is_(denied.wait(5), 0, '403: SIGTERM ends kle with 0')
         t.is_([r['method'] for r in requests('denied', seq)
@@ -345,7 +340,7 @@ def main(t):
 
         # --grace past lease_duration - renew_deadline: the old command
         # could run while another leader does; refused before anything
-        seq = last_seq()
+        seq = emu.last_seq()
         for extra, what in (([], 'default timings: 15s - 10s'),
                             (TIMING, '4s - 3s')):
             g = '4801ms' if not extra else '801ms'
@@ -356,7 +351,7 @@ def main(t):
                  and len(err.splitlines()) == 1,
                  '--grace %s is refused (%s)' % (g, what),
                  'rc %d\n%s' % (rc, err))
-        t.is_(last_seq(), seq, 'a refused --grace sends no request')
+        t.is_(emu.last_seq(), seq, 'a refused --grace sends no request')
 
         # durations: digits and a unit, no sign, no overflow
         for bad in ('2562047788015216h', '9223372036854775807',
@@ -367,10 +362,10 @@ def main(t):
                                '--', 'true')
             t.ok(rc == 2 and 'invalid duration' in err,
                  'duration %r is refused' % bad, 'rc %d\n%s' % (rc, err))
-        t.is_(last_seq(), seq, 'refused durations send no request')
+        t.is_(emu.last_seq(), seq, 'refused durations send no request')
 
         # lock syntax
-        seq = last_seq()
+        seq = emu.last_seq()
         for cmd in (['run', '--lock', 'foo/x/y', '--kubeconfig', kc, '--',
                      'true'],
                     ['status', '--lock', 'foo/x/y', '--kubeconfig', kc]):
@@ -382,7 +377,7 @@ def main(t):
                            kc, '--', 'true')
         t.ok(rc == 2 and 'NAMESPACE/NAME' in err,
              '--lock without a name is rejected', 'rc %d\n%s' % (rc, err))
-        t.is_(last_seq(), seq, 'rejected locks send no request')
+        t.is_(emu.last_seq(), seq, 'rejected locks send no request')
         rc, out, err = kle()
         t.ok(rc == 2 and err.startswith('usage: kle run'),
              'no arguments: usage, exit 2', err)
@@ -392,10 +387,7 @@ def main(t):
             k.kill()
         emu.stop()
 
-    if not t.failed:
-        shutil.rmtree(workdir, ignore_errors=True)
-    else:
-        t.diag('kept ' + workdir)
+    keep_or_remove(t, workdir)
 
 
 if __name__ == '__main__':

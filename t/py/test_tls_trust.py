@@ -112,6 +112,7 @@ def public_certs(d):
 
 
 def main(t):
+    from kle_fixtures import keep_or_remove
     from kube_emulator import EmulatorProcess
 
     if not t.ok(os.access(KLE, os.X_OK), 'kle is built: ' + KLE,
@@ -124,9 +125,8 @@ def main(t):
     lock = ['status', '--lock', 'leases/default/trust']
 
     def reached():
-        code, out = impostor.admin('GET', '/_emulator/requests')
-        return [r for r in out['requests'] if not r['path'].startswith(
-            '/_emulator')]
+        return [r for r in impostor.requests()
+                if not r['path'].startswith('/_emulator')]
 
     try:
         cluster.start()
@@ -266,10 +266,7 @@ def main(t):
         impostor.stop()
         cluster.stop()
 
-    if not t.failed:
-        shutil.rmtree(workdir, ignore_errors=True)
-    else:
-        t.diag('kept ' + workdir)
+    keep_or_remove(t, workdir)
 
 
 if __name__ == '__main__':
