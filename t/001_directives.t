@@ -3,6 +3,7 @@
 # master's environment; the defaults, as the status page shows them.
 
 use Kle::Emulator;
+use Kle::Harness qw(must_die_messages nginx_t_http);
 use Kle::Status;
 use Test::Nginx::Socket;
 use Sys::Hostname ();
@@ -24,17 +25,7 @@ our $Host = lc Sys::Hostname::hostname();
 
 # A must_die block's error_log lines are exact messages: each must be an
 # [emerg] line that holds the message and then the file and line.
-add_block_preprocessor(sub {
-    my $block = shift;
-    return unless defined $block->must_die;
-    $block->set_value('request', "GET /t\n") unless defined $block->request;
-    my $pats = $block->error_log;
-    return if !defined $pats || ref $pats;
-    $block->set_value('error_log', [
-        map { qr/\[emerg\] \d+#\d+: \Q$_\E in \S+\/nginx\.conf:\d+$/ }
-        grep { $_ ne '' } split /\n/, $pats
-    ]);
-});
+must_die_messages();
 
 # 23 must_die blocks x 2, 5 started blocks with their own checks, and
 # the 4 "nginx -t" checks at the end.
@@ -44,31 +35,17 @@ run_tests();
 
 # "nginx -t" itself reports a missing variable, naming it.
 {
-    my $dir = "$ENV{TEST_NGINX_SERVER_ROOT}_t";
-    system('rm', '-rf', $dir);
-    mkdir $dir;
-    mkdir "$dir/logs";
-    open my $out, '>', "$dir/nginx.conf" or die $!;
-    print $out "load_module $_;\n"
-        for split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
-    print $out <<"_EOC_";
-error_log $dir/logs/error.log;
-pid $dir/logs/nginx.pid;
-events {}
-http {
+    my ($rc, $text, $file) = nginx_t_http(<<"_EOC_");
     leader_election web {
         lock leases default/web;
         identity \${KLE_T_UNSET};
         api_server kubeconfig $ENV{TEST_NGINX_KUBECONFIG};
     }
-}
 _EOC_
-    close $out;
-    my $text = `nginx -t -p $dir/ -c $dir/nginx.conf -e $dir/logs/error.log 2>&1`;
-    isnt($? >> 8, 0, 'nginx -t fails on a missing variable');
-    like($text, qr/\[emerg\] environment variable "KLE_T_UNSET" is not set in "identity" directive in \Q$dir\E\/nginx\.conf:8\n/,
+    is($rc, 1, 'nginx -t fails on a missing variable');
+    like($text, qr/\[emerg\] environment variable "KLE_T_UNSET" is not set in "identity" directive in \Q$file\E:8\n/,
          'nginx -t names the variable, the directive and the line');
-    like($text, qr/configuration file \Q$dir\E\/nginx\.conf test failed/,
+    like($text, qr/configuration file \Q$file\E test failed/,
          'nginx -t says the test failed');
     unlike($text, qr/\[(?:alert|crit)\]|signal/, 'nginx -t: nothing worse');
 }

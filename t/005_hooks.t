@@ -7,6 +7,7 @@
 use Kle::Emulator;
 use Kle::Hooks;
 use Kle::Status;
+use Kle::Harness qw(quit_test_nginx);
 use Test::Nginx::Socket;
 use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
@@ -61,9 +62,7 @@ run_tests();
 # is then free: new_leader with no holder).
 {
     hooks_clear();
-    my $pid = Test::Nginx::Util::get_pid_from_pidfile('');
-    kill 'QUIT', $pid;
-    wait_until(5, sub { !kill 0, $pid });
+    my $pid = quit_test_nginx(5);
     ok(!kill(0, $pid), 'nginx exited');
     is(lease_spec('default', 'hooks-quit')->{holderIdentity}, '', 'released');
     is(fired('h7'), "stopped_leading holder= transitions=0\nnew_leader holder= transitions=0",

@@ -7,6 +7,7 @@
 
 use Kle::Emulator;
 use Kle::Status;
+use Kle::Harness qw(quit_test_nginx);
 use Test::Nginx::Socket;
 use Time::HiRes qw(sleep time);
 
@@ -168,7 +169,7 @@ the lock was not released
     }
 --- init
 wait_until(5, sub { (nginx_var('/vars') // '') =~ /^1 / });
-my $since = requests()->[-1]{seq};
+my $since = last_seq();
 my ($t, $o) = main::stop_nginx_by('QUIT');
 ok($t < 3, "nginx exited $t s after SIGQUIT");
 is($o->{spec}{holderIdentity}, 'q1', 'still held by q1');
@@ -208,9 +209,7 @@ stopped leading
 --- init
 wait_until(5, sub { (nginx_var('/vars') // '') eq "1 q1 2\n" });
 my $held = get_object('configmaps', 'default', 'quit-cm');
-my $pid = Test::Nginx::Util::get_pid_from_pidfile('');
-kill 'QUIT', $pid;
-wait_until(10, sub { !kill 0, $pid });
+quit_test_nginx(10);
 my $o = get_object('configmaps', 'default', 'quit-cm');
 my $rec = json_decode($o->{metadata}{annotations}{'control-plane.alpha.kubernetes.io/leader'} // '');
 my $held_rec = json_decode($held->{metadata}{annotations}{'control-plane.alpha.kubernetes.io/leader'} // '');

@@ -6,7 +6,7 @@
 # answers 503 once the elector has not run for 10 s.
 
 use Kle::Emulator;
-use Kle::Status;
+use Kle::Status qw(:DEFAULT workers_of);
 use Test::Nginx::Socket;
 use Time::HiRes qw(sleep time);
 
@@ -16,19 +16,6 @@ no_long_string();
 log_level('info');
 master_on();
 workers(2);
-
-# The worker pids of the master, from /proc.
-sub workers_of {
-    my $master = Test::Nginx::Util::get_pid_from_pidfile('');
-    my @w;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $in, '<', $stat or next;
-        my $line = <$in> // '';
-        close $in;
-        push @w, $1 if $line =~ /^(\d+) \(nginx\) \S+ (\d+)/ && $2 == $master;
-    }
-    return sort { $a <=> $b } @w;
-}
 
 # T3's log check covers the whole log: the one death is T2's kill -9, so
 # the paused worker did not die.
@@ -63,7 +50,7 @@ __DATA__
     }
 --- init
 wait_until(5, sub { my $s = nginx_status(); $s && $s->{is_leader} });
-my @w = main::workers_of();
+my @w = workers_of();
 is(scalar @w, 2, 'two workers');
 my $e = nginx_status()->{elector_pid};
 ok((grep { $_ == $e } @w), "elector_pid $e is one of the workers (@w)");
@@ -94,7 +81,7 @@ my $s = wait_until(6, sub {
 });
 ok($s, 'a new elector renewed twice');
 isnt($s->{elector_pid}, $old, "elector_pid changed ($old -> $s->{elector_pid})");
-ok((grep { $_ == $s->{elector_pid} } main::workers_of()), 'the new elector is a worker of the master');
+ok((grep { $_ == $s->{elector_pid} } workers_of()), 'the new elector is a worker of the master');
 is($bad, '', 'is_leader stayed 1 in every answer meanwhile');
 my $after = get_object('leases', 'default', 'kill');
 is($after->{spec}{holderIdentity}, 'k1', 'holder unchanged');
@@ -119,7 +106,7 @@ qr/\[alert\] \d+#\d+: worker process \d+ exited on signal 9/
 === TEST 3: a paused elector: its sibling says is_leader 0 after renew_deadline, healthz 503 after 10 s
 --- init
 my $e = nginx_status()->{elector_pid};
-my ($other) = grep { $_ != $e } main::workers_of();
+my ($other) = grep { $_ != $e } workers_of();
 kill 'STOP', $e;
 my $t0 = time;
 # ask until the running worker answers 0 (requests the stopped worker

@@ -108,11 +108,6 @@ sub read_slow {
     return @out;
 }
 
-sub last_seq {
-    my $r = requests();
-    return @$r ? $r->[-1]{seq} : 0;
-}
-
 plan tests => 28;
 
 run_tests();
@@ -125,7 +120,6 @@ __DATA__
         return 200 "$leader_election_is_leader\n";
     }
 --- init
-package main;
 my $n = main::instance('drain1', 'drain1', 2);
 $n->start;
 wait_until(10, sub { my $s = $n->status; $s && $s->{is_leader} })
@@ -135,7 +129,7 @@ add_fault(kind => 'latency', ms => 4000, path => '/version');
 my @socks = main::send_slow($main::SlowPort, 12);
 sleep 0.5;
 add_fault(kind => 'stall', method => 'PUT', path => '/leases/drain1');
-my $since = main::last_seq();
+my $since = last_seq();
 my $tq = time;
 kill 'QUIT', $n->pid;
 my @answers = main::read_slow(15, @socks);
@@ -178,7 +172,6 @@ GET /t
         return 200 "$leader_election_is_leader\n";
     }
 --- init
-package main;
 my $n = main::instance('drain2', 'drain2', 1);
 $n->start;
 wait_until(10, sub { my $s = $n->status; $s && $s->{is_leader} })

@@ -8,6 +8,7 @@
 # there.
 
 use Kle::Emulator;
+use Kle::Harness qw(reload_test_nginx);
 use Kle::Nginx;
 use Test::Nginx::Socket;
 use Time::HiRes qw(sleep time clock_gettime CLOCK_MONOTONIC);
@@ -18,8 +19,6 @@ no_long_string();
 log_level('debug');
 master_on();
 workers(2);
-
-sub reload_with { Kle::Harness::reload_test_nginx($_[0]) }
 
 plan tests => 22;
 
@@ -45,7 +44,6 @@ __DATA__
         return 200 "$leader_election_is_leader $leader_election_holder\n";
     }
 --- init
-package main;
 wait_until(5, sub { (nginx_var('/vars') // '') eq "1 c1\n" });
 --- request
 GET /vars
@@ -60,11 +58,10 @@ GET /vars
 
 === TEST 2: API stalled, reload to 8/6/1 s: the claim ends at its old deadline
 --- init
-package main;
 my $t0 = time;
 add_fault(kind => 'stall', path => '/leases/claim');
 my $old = nginx_status()->{elector_pid};
-main::reload_with(sub {
+reload_test_nginx(sub {
     my $t = shift;
     $t =~ s/lease_duration\s+4s;/lease_duration  8s;/ or die "no lease_duration";
     $t =~ s/renew_deadline\s+3s;/renew_deadline  6s;/ or die "no renew_deadline";
@@ -120,9 +117,8 @@ v2 1 c1
 
 === TEST 3: a reload that changes the identity: the master revokes the claim at once
 --- init
-package main;
 my $master = Test::Nginx::Util::get_pid_from_pidfile('');
-main::reload_with(sub {
+reload_test_nginx(sub {
     my $t = shift;
     $t =~ s/identity\s+c1;/identity        c2;/ or die "no identity";
     $t =~ s{return 200 "v2 }{return 200 "v3 } or die "no /vars";

@@ -6,6 +6,7 @@
 # keeps the old worker 0 (the old elector's process) alive.
 
 use Kle::Emulator;
+use Kle::Harness qw(reload_test_nginx);
 use Kle::Nginx;
 use Test::Nginx::Socket;
 use IO::Socket::INET ();
@@ -39,8 +40,6 @@ put_object('leases', 'default', 'ident', {
               leaseTransitions => 4 },
 });
 
-sub reload_with { Kle::Harness::reload_test_nginx($_[0]) }
-
 plan tests => 19;
 
 run_tests();
@@ -71,7 +70,6 @@ __DATA__
         add_header X-Leader "$leader_election_is_leader";
     }
 --- init
-package main;
 wait_until(5, sub { my $s = nginx_status(); $s && $s->{holder} eq 'x' });
 # the watch is established
 wait_until(5, sub { grep { $_->{query} =~ /watch=/ }
@@ -89,7 +87,6 @@ GET /vars
 
 === TEST 2: a reload that changes the identity while the old worker drains: the old elector sends nothing more
 --- init
-package main;
 add_fault(kind => 'latency', ms => 5000, path => '/version');
 my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                  PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
@@ -98,7 +95,7 @@ $sock->autoflush(1);
 print $sock "GET /slow HTTP/1.0\r\nHost: localhost\r\n\r\n";
 sleep 0.3;
 my $old = nginx_status()->{elector_pid};
-main::reload_with(sub {
+reload_test_nginx(sub {
     my $t = shift;
     $t =~ s/identity\s+old1;/identity        new1;/ or die "no identity";
     $t =~ s/token-old;/token-new;/ or die "no token_file";

@@ -36,7 +36,6 @@ __DATA__
         return 200 "$leader_election_is_leader $leader_election_holder [$leader_election_fencing_token]\n";
     }
 --- init
-package main;
 wait_until(5, sub { (nginx_var('/vars') // '') eq "1 f1 [0]\n" });
 --- request
 GET /vars
@@ -51,7 +50,6 @@ GET /vars
 
 === TEST 2: "intruder" writes the Lease: every worker stops claiming within about a retry period
 --- init
-package main;
 my $obj = get_object('leases', 'default', 'forced');
 $obj->{spec}{holderIdentity} = 'intruder';
 $obj->{spec}{leaseDurationSeconds} = 30;

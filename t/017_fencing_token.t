@@ -12,22 +12,10 @@ no_shuffle();
 no_long_string();
 log_level('info');
 
-sub lease {
-    my ($name, $holder, $secs, $transitions) = @_;
-    put_object('leases', 'default', $name, {
-        apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
-        metadata => { name => $name, namespace => 'default' },
-        spec => { holderIdentity => $holder, leaseDurationSeconds => $secs,
-                  acquireTime => '2026-01-01T00:00:00.000000Z',
-                  renewTime => '2026-01-01T00:00:00.000000Z',
-                  leaseTransitions => $transitions },
-    });
-}
-
 # fa: released by someone else, taken over as the 7th transition;
 # fb: held by x for an hour.
-lease('fa', '', 1, 6);
-lease('fb', 'x', 3600, 2);
+put_lease('fa', holder => '', secs => 1, transitions => 6);
+put_lease('fb', holder => 'x', secs => 3600, transitions => 2);
 
 plan tests => 27;
 
@@ -58,7 +46,6 @@ __DATA__
         return 200 "[$leader_election_fencing_token] a=$leader_election_is_leader_a:[$leader_election_fencing_token_a]:$leader_election_transitions_a b=$leader_election_is_leader_b:[$leader_election_fencing_token_b]:$leader_election_transitions_b\n";
     }
 --- init
-package main;
 wait_until(5, sub { (nginx_var('/vars') // '') =~ /^\[7\] .* b=0:\[\]:2$/ });
 --- request
 GET /vars
@@ -73,7 +60,6 @@ GET /vars
 
 === TEST 2: a lapsed claim (API stalled): no token, though the holder is still this instance
 --- init
-package main;
 add_fault(kind => 'stall', path => '/leases/fa');
 wait_until(4, sub { (nginx_var('/vars') // '') =~ /^\[\] a=0:/ });
 --- request
@@ -89,7 +75,6 @@ GET /vars
 
 === TEST 3: leading again in the same term: the same token
 --- init
-package main;
 clear_faults();
 wait_until(6, sub { (nginx_var('/vars') // '') =~ /^\[7\] a=1:/ });
 is(lease_spec('default', 'fa')->{leaseTransitions}, 7, 'no new transition');
@@ -106,12 +91,13 @@ GET /vars
 
 === TEST 4: a new term after the lock changed hands: the token grows
 --- init
-package main;
 # x takes fa for a moment (a forced write, transitions 8), then releases it
 my $o = get_object('leases', 'default', 'fa');
-main::lease('fa', 'x', 2, $o->{spec}{leaseTransitions} + 1);
+put_lease('fa', holder => 'x', secs => 2,
+          transitions => $o->{spec}{leaseTransitions} + 1);
 wait_until(5, sub { (nginx_var('/vars') // '') =~ /^\[\] a=0:/ });
-main::lease('fa', '', 1, $o->{spec}{leaseTransitions} + 1);
+put_lease('fa', holder => '', secs => 1,
+          transitions => $o->{spec}{leaseTransitions} + 1);
 wait_until(8, sub { (nginx_var('/vars') // '') =~ /^\[9\] a=1:/ });
 is(lease_spec('default', 'fa')->{holderIdentity}, 'i1', 'i1 holds fa again');
 --- request

@@ -4,6 +4,7 @@
 # address is shown only if the current holder wrote it and it is valid.
 
 use Kle::Emulator;
+use Kle::Harness qw(must_die_messages nginx_t_http);
 use Test::Nginx::Socket;
 use Time::HiRes qw(sleep time);
 
@@ -16,55 +17,15 @@ $ENV{KLE_T_EMPTY} = '';
 
 # A must_die block's error_log lines are exact messages: each must be an
 # [emerg] line that holds the message and then the file and line.
-add_block_preprocessor(sub {
-    my $block = shift;
-    return unless defined $block->must_die;
-    $block->set_value('request', "GET /t\n") unless defined $block->request;
-    my $pats = $block->error_log;
-    return if !defined $pats || ref $pats;
-    $block->set_value('error_log', [
-        map { qr/\[emerg\] \d+#\d+: \Q$_\E in \S+\/nginx\.conf:\d+$/ }
-        grep { $_ ne '' } split /\n/, $pats
-    ]);
-});
+must_die_messages();
 
-# Runs "nginx -t" on an http{} body; returns (exit code, output).
-sub nginx_t {
-    my ($http) = @_;
-    my $dir = "$ENV{TEST_NGINX_SERVER_ROOT}_t";
-    system('rm', '-rf', $dir);
-    mkdir $dir;
-    mkdir "$dir/logs";
-    open my $out, '>', "$dir/nginx.conf" or die $!;
-    print $out "load_module $_;\n"
-        for split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
-    print $out "error_log $dir/logs/error.log;\npid $dir/logs/nginx.pid;\n"
-             . "events {}\nhttp {\n$http\n}\n";
-    close $out;
-    my $text = `nginx -t -p $dir/ -c $dir/nginx.conf -e $dir/logs/error.log 2>&1`;
-    return ($? >> 8, $text);
-}
-
-sub lease_with {
-    my ($holder, %ann) = @_;
-    put_object('leases', 'default', 'addr', {
-        apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
-        metadata => { name => 'addr', namespace => 'default',
-                      annotations => \%ann },
-        spec => { holderIdentity => $holder, leaseDurationSeconds => 3600,
-                  acquireTime => '2026-01-01T00:00:00.000000Z',
-                  renewTime => '2026-01-01T00:00:00.000000Z',
-                  leaseTransitions => 1 },
-    });
-}
-
-lease_with('x', 'leader-election.nginx.org/address' => '10.0.0.1:80',
-           'leader-election.nginx.org/address-holder' => 'x');
+put_lease('addr', holder => 'x', secs => 3600, transitions => 1,
+          address => '10.0.0.1:80');
 
 plan tests => 36;
 
 {
-    my ($rc, $text) = nginx_t(<<"_EOC_");
+    my ($rc, $text) = nginx_t_http(<<"_EOC_");
     leader_election web {
         lock            configmaps default/web;
         lease_duration  3s;
@@ -73,18 +34,18 @@ plan tests => 36;
         api_server      kubeconfig $ENV{TEST_NGINX_KUBECONFIG};
     }
 _EOC_
-    isnt($rc, 0, 'nginx -t fails on a configmaps lock with less than 1 s of margin');
+    is($rc, 1, 'nginx -t fails on a configmaps lock with less than 1 s of margin');
     like($text, qr/\[emerg\] lease_duration \(3s\) - renew_deadline \(2500ms\) must be at least 1s with a configmaps lock, whose records store whole seconds in leader_election "web" in \S+nginx\.conf:\d+\n/,
          'nginx -t names the rule');
 
-    ($rc, $text) = nginx_t(<<"_EOC_");
+    ($rc, $text) = nginx_t_http(<<"_EOC_");
     leader_election web {
         lock            leases default/web;
         address         web-0.example:http;
         api_server      kubeconfig $ENV{TEST_NGINX_KUBECONFIG};
     }
 _EOC_
-    isnt($rc, 0, 'nginx -t fails on an invalid address');
+    is($rc, 1, 'nginx -t fails on an invalid address');
     like($text, qr/\[emerg\] invalid address "web-0\.example:http" in leader_election "web"[^\n]* in \S+nginx\.conf:\d+\n/,
          'nginx -t names the value');
 }
@@ -245,7 +206,6 @@ ok
         return 200 "$leader_election_holder [$leader_election_holder_address]\n";
     }
 --- init
-package main;
 wait_until(5, sub { (nginx_var('/vars') // '') =~ /^x / });
 --- request
 GET /vars
@@ -258,9 +218,8 @@ x [10.0.0.1:80]
 
 === TEST 10: an address written by someone else is not shown
 --- init
-package main;
-main::lease_with('y', 'leader-election.nginx.org/address' => '10.0.0.1:80',
-                 'leader-election.nginx.org/address-holder' => 'x');
+put_lease('addr', holder => 'y', secs => 3600, transitions => 1,
+          address => '10.0.0.1:80', address_holder => 'x');
 wait_until(5, sub { (nginx_var('/vars') // '') =~ /^y / });
 --- request
 GET /vars
@@ -273,8 +232,9 @@ y []
 
 === TEST 11: an address without its holder annotation is not shown
 --- init
-package main;
-main::lease_with('w', 'leader-election.nginx.org/address' => '10.0.0.2:80');
+put_lease('addr', holder => 'w', secs => 3600, transitions => 1,
+          annotations => {
+              'leader-election.nginx.org/address' => '10.0.0.2:80' });
 wait_until(5, sub { (nginx_var('/vars') // '') =~ /^w / });
 --- request
 GET /vars
@@ -287,9 +247,8 @@ w []
 
 === TEST 12: an invalid address is not shown, even from the holder
 --- init
-package main;
-main::lease_with('z', 'leader-election.nginx.org/address' => 'evil host/x',
-                 'leader-election.nginx.org/address-holder' => 'z');
+put_lease('addr', holder => 'z', secs => 3600, transitions => 1,
+          address => 'evil host/x');
 wait_until(5, sub { (nginx_var('/vars') // '') =~ /^z / });
 --- request
 GET /vars

@@ -6,6 +6,7 @@
 # the reload, not at its last renew + 6 s.
 
 use Kle::Emulator;
+use Kle::Harness qw(reload_test_nginx);
 use Test::Nginx::Socket;
 use Time::HiRes qw(sleep time);
 
@@ -15,8 +16,6 @@ no_long_string();
 log_level('debug');
 master_on();
 workers(2);
-
-sub reload_with { Kle::Harness::reload_test_nginx($_[0]) }
 
 plan tests => 12;
 
@@ -42,7 +41,6 @@ __DATA__
         return 200 "$leader_election_is_leader $leader_election_holder\n";
     }
 --- init
-package main;
 wait_until(5, sub { (nginx_var('/vars') // '') eq "1 s1\n" });
 --- request
 GET /vars
@@ -57,10 +55,9 @@ GET /vars
 
 === TEST 2: API stalled, reload to 4/3/0.5 s: the claim ends 3 s after the reload
 --- init
-package main;
 add_fault(kind => 'stall', path => '/leases/shorter');
 my $stalled = time;
-my $hup = main::reload_with(sub {
+my $hup = reload_test_nginx(sub {
     my $t = shift;
     $t =~ s/lease_duration\s+8s;/lease_duration  4s;/ or die "no lease_duration";
     $t =~ s/renew_deadline\s+6s;/renew_deadline  3s;/ or die "no renew_deadline";

@@ -8,6 +8,7 @@
 # own reason; followers are healthy.
 
 use Kle::Emulator;
+use Kle::Status qw(workers_of);
 use Test::Nginx::Socket;
 use Time::HiRes qw(sleep time);
 
@@ -17,18 +18,6 @@ no_long_string();
 log_level('info');
 master_on();
 workers(2);
-
-sub workers_of {
-    my $master = Test::Nginx::Util::get_pid_from_pidfile('');
-    my @w;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $in, '<', $stat or next;
-        my $line = <$in> // '';
-        close $in;
-        push @w, $1 if $line =~ /^(\d+) \(nginx\) \S+ (\d+)/ && $2 == $master;
-    }
-    return sort { $a <=> $b } @w;
-}
 
 # GET $path until a worker that is not $stopped answers (the paused one
 # holds the connections it accepts): (code, body).

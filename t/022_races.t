@@ -142,7 +142,7 @@ wait_until(5, sub { my $s = $main::B->status; $s && $s->{holder} eq 'other' });
 # both updates wait 0.6 s in the emulator, so that they overlap
 my ($slow) = add_fault(kind => 'latency', ms => 600, method => 'PUT',
                        path => '/leases/race-rv');
-my $since = requests()->[-1]{seq};
+my $since = last_seq();
 my $o = get_object('leases', 'default', 'race-rv');
 $o->{spec}{holderIdentity} = '';
 $o->{spec}{leaseDurationSeconds} = 1;

@@ -71,7 +71,7 @@ my $open = wait_until(5, sub {
     grep { main::is_watch($_) && $_->{code} && !$_->{watch}{end} }
     @{ requests(path => '/leases') } });
 ok($open, 'the follower watches the lock');
-my $since = requests()->[-1]{seq};
+my $since = last_seq();
 # the store moves on, forgets its history, and ends every watch
 put_object('leases', 'default', 'w410-other', { spec => { holderIdentity => 'x' } });
 compact();

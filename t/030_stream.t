@@ -18,34 +18,19 @@ if (my $why = Kle::Stream::missing()) {
     plan skip_all => $why;
 }
 
-sub lease {
-    my ($name, $holder, $secs, $transitions, $address) = @_;
-    my %ann = defined $address
-        ? ('leader-election.nginx.org/address' => $address,
-           'leader-election.nginx.org/address-holder' => $holder)
-        : ();
-    put_object('leases', 'default', $name, {
-        apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
-        metadata => { name => $name, namespace => 'default',
-                      annotations => \%ann },
-        spec => { holderIdentity => $holder, leaseDurationSeconds => $secs,
-                  acquireTime => '2026-01-01T00:00:00.000000Z',
-                  renewTime => '2026-01-01T00:00:00.000000Z',
-                  leaseTransitions => $transitions },
-    });
-}
-
 our $Remote = "127.0.0.1:$ENV{TEST_NGINX_EXTRA_PORT_2}";
 
 # s1: free, taken as the 7th transition; s2: x's for an hour, x
 # advertising the "remote" backend; s3 free (5th), s4: y's, no address;
 # s5: free, then taken by x; s6: free, then the API stalls.
-lease('s1', '', 1, 6);
-lease('s2', 'x', 3600, 2, $Remote);
-lease('s3', '', 1, 4);
-lease('s4', 'y', 3600, 1);
-lease('s5', '', 1, 0);
-lease('s6', '', 1, 0);
+put_lease('s1', holder => '', secs => 1, transitions => 6, annotations => {});
+put_lease('s2', holder => 'x', secs => 3600, transitions => 2,
+          address => $Remote);
+put_lease('s3', holder => '', secs => 1, transitions => 4, annotations => {});
+put_lease('s4', holder => 'y', secs => 3600, transitions => 1,
+          annotations => {});
+put_lease('s5', holder => '', secs => 1, transitions => 0, annotations => {});
+put_lease('s6', holder => '', secs => 1, transitions => 0, annotations => {});
 
 sub election {
     my ($name, $lock) = @_;
@@ -174,7 +159,9 @@ $main::Backends
 --- init
 wait_until(5, sub { via() eq "local token=1\n" });
 my $o = get_object('leases', 'default', 's5');
-main::lease('s5', 'x', 3600, $o->{spec}{leaseTransitions} + 1, $main::Remote);
+put_lease('s5', holder => 'x', secs => 3600,
+          transitions => $o->{spec}{leaseTransitions} + 1,
+          address => $main::Remote);
 ok(wait_until(5, sub { via() eq "remote x\n" }), 'routed to x');
 is(stream_get($ENV{TEST_NGINX_EXTRA_PORT_1}), "local token=\n",
    'no token once not leader');

@@ -20,30 +20,14 @@ if (my $why = Kle::Stream::missing()) {
     plan skip_all => $why;
 }
 
-sub lease {
-    my ($name, $holder, $secs, $transitions, $address) = @_;
-    my %ann = defined $address
-        ? ('leader-election.nginx.org/address' => $address,
-           'leader-election.nginx.org/address-holder' => $holder)
-        : ();
-    put_object('leases', 'default', $name, {
-        apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
-        metadata => { name => $name, namespace => 'default',
-                      annotations => \%ann },
-        spec => { holderIdentity => $holder, leaseDurationSeconds => $secs,
-                  acquireTime => '2026-01-01T00:00:00.000000Z',
-                  renewTime => '2026-01-01T00:00:00.000000Z',
-                  leaseTransitions => $transitions },
-    });
-}
-
 our ($P1, $P2, $P4, $P5, $P6) =
     map { $ENV{"TEST_NGINX_EXTRA_PORT_$_"} } 1, 2, 4, 5, 6;
 
 # u1: free, taken as the 3rd transition; u2: x's for an hour, advertising
 # the "remote" UDP backend.
-lease('u1', '', 1, 2);
-lease('u2', 'x', 3600, 5, "127.0.0.1:$P2");
+put_lease('u1', holder => '', secs => 1, transitions => 2, annotations => {});
+put_lease('u2', holder => 'x', secs => 3600, transitions => 5,
+          address => "127.0.0.1:$P2");
 
 our $HttpConfig = <<"_EOC_";
     leader_election a {

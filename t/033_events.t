@@ -15,24 +15,12 @@ no_shuffle();
 no_long_string();
 log_level('info');
 
-sub lease {
-    my ($name, $holder, $secs, $transitions) = @_;
-    put_object('leases', 'default', $name, {
-        apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
-        metadata => { name => $name, namespace => 'default' },
-        spec => { holderIdentity => $holder, leaseDurationSeconds => $secs,
-                  acquireTime => '2026-01-01T00:00:00.000000Z',
-                  renewTime => '2026-01-01T00:00:00.000000Z',
-                  leaseTransitions => $transitions },
-    });
-}
-
 # ev1, ev2: free; ev3, ev4: x's until the test frees them
-lease('ev1', '', 1, 3);
-lease('ev2', '', 1, 0);
-lease('ev3', 'x', 3600, 0);
-lease('ev4', 'x', 3600, 0);
-lease('ev6', '', 1, 0);
+put_lease('ev1', holder => '', secs => 1, transitions => 3);
+put_lease('ev2', holder => '', secs => 1, transitions => 0);
+put_lease('ev3', holder => 'x', secs => 3600, transitions => 0);
+put_lease('ev4', holder => 'x', secs => 3600, transitions => 0);
+put_lease('ev6', holder => '', secs => 1, transitions => 0);
 
 sub election {
     my ($name, $lock, $events) = @_;
@@ -66,9 +54,9 @@ sub posts_since {
 sub bounce {
     my ($name) = @_;
     my $t = lease_spec('default', $name)->{leaseTransitions};
-    lease($name, 'x', 1, $t + 1);
+    put_lease($name, holder => 'x', secs => 1, transitions => $t + 1);
     wait_until(5, sub { nginx_var('/t') eq "0\n" }) or die "still leading\n";
-    lease($name, '', 1, $t + 1);
+    put_lease($name, holder => '', secs => 1, transitions => $t + 1);
     wait_until(5, sub { nginx_var('/t') eq "1\n" }) or die "not leading\n";
 }
 
@@ -105,7 +93,8 @@ is($e->{lastTimestamp}, $e->{firstTimestamp}, 'lastTimestamp');
 like($e->{metadata}{name}, qr/^ev1\.[0-9a-f]+$/, 'name: the Lease\'s, and a time');
 is($e->{metadata}{namespace}, 'default', 'namespace: the Lease\'s');
 
-main::lease('ev1', 'x', 3600, $lease->{spec}{leaseTransitions} + 1);
+put_lease('ev1', holder => 'x', secs => 3600,
+          transitions => $lease->{spec}{leaseTransitions} + 1);
 ok(wait_until(5, sub { @{ main::events_about('ev1') } == 2 }),
    'a second Event');
 my $s = main::events_about('ev1')->[1];
@@ -131,7 +120,7 @@ main::election('b', 'ev2', '')
 --- config
     location = /t { return 200 "$leader_election_is_leader\n"; }
 --- init
-my $seq = @{ requests() } ? requests()->[-1]{seq} : 0;
+my $seq = last_seq();
 ok(wait_until(5, sub { nginx_var('/t') eq "1\n" }), 'leads');
 main::bounce('ev2');
 sleep 1;
@@ -157,8 +146,8 @@ main::election('c', 'ev3', 'events on;')
 --- init
 ok(wait_until(5, sub { nginx_var('/t') eq "0\n" }), 'follows x');
 add_fault(kind => 'stall', path => '/events');
-my $seq = @{ requests() } ? requests()->[-1]{seq} : 0;
-main::lease('ev3', '', 1, 1);
+my $seq = last_seq();
+put_lease('ev3', holder => '', secs => 1, transitions => 1);
 ok(wait_until(5, sub { nginx_var('/t') eq "1\n" }), 'leads');
 my $t0 = time;
 my $lapses = 0;
@@ -190,8 +179,8 @@ main::election('d', 'ev4', 'events on;')
 --- init
 forbid(resource => 'events', verbs => ['create']);
 ok(wait_until(5, sub { nginx_var('/t') eq "0\n" }), 'follows x');
-my $seq = @{ requests() } ? requests()->[-1]{seq} : 0;
-main::lease('ev4', '', 1, 1);
+my $seq = last_seq();
+put_lease('ev4', holder => '', secs => 1, transitions => 1);
 ok(wait_until(5, sub { nginx_var('/t') eq "1\n" }), 'leads');
 main::bounce('ev4');
 sleep 1;
@@ -275,7 +264,7 @@ ok(wait_until(8, sub {
     my %now = map { $_ => 1 } split ' ', `pgrep -P $master`;
     !grep { $now{$_} } split ' ', $old
 }), 'the reload is done: none of the old workers is left');
-my $seq = requests()->[-1]{seq};
+my $seq = last_seq();
 ok(wait_until(5, sub {
     @{ requests(since => $seq, method => 'PUT', path => '/leases/ev6') } >= 2
 }), 'the new elector renews');

@@ -41,9 +41,9 @@ use POSIX qw(WNOHANG SIGTERM SIGKILL);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
-    get_object put_object delete_object lease_spec
+    get_object put_object delete_object lease_spec put_lease
     add_fault clear_faults delete_fault emulator_config compact close_watches events_in
-    requests clear_requests reset_emulator
+    requests last_seq clear_requests reset_emulator
     forbid clear_forbid add_token revoke_token
     wait_until nginx_get nginx_status nginx_var log_lines answered_promptly
     json_decode json_encode_canon is_microtime
@@ -219,6 +219,41 @@ sub put_object ($$$$) {
     return $stored;
 }
 
+# Seeds a Lease (coordination.k8s.io/v1) as another holder would have left
+# it: put_lease($name, holder => H, secs => S, transitions => N, ...), with
+# acquireTime = renewTime = 2026-01-01T00:00:00.000000Z.  Options:
+#   ns => NS                  namespace (default "default")
+#   annotations => {...}      metadata.annotations
+#   address => A              adds leader-election.nginx.org/address = A and
+#                             .../address-holder = address_holder (default H)
+# metadata.annotations is written only if annotations or address is given.
+sub put_lease ($@) {
+    my ($name, %o) = @_;
+    for my $k (qw(holder secs transitions)) {
+        die "put_lease: $k is required\n" unless defined $o{$k};
+    }
+    my $ns = $o{ns} // 'default';
+    my %meta = (name => $name, namespace => $ns);
+    if ($o{annotations} || defined $o{address}) {
+        my %ann = %{ $o{annotations} || {} };
+        if (defined $o{address}) {
+            $ann{'leader-election.nginx.org/address'} = $o{address};
+            $ann{'leader-election.nginx.org/address-holder'} =
+                $o{address_holder} // $o{holder};
+        }
+        $meta{annotations} = \%ann;
+    }
+    return put_object('leases', $ns, $name, {
+        apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
+        metadata => \%meta,
+        spec => { holderIdentity => $o{holder},
+                  leaseDurationSeconds => $o{secs},
+                  acquireTime => '2026-01-01T00:00:00.000000Z',
+                  renewTime => '2026-01-01T00:00:00.000000Z',
+                  leaseTransitions => $o{transitions} },
+    });
+}
+
 sub delete_object ($$$) {
     admin('DELETE', _object_path($_[0], $_[1], $_[2]), undef, 200, 404);
     return;
@@ -282,6 +317,13 @@ sub requests (@) {
     @r = grep { $_->{method} eq $f{method} } @r if defined $f{method};
     @r = grep { index($_->{path}, $f{path}) >= 0 } @r if defined $f{path};
     return \@r;
+}
+
+# The seq of the last logged request, 0 if the log is empty: a "since" for
+# requests(since => ...) taken before what a block then checks.
+sub last_seq () {
+    my $r = requests();
+    return @$r ? $r->[-1]{seq} : 0;
 }
 
 sub clear_requests () {

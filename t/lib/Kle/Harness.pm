@@ -24,18 +24,25 @@ package Kle::Harness;
 # 3. start_test_nginx(): starts Test::Nginx's nginx again after a block's
 #    init stopped it (CPAN's Test::Nginx::Util has no start_nginx).
 #    reload_test_nginx($edit): edits its nginx.conf and sends SIGHUP.
+#    quit_test_nginx($secs): sends it SIGQUIT and waits for the master.
+#
+# 4. Opt-in helpers: must_die_messages() (a must_die block's error_log
+#    lines are exact [emerg] messages), nginx_t($conf) and
+#    nginx_t_http($http) ("nginx -t" on a configuration of one's own).
 
 use strict;
 use warnings;
 
 use Exporter 'import';
 use File::Basename qw(basename);
+use File::Path qw(make_path);
 use File::Spec ();
 use IO::Socket::INET ();
 use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(extra_port start_test_nginx reload_test_nginx
-                    file_number);
+                    quit_test_nginx file_number must_die_messages
+                    nginx_t nginx_t_http);
 
 if ($INC{'Test/Nginx/Util.pm'}) {
     die "Kle::Harness (or Kle::Emulator, Kle::Nginx, Kle::Hooks) must be "
@@ -117,6 +124,69 @@ sub reload_test_nginx ($) {
     my $t = time;
     kill 'HUP', Test::Nginx::Util::get_pid_from_pidfile('');
     return $t;
+}
+
+# Sends SIGQUIT to Test::Nginx's master and waits up to $secs (polling
+# every 50 ms, as Kle::Emulator::wait_until) for it to be gone; returns its
+# pid.
+sub quit_test_nginx ($) {
+    my $secs = shift;
+    my $pid = Test::Nginx::Util::get_pid_from_pidfile('');
+    kill 'QUIT', $pid;
+    my $deadline = time + $secs;
+    while (kill 0, $pid) {
+        last if time >= $deadline;
+        sleep 0.05;
+    }
+    return $pid;
+}
+
+# From then on, a must_die block's error_log lines are exact messages:
+# each must be an [emerg] line that holds the message and then the file
+# and line.  (A block with must_die and no request gets "GET /t".)
+sub must_die_messages () {
+    Test::Nginx::Util::add_block_preprocessor(sub {
+        my $block = shift;
+        return unless defined $block->must_die;
+        $block->set_value('request', "GET /t\n")
+            unless defined $block->request;
+        my $pats = $block->error_log;
+        return if !defined $pats || ref $pats;
+        $block->set_value('error_log', [
+            map { qr/\[emerg\] \d+#\d+: \Q$_\E in \S+\/nginx\.conf:\d+$/ }
+            grep { $_ ne '' } split /\n/, $pats
+        ]);
+    });
+}
+
+# nginx -t on $conf (the text of a whole nginx.conf), written to
+# conf/nginx.conf of a directory of its own beside the file's server root
+# (TEST_NGINX_SERVROOT with "_t"); returns (exit status, output, the
+# configuration file's path), the status 128 + N if nginx died of signal N.
+sub nginx_t ($) {
+    my $conf = shift;
+    my $bin = $ENV{TEST_NGINX_BINARY} || 'nginx';
+    my $dir = "$ENV{TEST_NGINX_SERVROOT}_t";
+    my $file = "$dir/conf/nginx.conf";
+    make_path("$dir/logs", "$dir/conf");
+    open my $out, '>', $file or die "$file: $!\n";
+    print $out $conf;
+    close $out;
+    my $text = `$bin -t -p $dir/ -c $file -e $dir/logs/error.log 2>&1`;
+    return ($? & 127 ? 128 + ($? & 127) : $? >> 8, $text, $file);
+}
+
+# nginx_t on "http { $http }", after a load_module line for each of
+# TEST_NGINX_LOAD_MODULES, error_log, pid and "events {}" (so $http starts
+# at line 6 with one module).
+sub nginx_t_http ($) {
+    my $http = shift;
+    my $dir = "$ENV{TEST_NGINX_SERVROOT}_t";
+    return nginx_t(join('', map { "load_module $_;\n" }
+                                split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '')
+                   . "error_log $dir/logs/error.log;\n"
+                   . "pid $dir/logs/nginx.pid;\n"
+                   . "events {}\nhttp {\n$http\n}\n");
 }
 
 1;

@@ -27,6 +27,7 @@ use Kle::Emulator ();
 
 our @EXPORT = qw(canon_status canon_json canon_lease canon_prometheus
                  is_elector_pid);
+our @EXPORT_OK = qw(workers_of);
 
 my $Pretty = JSON::PP->new->utf8->canonical->pretty->indent_length(2);
 
@@ -64,6 +65,20 @@ sub is_elector_pid ($;$) {
     my $cmd = _read("/proc/$pid/cmdline") // return 0;
     $cmd =~ s/\0+\z//;
     return $ppid == $master && $cmd =~ /^nginx: worker process\s*\z/;
+}
+
+# The pids of the worker processes of Test::Nginx's master (from /proc),
+# ascending.
+sub workers_of () {
+    my $master = Test::Nginx::Util::get_pid_from_pidfile('');
+    my @w;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $in, '<', $stat or next;
+        my $line = <$in> // '';
+        close $in;
+        push @w, $1 if $line =~ /^(\d+) \(nginx\) \S+ (\d+)/ && $2 == $master;
+    }
+    return sort { $a <=> $b } @w;
 }
 
 # A decoded status (or its JSON text) -> canonical text; $pid_file names

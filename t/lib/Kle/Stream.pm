@@ -25,19 +25,19 @@ package Kle::Stream;
 #
 # Helpers for init code: stream_get(PORT, BYTES) (TCP, read to EOF),
 # udp_get(PORT, BYTES) (one datagram each way), nginx_t(CONF) (nginx -t
-# on a configuration of one's own), and the modules' paths.
+# on a configuration of one's own: Kle::Harness's, exported here too), and
+# the modules' paths.
 
 use strict;
 use warnings;
 
 use Exporter 'import';
 use File::Basename qw(dirname);
-use File::Path qw(make_path);
 use IO::Select ();
 use IO::Socket::INET ();
 use Time::HiRes qw(time);
 
-use Kle::Harness ();
+use Kle::Harness qw(nginx_t);
 
 our @EXPORT = qw(stream_get udp_get nginx_t stream_port);
 our @EXPORT_OK = qw(stream_core_module stream_module http_module missing);
@@ -174,20 +174,6 @@ sub udp_get ($$;$) {
     my $buf;
     defined $sock->recv($buf, 65536) or return undef;
     return $buf;
-}
-
-# nginx -t on $conf (the text of a whole nginx.conf), in a directory of
-# its own under the file's server root; returns (exit status, output),
-# the status 128 + N if nginx died of signal N.
-sub nginx_t ($) {
-    my $conf = shift;
-    my $dir = "$ENV{TEST_NGINX_SERVROOT}_t";
-    make_path("$dir/logs", "$dir/conf");
-    open my $out, '>', "$dir/conf/nginx.conf" or die "$dir: $!\n";
-    print $out $conf;
-    close $out;
-    my $text = `$Binary -t -p $dir/ -c $dir/conf/nginx.conf -e $dir/logs/error.log 2>&1`;
-    return ($? & 127 ? 128 + ($? & 127) : $? >> 8, $text);
 }
 
 1;
