@@ -65,6 +65,7 @@ struct ngx_http_leader_election_s {
     ngx_http_leader_election_sh_t    *sh;
     ngx_atomic_uint_t                 generation;  /* of this cycle */
     ngx_uint_t                        lock_changed; /* since the last one */
+    ngx_uint_t                        lock_moved;   /* kind or NS/NAME too */
 
     kle_election_config_t             election;    /* identity, ms timings */
     ngx_str_t                         identity;

@@ -50,11 +50,14 @@ ngx_http_leader_election_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* a reload: what the running elector published stays */
         le->sh = ole->sh;
 
-        le->lock_changed =
+        le->lock_moved =
             ngx_strcmp(le->lock_kind.data, ole->lock_kind.data) != 0
-            || ngx_strcmp(le->lock_where.data, ole->lock_where.data) != 0
-            || ngx_strcmp(le->election.identity, ole->election.identity)
-               != 0;
+            || ngx_strcmp(le->lock_where.data, ole->lock_where.data) != 0;
+
+        le->lock_changed = le->lock_moved
+                           || ngx_strcmp(le->election.identity,
+                                         ole->election.identity)
+                              != 0;
 
         return NGX_OK;
     }
@@ -86,8 +89,9 @@ void
 ngx_http_leader_election_new_generation(ngx_http_leader_election_t *le,
     ngx_log_t *log)
 {
-    ngx_uint_t         claimed;
-    ngx_atomic_uint_t  seq;
+    ngx_uint_t                        claimed;
+    ngx_atomic_uint_t                 seq;
+    ngx_http_leader_election_snap_t  *snap;
 
     le->generation = ngx_atomic_fetch_add(&le->sh->generation, 1) + 1;
 
@@ -103,10 +107,24 @@ ngx_http_leader_election_new_generation(ngx_http_leader_election_t *le,
         return;
     }
 
-    claimed = le->sh->snap.leading || le->sh->snap.claim_until != 0
-              || le->sh->snap.term != 0;
+    snap = &le->sh->snap;
 
-    ngx_memzero(&le->sh->snap, sizeof(ngx_http_leader_election_snap_t));
+    claimed = snap->leading || snap->claim_until != 0 || snap->term != 0;
+
+    if (le->lock_moved) {
+        ngx_memzero(snap, sizeof(ngx_http_leader_election_snap_t));
+
+    } else {
+        /* the same lock under another identity: what was observed stands */
+        snap->claim_until = 0;
+        snap->term = 0;
+        snap->leading = 0;
+        snap->renew_start = 0;
+
+        if (snap->state == KLE_STATE_LEADING) {
+            snap->state = KLE_STATE_FOLLOWING;
+        }
+    }
 
     ngx_http_leader_election_write_end(le, seq);
 
