@@ -166,6 +166,10 @@ hooks_clear();
 # once h1's lease expired.
 add_fault(kind => 'status', code => 503, method => 'PUT', path => '/leases/hooks');
 wait_until(4, sub { (nginx_var('/vars') // '') eq "0\n" });
+# h2 writes once h1's elector has stepped down on its own (readers may see
+# the claim's end a moment before the elector does, on a loaded machine)
+wait_until(4, sub { grep { $_->{body}{event} eq 'stopped_leading' }
+                         @{ hooks_received() } });
 my $o = get_object('leases', 'default', 'hooks');
 $o->{spec}{holderIdentity} = 'h2';
 $o->{spec}{leaseTransitions} = 1;
