@@ -39,7 +39,8 @@ DEB_PKGS    = build-essential nginx nginx-dev libcurl4-openssl-dev \
               libtest-base-perl libtest-longstring-perl libipc-run-perl \
               liblist-moreutils-perl libtext-diff-perl liburi-perl \
               libwww-perl valgrind curl wrk libnginx-mod-stream \
-              debhelper dpkg-dev libpcre2-dev zlib1g-dev
+              debhelper dpkg-dev libpcre2-dev zlib1g-dev \
+              $(KUBE_PKGS)
 
 .PHONY: all deps lib module unit test test-unit test-valgrind test-nginx \
         test-nginx-cpan test-nginx-valgrind bench demo clean
@@ -128,7 +129,7 @@ TEST_ENV = TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE_SO) \
 # The prerequisites run in this order, then the one prove run (their rules
 # are in the sections below).
 test: deps all test-valgrind fuzz-replay test-nginx-valgrind sim sim-plants \
-      asan test-deb test-mainline test-chaos
+      asan test-deb test-mainline test-chaos test-kube
 	$(TEST_ENV) KLE_REQUIRE_KUBECTL=1 prove -j$(PROVE_JOBS) -I t/lib \
 	    --source Executable --source Perl \
 	    $(UNIT_BINS) $(wildcard t/py/test_*.py) $(NGINX_SUITES)
@@ -461,3 +462,31 @@ chaos-plants: deps module
 	python3 t/chaos/plants.py --build $(B)/chaos-plants \
 	    --nginx-src $(NGINX_SRC) --cc-opt "$(NGX_CC_OPT)" \
 	    --ld-opt "$(NGX_LD_OPT)" $(if $(CHAOS_PLANTS),--only $(CHAOS_PLANTS))
+
+# ---- The real Kubernetes API server (t/kube/README.md) ----------------------
+# kube-apiserver 1.20.2 built from Debian bookworm's kubernetes source package
+# with Debian's Go (about 10 minutes on 2 cores, once per machine: the binary
+# and the prepared tree are kept in KLE_KUBE_CACHE, outside the clone), etcd
+# from etcd-server, and an elector of our own on client-go's leaderelection
+# (t/clientgo).  make test-kube: nginx replicas, the Python client and
+# client-go electors on the real server.
+
+KUBE_PKGS      = golang-go etcd-server golang-github-modern-go-reflect2-dev \
+                 dpkg-dev python3-yaml
+KUBE_APISERVER = $(B)/kube/kube-apiserver
+KLE_CLIENTGO   = $(B)/kube/kle-clientgo
+KUBE_SUITES   ?= $(wildcard t/kube/test_*.t t/kube/test_*.py)
+KUBE_ENV       = $(TEST_ENV) KLE_KUBE_APISERVER=$(CURDIR)/$(KUBE_APISERVER) \
+                 KLE_CLIENTGO=$(CURDIR)/$(KLE_CLIENTGO)
+
+.PHONY: kube-apiserver clientgo test-kube
+
+kube-apiserver: deps
+	t/kube/build.sh apiserver $(KUBE_APISERVER)
+
+clientgo: deps
+	t/kube/build.sh clientgo $(KLE_CLIENTGO)
+
+test-kube: deps all kube-apiserver clientgo
+	$(KUBE_ENV) prove -j$(PROVE_JOBS) -I t/lib --source Executable \
+	    --source Perl $(KUBE_SUITES)
