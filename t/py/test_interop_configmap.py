@@ -213,7 +213,11 @@ def server_record(emu):
         return None
 
 
-def main(t):
+def main(t, server=None):
+    """server(directory): the API server to run on, an object with start(),
+    stop(), kubeconfig (an identity allowed on the lock) and request();
+    the emulator by default (t/kube/test_kube_interop_python.py passes the
+    real one)."""
     from kle_fixtures import keep_or_remove
     from kube_emulator import EmulatorProcess
 
@@ -221,7 +225,7 @@ def main(t):
                 'make lib, or set KLE_BIN'):
         return
     workdir = tempfile.mkdtemp(prefix='kle-interop-')
-    emu = EmulatorProcess(os.path.join(workdir, 'emu'))
+    emu = (server or EmulatorProcess)(os.path.join(workdir, 'emu'))
     cands = {}
     sampler = Sampler(workdir)
     stable = []                     # (t0, t1, the one id expected)
