@@ -122,9 +122,11 @@ class Candidate:
 class Nginx(Candidate):
     kind = 'nginx'
 
-    def __init__(self, workdir, name, lock, kubeconfig, port, **kw):
+    def __init__(self, workdir, name, lock, kubeconfig, port, identity=None,
+                 **kw):
         super().__init__(workdir, name, lock, kubeconfig, **kw)
         self.port = port
+        self.identity = identity or name
         os.makedirs(os.path.join(self.dir, 'logs'), exist_ok=True)
 
     def conf(self):
@@ -142,7 +144,7 @@ http {{
     access_log off;
     leader_election web {{
         lock            {kind} {ns}/{name};
-        identity        {self.name};
+        identity        {self.identity};
         address         127.0.0.1:{self.port};
         lease_duration  {ld}s;
         renew_deadline  {int(rd * 1000)}ms;

@@ -15,7 +15,8 @@ Lease lock (leases/default/nginx-web), three replicas, 4 s / 3 s / 0.5 s:
 ConfigMap lock (configmaps/default/nginx-web, the same Role on configmaps),
 two replicas: one leader, kill -9 takeover, quit hand-off.
 Throughout: never two leaders in a sample (electors.py), and every holder
-change the server stored added one to the transition count.
+change the server stored added one to the transition count.  Last, the
+sampler must see two leaders when two replicas are given one identity.
 """
 
 import os
@@ -161,6 +162,31 @@ def rbac_refuses(t, k, workdir, port):
         n.kill()
 
 
+def detector_sees_two(t, k, workdir, port):
+    """The checks can fail: two replicas given one identity both lead (each
+    takes the record for its own), and the sampler and the lock watch must
+    say so."""
+    lock = 'leases/default/nginx-web'
+    cands = {}
+    sampler = Sampler(cands)
+    try:
+        sampler.start()
+        for i in range(2):
+            cands['twin-%d' % i] = Nginx(workdir, 'twin-%d' % i, lock,
+                                         k.kubeconfig, port + i,
+                                         identity='twin',
+                                         timings=TIMINGS).start()
+        s = sampler.wait_for(lambda ls: len(ls) == 2, 10)
+        time.sleep(0.5)
+    finally:
+        sampler.stop()
+        for c in cands.values():
+            c.kill()
+    t.ok(s is not None and sampler.overlaps(),
+         'the sampler sees two replicas of one identity lead at once',
+         sampler.samples[-3:])
+
+
 def main(t):
     from kle_fixtures import keep_or_remove
     workdir = tempfile.mkdtemp(prefix='kle-test-kube-')
@@ -172,6 +198,7 @@ def main(t):
         run_lock(t, k, workdir, 'leases/default/nginx-web', 3, PORT)
         rbac_refuses(t, k, workdir, PORT + 3)
         run_lock(t, k, workdir, 'configmaps/default/nginx-web', 2, PORT + 4)
+        detector_sees_two(t, k, workdir, PORT + 6)
     finally:
         k.stop()
     keep_or_remove(t, workdir)
