@@ -286,8 +286,8 @@ class KubeServer:
             prefix='kle-etcd-', dir='/dev/shm' if os.path.isdir('/dev/shm')
             else None)
         try:
-            self._start_one('etcd', False, 20)
-            self._start_one('apiserver', False, 60)
+            self._start_one('etcd', False, 30)
+            self._start_one('apiserver', False, 120)
             kubeconfig(self.admin_kubeconfig, self.url, self.ca,
                        self.admin_token)
             self.grant(self.default_lock)
@@ -332,7 +332,7 @@ class KubeServer:
         self.send(what, sig)
         self._reap(what)
 
-    def restart(self, what, timeout=60):
+    def restart(self, what, timeout=120):
         """Starts it again on the same port and data (kill it first)."""
         if self.pid(what):
             self.kill(what, signal.SIGTERM)
@@ -515,8 +515,16 @@ class KubeServer:
                 'KLE_KUBE_CA': self.ca, 'KLE_KUBE_ADMIN_TOKEN':
                 self.admin_token, 'KLE_KUBE_ADMIN_KUBECONFIG':
                 self.admin_kubeconfig, 'KLE_KUBE_KUBECONFIG': self.kubeconfig,
+                'KLE_KUBE_TOKEN_FILE': self.kubeconfig + '.token',
+                'KLE_KUBE_TOKEN': self.token(),
                 'KLE_KUBE_LOCK': self.default_lock,
                 'KLE_KUBE_ETCD_URL': self.etcd_url}
+
+    def token(self, lock=None):
+        """The least-privilege identity's token (of grant(lock))."""
+        path = self.state['kubeconfigs'][lock or self.default_lock]
+        with open(path + '.token') as f:
+            return f.read()
 
     def _write_env(self):
         with open(os.path.join(self.dir, 'env'), 'w') as f:
