@@ -8,7 +8,8 @@
         kill(), is_leader()
     Sampler(candidates)      asks every candidate "do you lead?" every 50 ms
     LockWatch(server, lock)  every version of the lock the server stores,
-        from a watch: records(), check_transitions()
+        from a watch: versions, changes(), check_transitions(); errors
+        (a broken watch: versions may be missing)
 
 Sampling: a sample asks every candidate in order, then again in reverse
 order.  Two candidates both answering "leader" does not by itself prove
@@ -322,14 +323,16 @@ class LockWatch(threading.Thread):
 
     def run(self):
         import ssl
+        rv = None                       # where the next watch starts
         while not self.halt.is_set():
             try:
-                code, _, lst = self.server.request(
-                    'GET', self._path() + '?fieldSelector=metadata.name%3D'
-                    + self.name)
-                for obj in lst.get('items', []):
-                    self._add(obj)
-                rv = lst['metadata']['resourceVersion']
+                if rv is None:
+                    code, _, lst = self.server.request(
+                        'GET', self._path() + '?fieldSelector='
+                        'metadata.name%3D' + self.name)
+                    for obj in lst.get('items', []):
+                        self._add(obj)
+                    rv = lst['metadata']['resourceVersion']
                 ctx = ssl.create_default_context(cafile=self.server.ca)
                 self.conn = c = http.client.HTTPSConnection(
                     '127.0.0.1', self.server.state['apiserver_port'],
@@ -343,14 +346,18 @@ class LockWatch(threading.Thread):
                 while not self.halt.is_set():
                     line = r.readline()
                     if not line:
-                        break
+                        break           # its timeout: watch on from rv
                     ev = json.loads(line)
+                    if ev['type'] == 'ERROR':
+                        raise RuntimeError(ev['object'].get('message'))
                     if ev['type'] in ('ADDED', 'MODIFIED'):
                         self._add(ev['object'])
+                        rv = ev['object']['metadata']['resourceVersion']
                 c.close()
             except Exception as e:       # the server restarting: list again
                 if not self.halt.is_set():
                     self.errors.append(repr(e))
+                    rv = None
                     self.halt.wait(0.2)
 
     def stop(self):

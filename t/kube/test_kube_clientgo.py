@@ -136,6 +136,8 @@ def run_lock(t, k, workdir, lock, rounds, port):
          what + 'never two leaders in %d samples' % len(sampler.samples),
          many[:10])
     changes = watch.changes()
+    t.ok(not watch.errors, what + 'the watch of the lock never broke',
+         watch.errors[:5])
     bad = watch.check_transitions()
     t.ok(not bad, what + 'every holder change the server stored added one '
          'transition', '\n'.join(map(str, bad[:10])))

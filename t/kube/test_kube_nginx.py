@@ -129,6 +129,8 @@ def run_lock(t, k, workdir, lock, n, port):
     t.ok(not many and len(sampler.samples) > 50,
          what + 'never two leaders in %d samples' % len(sampler.samples),
          many[:10])
+    t.ok(not watch.errors, what + 'the watch of the lock never broke',
+         watch.errors[:5])
     bad = watch.check_transitions()
     t.ok(not bad and len(watch.changes()) == 2,
          what + 'the server stored 2 changes of holder after the first, '
