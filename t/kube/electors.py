@@ -286,16 +286,31 @@ class Sampler(threading.Thread):
         return out
 
 
+def parse_time(text):
+    """RFC 3339 UTC (a MicroTime or whole seconds) as epoch seconds."""
+    import datetime
+    if not text:
+        return None
+    text = text.rstrip('Z')
+    fmt = '%Y-%m-%dT%H:%M:%S.%f' if '.' in text else '%Y-%m-%dT%H:%M:%S'
+    return datetime.datetime.strptime(text, fmt).replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
 def lock_record(obj, kind):
-    """(resourceVersion, holder, transitions) of a Lease or ConfigMap."""
+    """(resourceVersion, holder, transitions, acquire, renew, lease) of a
+    Lease or ConfigMap, times as epoch seconds."""
     rv = obj['metadata'].get('resourceVersion')
     if kind == 'leases':
         s = obj.get('spec') or {}
-        return rv, s.get('holderIdentity') or '', s.get('leaseTransitions', 0)
+        return (rv, s.get('holderIdentity') or '',
+                s.get('leaseTransitions', 0), parse_time(s.get('acquireTime')),
+                parse_time(s.get('renewTime')), s.get('leaseDurationSeconds'))
     ann = (obj['metadata'].get('annotations') or {}).get(ANNOTATION)
     rec = json.loads(ann) if ann else {}
-    return rv, rec.get('holderIdentity') or '', \
-        rec.get('leaderTransitions', 0)
+    return (rv, rec.get('holderIdentity') or '',
+            rec.get('leaderTransitions', 0), parse_time(rec.get('acquireTime')),
+            parse_time(rec.get('renewTime')), rec.get('leaseDurationSeconds'))
 
 
 class LockWatch(threading.Thread):
@@ -306,7 +321,8 @@ class LockWatch(threading.Thread):
         super().__init__(daemon=True)
         self.server = server
         self.kind, self.ns, self.name = lock.split('/')
-        self.versions = []          # (monotonic time, rv, holder, trans)
+        # (monotonic time, rv, holder, transitions, acquire, renew, lease)
+        self.versions = []
         self.halt = threading.Event()
         self.errors = []
         self.conn = None
@@ -381,6 +397,17 @@ class LockWatch(threading.Thread):
             if b[3] != want:
                 bad.append((a, b))
         return bad
+
+    def takeovers(self):
+        """Holder changes from a live record (not a release): (new holder,
+        its acquireTime - (the old record's renewTime + its lease)), the
+        time the old lease had run out when the new holder took it."""
+        out = []
+        for a, b in zip(self.versions, self.versions[1:]):
+            if a[2] and b[2] and b[2] != a[2] and None not in (a[5], a[6],
+                                                               b[4]):
+                out.append((b[2], b[4] - (a[5] + a[6])))
+        return out
 
     def changes(self):
         """Holder changes to a non-empty holder: (time, from, to)."""

@@ -150,6 +150,20 @@ def run_lock(t, k, workdir, lock, rounds, port):
         [b for _, a, b in changes], ['nginx', 'client-go'] * rounds)),
         what + 'each takeover by the kind left to race',
         [b for _, a, b in changes])
+    # after a kill -9: how long after the old lease ran out (server times)
+    # the successor took the lock; the module never before (it counts the
+    # lease from when it saw the record, which is after its renewTime)
+    late_by = {}
+    for who, d in watch.takeovers():
+        late_by.setdefault(cands[who].kind, []).append(d)
+    for kd in sorted(late_by):
+        t.diag('%s%s took over %s ms after the lease ran out' % (
+            what, kd, ', '.join('%+d' % (d * 1000) for d in late_by[kd])))
+    if kind == 'leases':            # (ConfigMap records: whole seconds)
+        early = [d for d in late_by.get('nginx', []) if d < -0.005]
+        t.ok(late_by.get('nginx') and not early,
+             what + 'nginx never took the lock before the lease ran out',
+             early)
     if quirks:
         t.diag('%s: client-go failed %d release(s) (issue 966)'
                % (kind, quirks))
