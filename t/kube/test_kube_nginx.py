@@ -5,7 +5,8 @@ least-privilege Role of docs/examples/kubernetes.yaml (t/kube/README.md).
 Lease lock (leases/default/nginx-web), three replicas, 4 s / 3 s / 0.5 s:
     1. one leader; the server's Lease names it, 0 transitions
     2. kill -9 the leader: another leads within lease + 2 retry + 2 s, the
-       Lease names it, transitions 1
+       Lease names it, transitions 1, and its acquireTime is not before the
+       dead one's renewTime + lease
     3. the killed replica comes back and follows
     4. nginx -s quit of the leader: another leads within 1.5 s (released,
        not expired), transitions 2; the server stored the release (holder
@@ -136,6 +137,12 @@ def run_lock(t, k, workdir, lock, n, port):
          what + 'the server stored 2 changes of holder after the first, '
          'each adding one transition',
          '\n'.join(map(str, watch.versions)))
+    tk = watch.takeovers()
+    t.diag(what + 'after kill -9 the lock was taken %s ms after the lease ran '
+           'out' % ', '.join('%+d' % (d * 1000) for _, d in tk))
+    if kind == 'leases':            # (ConfigMap records: whole seconds)
+        t.ok(len(tk) == 1 and tk[0][1] >= -0.005,
+             what + 'not before the lease ran out (server times)', tk)
     for c in sorted(cands):
         log = cands[c].error_log()
         bad = [l for l in log.splitlines() if '[error]' in l or '[alert]'
