@@ -4,6 +4,13 @@
  * built-in loop (kle_http_poll: curl_multi_poll, as the CLI does).
  * Completion callbacks always run outside curl's own callbacks, so they may
  * start or cancel requests.
+ *
+ * Connections are kept per curl multi handle, and a multi is given up as a
+ * whole (kle_http_retire): after an API request timed out, curl would
+ * send the next one on the same connection (HTTP/2 multiplexes them all
+ * onto one), which may have died without a word.  New requests go to a
+ * fresh multi, hence new connections; the old one's transfers are failed
+ * (resp->retired) and its connections closed, at the next entry point.
  */
 
 #include <errno.h>
@@ -27,8 +34,17 @@ struct kle_http_sock_s {
     kle_http_sock_t  *next;
 };
 
+typedef struct kle_http_old_s  kle_http_old_t;
+
+struct kle_http_old_s {
+    CURLM            *multi;     /* retired: to fail and close */
+    kle_http_old_t   *next;
+};
+
 struct kle_http_req_s {
     kle_http_t         *http;
+    CURLM              *multi;       /* the one it was added to */
+    int                 api;         /* with creds: a timeout retires */
     CURL               *easy;
     struct curl_slist  *headers;
     struct curl_slist  *connect_to;
@@ -53,7 +69,8 @@ struct kle_http_req_s {
 };
 
 struct kle_http_s {
-    CURLM             *multi;
+    CURLM             *multi;    /* new requests go here */
+    kle_http_old_t    *retired;  /* multis given up, not yet closed */
     kle_http_loop_t    loop;
     int                has_loop;
     kle_http_req_t    *reqs;
@@ -232,9 +249,12 @@ kle_http_timer_cb(CURLM *multi, long ms, void *userp)
 {
     kle_http_t  *h = userp;
 
-    (void) multi;
+    /* a retired multi's timer is moot: it is closed at the next entry */
+    if (multi != h->multi) {
+        return 0;
+    }
 
-    return h->loop.timer(h->loop.host, ms);
+    return h->loop.timer(h->loop.host, h->retired != NULL ? 0 : ms);
 }
 
 
@@ -255,6 +275,30 @@ kle_http_close_cb(void *clientp, curl_socket_t fd)
 }
 
 
+static CURLM *
+kle_http_multi(kle_http_t *h)
+{
+    CURLM  *multi;
+
+    multi = curl_multi_init();
+    if (multi == NULL) {
+        return NULL;
+    }
+
+    if (h->has_loop) {
+        curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, kle_http_socket_cb);
+        curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, h);
+        curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, kle_http_timer_cb);
+        curl_multi_setopt(multi, CURLMOPT_TIMERDATA, h);
+    }
+
+    /* a watch, a request and a release may be open at once; no more */
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
+
+    return multi;
+}
+
+
 kle_http_t *
 kle_http_create(const kle_http_loop_t *loop)
 {
@@ -272,27 +316,49 @@ kle_http_create(const kle_http_loop_t *loop)
         return NULL;
     }
 
-    h->multi = curl_multi_init();
+    if (loop != NULL) {
+        h->loop = *loop;
+        h->has_loop = 1;
+    }
+
+    h->multi = kle_http_multi(h);
     if (h->multi == NULL) {
         free(h);
         return NULL;
     }
 
-    if (loop != NULL) {
-        h->loop = *loop;
-        h->has_loop = 1;
-        curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION,
-                          kle_http_socket_cb);
-        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION,
-                          kle_http_timer_cb);
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    return h;
+}
+
+
+int
+kle_http_retire(kle_http_t *h)
+{
+    kle_http_old_t  *old;
+    CURLM           *multi;
+
+    old = malloc(sizeof(kle_http_old_t));
+    multi = kle_http_multi(h);
+
+    if (old == NULL || multi == NULL) {
+        free(old);
+        if (multi != NULL) {
+            curl_multi_cleanup(multi);
+        }
+        return -1;
     }
 
-    /* a watch, a request and a release may be open at once; no more */
-    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
+    old->multi = h->multi;
+    old->next = h->retired;
+    h->retired = old;
+    h->multi = multi;
 
-    return h;
+    /* the old one is closed at the next entry point: make it soon */
+    if (h->has_loop) {
+        h->loop.timer(h->loop.host, 0);
+    }
+
+    return 0;
 }
 
 
@@ -310,7 +376,9 @@ kle_http_req_free(kle_http_t *h, kle_http_req_t *r)
     h->pending--;
 
     if (r->easy) {
-        curl_multi_remove_handle(h->multi, r->easy);
+        if (r->multi != NULL) {
+            curl_multi_remove_handle(r->multi, r->easy);
+        }
         curl_easy_cleanup(r->easy);
     }
     curl_slist_free_all(r->headers);
@@ -325,6 +393,8 @@ kle_http_req_free(kle_http_t *h, kle_http_req_t *r)
 void
 kle_http_destroy(kle_http_t *h)
 {
+    kle_http_old_t  *old;
+
     if (h == NULL) {
         return;
     }
@@ -334,6 +404,13 @@ kle_http_destroy(kle_http_t *h)
     }
 
     /* may still call the socket and close callbacks for cached connections */
+
+    while ((old = h->retired) != NULL) {
+        h->retired = old->next;
+        curl_multi_cleanup(old->multi);
+        free(old);
+    }
+
     curl_multi_cleanup(h->multi);
 
     while (h->socks) {
@@ -495,6 +572,7 @@ kle_http_start(kle_http_t *h, const char *method, const char *url,
     }
 
     r->http = h;
+    r->api = (creds != NULL);
     r->done = done;
     r->on_open = on_open;
     r->on_line = on_line;
@@ -560,6 +638,8 @@ kle_http_start(kle_http_t *h, const char *method, const char *url,
     if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
         goto failed;
     }
+
+    r->multi = h->multi;
 
     return r;
 
@@ -692,10 +772,59 @@ kle_http_lines(kle_http_t *h)
 }
 
 
+/*
+ * Fails every transfer of the retired multis (one at a time: a callback
+ * may cancel or start any request, or retire again), then closes their
+ * connections.
+ */
+static void
+kle_http_drain(kle_http_t *h)
+{
+    kle_http_old_t       *old;
+    kle_http_req_t       *r;
+    kle_http_response_t   resp;
+    kle_http_done_pt      done;
+    void                 *data;
+
+    while ((old = h->retired) != NULL) {
+
+        for (r = h->reqs; r != NULL; r = r->next) {
+            if (r->multi == old->multi) {
+                break;
+            }
+        }
+
+        if (r == NULL) {
+            h->retired = old->next;
+            curl_multi_cleanup(old->multi);
+            free(old);
+            continue;
+        }
+
+        curl_multi_remove_handle(r->multi, r->easy);
+        r->multi = NULL;
+
+        memset(&resp, 0, sizeof(resp));
+        resp.error = "abandoned with its connection, after the server "
+                     "stopped answering on it";
+        resp.retired = 1;
+        resp.body = "";
+
+        done = r->done;
+        data = r->data;
+
+        done(&resp, data);
+
+        kle_http_req_free(h, r);
+    }
+}
+
+
 /* Hands finished transfers to their callbacks, outside curl's callbacks. */
 static void
 kle_http_finish(kle_http_t *h)
 {
+    CURLM                *multi;
     CURLMsg              *m;
     CURLcode              rc;
     kle_http_req_t       *r;
@@ -707,7 +836,10 @@ kle_http_finish(kle_http_t *h)
 
     kle_http_lines(h);
 
-    while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+    /* messages come only from the multi that was driven */
+    multi = h->multi;
+
+    while ((m = curl_multi_info_read(multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE) {
             continue;
         }
@@ -736,11 +868,20 @@ kle_http_finish(kle_http_t *h)
             resp.timed_out = (rc == CURLE_OPERATION_TIMEDOUT);
         }
 
+        /*
+         * No answer in time: its connection, and any other on this multi,
+         * may be dead while still open (curl would reuse them).  Retired
+         * before the callback, so that what it sends goes out fresh.
+         */
+        if (resp.timed_out && r->api && r->multi == h->multi) {
+            (void) kle_http_retire(h);
+        }
+
         resp.body = r->body ? r->body + r->off : "";
         resp.body_len = r->len - r->off;
 
         /* detach first: the callback may start or cancel requests */
-        curl_multi_remove_handle(h->multi, r->easy);
+        curl_multi_remove_handle(r->multi, r->easy);
         done = r->done;
         data = r->data;
 
@@ -748,6 +889,8 @@ kle_http_finish(kle_http_t *h)
 
         kle_http_req_free(h, r);
     }
+
+    kle_http_drain(h);
 }
 
 

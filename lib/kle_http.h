@@ -35,6 +35,7 @@ typedef struct {
     size_t       body_len;
     const char  *retry_after;  /* Retry-After header value, NULL if none */
     int          timed_out;
+    int          retired;      /* dropped by kle_http_retire(): send again */
 } kle_http_response_t;
 
 typedef void (*kle_http_done_pt)(const kle_http_response_t *resp, void *data);
@@ -75,6 +76,15 @@ kle_http_req_t *kle_http_watch(kle_http_t *h, const char *url,
     long timeout_ms, kle_creds_t *creds, kle_http_open_pt on_open,
     kle_http_line_pt on_line, kle_http_done_pt done, void *data);
 void kle_http_cancel(kle_http_t *h, kle_http_req_t *r);
+/*
+ * Gives up every open connection, as one may have died without a word
+ * (NAT or balancer state lost; HTTP/2 carries every request on one):
+ * requests started from now on go out on new connections; those in flight
+ * end with resp->retired, and the old connections are closed, at the next
+ * entry point below.  Done on its own when a request with creds times
+ * out.  -1 (nothing changed) if out of memory.
+ */
+int kle_http_retire(kle_http_t *h);
 int kle_http_pending(const kle_http_t *h);   /* requests in flight */
 
 /* Event loop entry points. */
