@@ -51,7 +51,6 @@ struct kle_elector_s {
     int                    watch_open;    /* its 200 came: established */
     char                   watch_rv[KLE_RV_MAX];  /* resume from; "": now */
     int64_t                watch_start;   /* mono ms */
-    int64_t                watch_heard;   /* mono ms: sent, 200 or a line */
     int64_t                watch_after;   /* mono ms: none before */
     int64_t                watch_backoff; /* ms, after a failed watch */
     int                    watch_refused; /* logged; told when it works */
@@ -803,25 +802,35 @@ kle_elector_watch_later(kle_elector_t *el, int64_t now)
 
 
 /*
- * A watch that heard nothing for a renew deadline while the lock is held
- * is taken for dead: the holder writes every retry period and its watch,
- * the holder's own too, shows each write.  A middlebox that lost the
+ * A watch that heard nothing (not a byte) for a renew deadline while
+ * another holder's lease runs is taken for dead: a holder writes every
+ * retry period and the watch shows each write.  A middlebox that lost the
  * connection (NAT, conntrack, an L4 balancer) may hold it open with no
  * FIN and no RST, so the transport gives up its connections and the watch
- * starts again on a new one.  With no holder, silence is normal; a watch
- * that has not been answered at all is dead all the same.  The mono ms
- * this watch would be judged dead at, or 0.
+ * starts again on a new one.  With no holder, or its lease run out, or
+ * ourselves holding (a failing renewal retires the connections itself),
+ * silence is normal; a watch not answered at all is dead all the same.
+ * The mono ms this watch would be judged dead at, 0 if never.
  */
 static int64_t
 kle_elector_watch_deadline(kle_elector_t *el)
 {
-    if (el->watch == NULL
-        || (el->watch_open && el->election.observed.holder[0] == '\0'))
+    const kle_election_t  *e = &el->election;
+
+    if (el->watch == NULL) {
+        return 0;
+    }
+
+    if (el->watch_open
+        && (e->observed.holder[0] == '\0'
+            || kle_record_names(&e->observed, e->cfg.identity)
+            || e->observed_time + e->observed.lease_duration * 1000LL
+               <= kle_now_ms()))
     {
         return 0;
     }
 
-    return el->watch_heard + el->election.cfg.renew_deadline;
+    return kle_http_heard(el->watch) + e->cfg.renew_deadline;
 }
 
 
@@ -837,7 +846,7 @@ kle_elector_watch_check(kle_elector_t *el, int64_t now)
 
     kle_log(el, KLE_LOG_INFO, "the watch heard nothing for %lld ms while "
             "the lock is held: watching again on a new connection",
-            (long long) (now - el->watch_heard));
+            (long long) (now - kle_http_heard(el->watch)));
 
     kle_http_cancel(el->http, el->watch);
     el->watch = NULL;
@@ -859,7 +868,6 @@ kle_elector_watch_open(void *data)
     }
 
     el->watch_open = 1;
-    el->watch_heard = kle_now_ms();
     el->watch_backoff = 0;
 
     if (el->watch_refused) {
@@ -894,7 +902,6 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
         return;
     }
 
-    el->watch_heard = kle_now_ms();
 
     if (kle_lock_watch_event(&el->lock, line, len, &wev, err, sizeof(err))
         != 0)
@@ -1116,7 +1123,6 @@ kle_elector_watch(kle_elector_t *el, int64_t now)
     }
 
     el->watch_start = now;
-    el->watch_heard = now;
     el->watch = kle_http_watch(el->http, url, (KLE_WATCH_SECONDS + 10) * 1000L,
                                el->cfg.creds, kle_elector_watch_open,
                                kle_elector_watch_line, kle_elector_watch_done,

@@ -8,6 +8,7 @@
 #define KLE_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "kle_kubeconfig.h"
 
 #define KLE_HTTP_IN      1
@@ -86,6 +87,8 @@ void kle_http_cancel(kle_http_t *h, kle_http_req_t *r);
  */
 int kle_http_retire(kle_http_t *h);
 int kle_http_pending(const kle_http_t *h);   /* requests in flight */
+/* Monotonic ms r last received bytes (headers or body), or started. */
+int64_t kle_http_heard(const kle_http_req_t *r);
 
 /* Event loop entry points. */
 void kle_http_socket_action(kle_http_t *h, int fd, int what);
