@@ -47,7 +47,7 @@ _EOC_
 $Front->start;
 
 # one proxy, one token (so one user in the request log) per replica
-our (%Px, %R, %User);
+our (%Px, %R, %User, $Leader);
 for my $n (@Names) {
     my ($out, $in);
     my $pid = open2($out, $in, 'python3', $Proxy, '--upstream',
@@ -222,11 +222,54 @@ sub scenario {
     my @puts = grep { $_->{method} eq 'PUT' && $_->{time} >= $since }
         @{ by_user($frozen_seq, $leader) };
     ok(@puts >= $LD / $RP - 2, scalar(@puts) . " renewals in the last ${LD} s");
+    $Leader = $leader;
+}
+
+# The watch is refused (403) for a while, as right after an API server
+# restart: retried with a backoff up to a retry period, never abandoned.
+sub refused_watch {
+    my @followers = grep { $_ ne $Leader } @Names;
+    my $before = lease_spec('default', 'dead');
+    my $seq = last_seq();
+    forbid(resource => 'leases', verbs => ['watch']);
+    close_watches();
+    sleep 4 * $RP;
+    for my $f (@followers) {
+        my @w = grep { is_watch($_) } @{ by_user($seq, $f) };
+        my @bad = grep { ($_->{code} // 0) != 403 } @w;
+        ok(@w >= 3 && !@bad, "$f: its watch refused " . scalar(@w)
+           . " times in " . (4 * $RP) . " s, tried again each time");
+        my $log = $R{$f}->error_log;
+        my @refused = $log =~ /watching the lock was refused \(HTTP 403\); following by polling, and trying again \(RBAC: watch on leases\)/g;
+        is(scalar(@refused), 1, "$f: the refusal logged once");
+    }
+
+    my $allowed = last_seq();
+    my $t = time;
+    clear_forbid();
+    my $ok = wait_until(3, sub {
+        !grep { my $f = $_; !grep { is_watch($_) && $_->{watch} }
+                    @{ by_user($allowed, $f) } } @followers
+    });
+    ok($ok, sprintf('the followers watch again once allowed (%.2f s)', time - $t));
+
+    sleep 1;
+    my $quiet = last_seq();
+    sleep 4 * $RP;
+    for my $f (@followers) {
+        my @sent = @{ by_user($quiet, $f) };
+        is(scalar(@sent), 0, "$f then sends nothing"
+           . (@sent ? ': ' . join(' ', map { "$_->{method} $_->{path}?$_->{query}" } @sent) : ''));
+        like($R{$f}->error_log, qr/watching the lock again/, "$f: logged that it watches again");
+    }
+    my $after = lease_spec('default', 'dead');
+    is("$after->{holderIdentity} $after->{leaseTransitions}",
+       "$before->{holderIdentity} $before->{leaseTransitions}", 'the same leader, no transition');
 
     $_->stop for values %R;
 }
 
-plan tests => 18;
+plan tests => 32;
 
 run_tests();
 
@@ -237,6 +280,21 @@ __DATA__
     location = /t { return 200 "done\n"; }
 --- init
 main::scenario();
+--- request
+GET /t
+--- response_body
+done
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 2: the watch is refused for a while: tried again, never abandoned
+--- config
+    location = /t { return 200 "done\n"; }
+--- init
+main::refused_watch();
 --- request
 GET /t
 --- response_body
