@@ -51,6 +51,8 @@ struct kle_elector_s {
     int                    watch_open;    /* its 200 came: established */
     char                   watch_rv[KLE_RV_MAX];  /* resume from; "": now */
     int64_t                watch_start;   /* mono ms */
+    int64_t                event_at;      /* mono ms of the last change */
+    int64_t                event_gap;     /* ms between the last two, 0 */
     int64_t                watch_after;   /* mono ms: none before */
     int64_t                watch_backoff; /* ms, after a failed watch */
     int                    watch_refused; /* logged; told when it works */
@@ -802,15 +804,15 @@ kle_elector_watch_later(kle_elector_t *el, int64_t now)
 
 
 /*
- * A watch that heard nothing (not a byte) for a renew deadline while
- * another holder's lease runs is taken for dead: a holder writes every
- * retry period and the watch shows each write.  A middlebox that lost the
+ * A watch that heard nothing (not a byte) for a renew deadline, while
+ * another holder's lease runs and that holder was last seen writing more
+ * often than that, is taken for dead.  A middlebox that lost the
  * connection (NAT, conntrack, an L4 balancer) may hold it open with no
  * FIN and no RST, so the transport gives up its connections and the watch
- * starts again on a new one.  With no holder, or its lease run out, or
- * ourselves holding (a failing renewal retires the connections itself),
- * silence is normal; a watch not answered at all is dead all the same.
- * The mono ms this watch would be judged dead at, 0 if never.
+ * starts again on a new one.  With no holder, its lease run out, ourselves
+ * holding (a failing renewal retires the connections itself) or a quiet
+ * lock, silence is normal; a watch not answered at all is dead all the
+ * same.  The mono ms this watch would be judged dead at, 0 if never.
  */
 static int64_t
 kle_elector_watch_deadline(kle_elector_t *el)
@@ -824,6 +826,8 @@ kle_elector_watch_deadline(kle_elector_t *el)
     if (el->watch_open
         && (e->observed.holder[0] == '\0'
             || kle_record_names(&e->observed, e->cfg.identity)
+            || el->event_gap == 0
+            || el->event_gap >= e->cfg.renew_deadline
             || e->observed_time + e->observed.lease_duration * 1000LL
                <= kle_now_ms()))
     {
@@ -897,6 +901,7 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
     kle_watch_event_t   wev;
     char                err[256];
     unsigned            ev;
+    int64_t             now;
 
     if (el->stopped) {
         return;
@@ -915,6 +920,9 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
     switch (wev.type) {
 
     case KLE_WATCH_CHANGED:
+        now = kle_now_ms();
+        el->event_gap = el->event_at != 0 ? now - el->event_at : 0;
+        el->event_at = now;
         memcpy(el->watch_rv, wev.rv, sizeof(el->watch_rv));
         ev = kle_election_observe(&el->election, kle_now_ms(), &wev.rec,
                                   wev.rv);

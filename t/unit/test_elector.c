@@ -1324,10 +1324,11 @@ renewals_seen(void)
 
 /*
  * Every open connection dies silently (held, not closed) while b renews:
- * the follower's watch, silent for a renew deadline although the lock is
- * held, is given up with its connections and started again on a new one,
- * from where it was; then it sends nothing again.  Its in-flight watch
- * must not stall it until the watch's own timeout (300 s).
+ * the follower's watch, silent for a renew deadline although b was seen
+ * renewing every retry period, is given up with its connections and
+ * started again on a new one, from where it was; then it sends nothing
+ * again.  Its in-flight watch must not stall it until the watch's own
+ * timeout (300 s).  A quiet lock (no renewals seen) is test_silent_follower.
  */
 static void
 test_dead_watch(void)
@@ -1344,6 +1345,12 @@ test_dead_watch(void)
     mark = srv_mark();
     ok(drive(el, 1000, watching), "dead watch: watching");
     drive(el, 100, NULL);
+
+    /* steady state: b renews every retry period, a sees it */
+    for (t = 0; t < 3; t++) {
+        srv_write("b", LD / 1000);
+        drive(el, RP, NULL);
+    }
 
     srv_freeze(0);
     frozen = now_ms();
