@@ -51,8 +51,11 @@ struct kle_elector_s {
     int                    watch_open;    /* its 200 came: established */
     char                   watch_rv[KLE_RV_MAX];  /* resume from; "": now */
     int64_t                watch_start;   /* mono ms */
+    int64_t                event_at;      /* mono ms of the last change */
+    int64_t                event_gap;     /* ms between the last two, 0 */
     int64_t                watch_after;   /* mono ms: none before */
-    int                    watch_off;     /* the server refuses watches */
+    int64_t                watch_backoff; /* ms, after a failed watch */
+    int                    watch_refused; /* logged; told when it works */
     kle_http_req_t        *relist;        /* the GET after a 410 */
     int64_t                relist_at;     /* mono ms it was sent */
     int                    relist_wanted;
@@ -522,9 +525,8 @@ kle_elector_note(kle_elector_t *el, const kle_api_result_t *res,
     switch (res->status) {
     case KLE_API_FORBIDDEN:
         kle_log(el, KLE_LOG_ERR, "%s (check RBAC, the Role and RoleBinding: "
-                "the service account needs get, create, update, list and "
-                "watch on %s)", el->last_error,
-                kle_lock_kind_name(el->lock.kind));
+                "the service account needs get, create and update on %s)",
+                el->last_error, kle_lock_kind_name(el->lock.kind));
         return;
     case KLE_API_UNAUTHORIZED:
         level = KLE_LOG_ERR;
@@ -781,6 +783,84 @@ kle_elector_watch_restart(kle_elector_t *el, const char *rv)
 }
 
 
+/*
+ * A failed watch is tried again after a backoff that doubles from a
+ * quarter of a retry period up to one: a refusal right after an API
+ * server restart passes soon.
+ */
+static void
+kle_elector_watch_later(kle_elector_t *el, int64_t now)
+{
+    int64_t  rp = el->election.cfg.retry_period;
+
+    el->watch_backoff = el->watch_backoff == 0 ? rp / 4
+                                               : el->watch_backoff * 2;
+    if (el->watch_backoff > rp || el->watch_backoff <= 0) {
+        el->watch_backoff = rp;
+    }
+
+    el->watch_after = now + el->watch_backoff;
+}
+
+
+/*
+ * A watch that heard nothing (not a byte) for a renew deadline, while
+ * another holder's lease runs and that holder was last seen writing more
+ * often than that, is taken for dead.  A middlebox that lost the
+ * connection (NAT, conntrack, an L4 balancer) may hold it open with no
+ * FIN and no RST, so the transport gives up its connections and the watch
+ * starts again on a new one.  With no holder, its lease run out, ourselves
+ * holding (a failing renewal retires the connections itself) or a quiet
+ * lock, silence is normal; a watch not answered at all is dead all the
+ * same.  The mono ms this watch would be judged dead at, 0 if never.
+ */
+static int64_t
+kle_elector_watch_deadline(kle_elector_t *el)
+{
+    const kle_election_t  *e = &el->election;
+
+    if (el->watch == NULL) {
+        return 0;
+    }
+
+    if (el->watch_open
+        && (e->observed.holder[0] == '\0'
+            || kle_record_names(&e->observed, e->cfg.identity)
+            || el->event_gap == 0
+            || el->event_gap >= e->cfg.renew_deadline
+            || e->observed_time + e->observed.lease_duration * 1000LL
+               <= kle_now_ms()))
+    {
+        return 0;
+    }
+
+    return kle_http_heard(el->watch) + e->cfg.renew_deadline;
+}
+
+
+static void
+kle_elector_watch_check(kle_elector_t *el, int64_t now)
+{
+    int64_t  dead;
+
+    dead = kle_elector_watch_deadline(el);
+    if (dead == 0 || now < dead) {
+        return;
+    }
+
+    kle_log(el, KLE_LOG_INFO, "the watch heard nothing for %lld ms while "
+            "the lock is held: watching again on a new connection",
+            (long long) (now - kle_http_heard(el->watch)));
+
+    kle_http_cancel(el->http, el->watch);
+    el->watch = NULL;
+    (void) kle_http_retire(el->http);
+
+    kle_elector_watch_closed(el);
+    el->watch_after = 0;
+}
+
+
 static void
 kle_elector_watch_open(void *data)
 {
@@ -792,6 +872,13 @@ kle_elector_watch_open(void *data)
     }
 
     el->watch_open = 1;
+    el->watch_backoff = 0;
+
+    if (el->watch_refused) {
+        el->watch_refused = 0;
+        kle_log(el, KLE_LOG_NOTICE, "watching the lock again");
+    }
+
     kle_log(el, KLE_LOG_DEBUG, "watching the lock from version \"%s\"",
             el->watch_rv);
 
@@ -814,10 +901,12 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
     kle_watch_event_t   wev;
     char                err[256];
     unsigned            ev;
+    int64_t             now;
 
     if (el->stopped) {
         return;
     }
+
 
     if (kle_lock_watch_event(&el->lock, line, len, &wev, err, sizeof(err))
         != 0)
@@ -831,6 +920,9 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
     switch (wev.type) {
 
     case KLE_WATCH_CHANGED:
+        now = kle_now_ms();
+        el->event_gap = el->event_at != 0 ? now - el->event_at : 0;
+        el->event_at = now;
         memcpy(el->watch_rv, wev.rv, sizeof(el->watch_rv));
         ev = kle_election_observe(&el->election, kle_now_ms(), &wev.rec,
                                   wev.rv);
@@ -861,7 +953,7 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
         if (wev.code == 410) {
             kle_elector_relist(el);
         } else {
-            el->watch_after = kle_now_ms() + el->election.cfg.retry_period;
+            kle_elector_watch_later(el, kle_now_ms());
         }
 
         kle_elector_watch_closed(el);
@@ -898,16 +990,25 @@ kle_elector_watch_done(const kle_http_response_t *resp, void *data)
     } else if (resp->code == 410) {
         kle_elector_relist(el);
 
-    } else if (resp->code == 400 || resp->code == 403 || resp->code == 404
-               || resp->code == 405)
-    {
-        el->watch_off = 1;
-        kle_log(el, KLE_LOG_NOTICE, "watching the lock was refused (HTTP %d)"
-                "; following by polling only (RBAC: list and watch on %s)",
-                resp->code, kle_lock_kind_name(el->lock.kind));
+    } else if (resp->retired) {
+        /* its connection was given up, not the watch: at once, anew */
+        el->watch_after = 0;
 
     } else {
-        el->watch_after = now + el->election.cfg.retry_period;
+        /*
+         * Refused (RBAC, a server whose caches are not filled yet after a
+         * restart) or failed: followers poll meanwhile, and the watch is
+         * tried again, as any failed request is.
+         */
+        if (resp->code >= 400 && resp->code < 500 && !el->watch_refused) {
+            el->watch_refused = 1;
+            kle_log(el, KLE_LOG_NOTICE, "watching the lock was refused "
+                    "(HTTP %d); following by polling, and trying again "
+                    "(RBAC: watch on %s)", resp->code,
+                    kle_lock_kind_name(el->lock.kind));
+        }
+
+        kle_elector_watch_later(el, now);
     }
 
     kle_elector_watch_closed(el);
@@ -994,7 +1095,7 @@ kle_elector_watch(kle_elector_t *el, int64_t now)
     kle_election_t  *e = &el->election;
     char             path[768], url[1024];
 
-    if (el->stopped || el->watch_off || el->watch != NULL
+    if (el->stopped || el->watch != NULL
         || el->relist != NULL || e->state == KLE_STATE_RELEASED
         || e->release_wanted || !e->have_observed || now < el->watch_after)
     {
@@ -1049,7 +1150,7 @@ kle_elector_run(kle_elector_t *el)
     kle_election_t  *e = &el->election;
     kle_action_t     act;
     unsigned         ev;
-    int64_t          now, wait;
+    int64_t          now, wait, dead;
 
     for ( ;; ) {
         if (el->stopped || el->http == NULL) {
@@ -1061,6 +1162,7 @@ kle_elector_run(kle_elector_t *el)
         now = kle_now_ms();
         ev = kle_election_next(e, now, kle_wall_us(), &act);
         kle_elector_events(el, ev);
+        kle_elector_watch_check(el, now);
         kle_elector_watch(el, now);
 
         if (el->stopped) {
@@ -1099,11 +1201,17 @@ kle_elector_run(kle_elector_t *el)
         }
 
         /* a watch to start again later */
-        if (el->watch == NULL && el->relist == NULL && !el->watch_off
+        if (el->watch == NULL && el->relist == NULL
             && el->watch_after > now && e->state != KLE_STATE_RELEASED
             && (wait < 0 || el->watch_after - now < wait))
         {
             wait = el->watch_after - now;
+        }
+
+        /* or to judge silent */
+        dead = kle_elector_watch_deadline(el);
+        if (dead != 0 && (wait < 0 || dead - now < wait)) {
+            wait = dead > now ? dead - now : 0;
         }
 
         return wait < 0 ? -1 : (long) wait;

@@ -4,6 +4,14 @@
  * built-in loop (kle_http_poll: curl_multi_poll, as the CLI does).
  * Completion callbacks always run outside curl's own callbacks, so they may
  * start or cancel requests.
+ *
+ * Connections are kept per curl multi handle, and a multi is given up as a
+ * whole (kle_http_retire): after an API request timed out, curl would
+ * send the next one on the same connection (HTTP/2 multiplexes them all
+ * onto one), which may have died without a word.  New requests go to a
+ * fresh multi, hence new connections.  On the old one, API requests are
+ * failed (resp->retired) at the next entry point; others (hooks, to other
+ * servers) run to their end; then it is closed with its connections.
  */
 
 #include <errno.h>
@@ -19,16 +27,28 @@
 
 #define KLE_HTTP_UA  "nginx-leader-election/0.1"
 
-typedef struct kle_http_sock_s  kle_http_sock_t;
+typedef struct kle_http_sock_s   kle_http_sock_t;
+typedef struct kle_http_multi_s  kle_http_multi_t;
 
 struct kle_http_sock_s {
     int               fd;
     void             *sock;      /* what the host's watch() returned */
+    kle_http_multi_t *multi;     /* whose socket it is */
     kle_http_sock_t  *next;
+};
+
+struct kle_http_multi_s {
+    kle_http_t        *http;
+    CURLM             *multi;
+    int64_t            expire;   /* mono ms curl's timer is due, -1: none */
+    int                retired;  /* no new requests; closed once idle */
+    kle_http_multi_t  *next;
 };
 
 struct kle_http_req_s {
     kle_http_t         *http;
+    kle_http_multi_t   *multi;       /* the one it was added to */
+    int                 api;         /* with creds: a timeout retires */
     CURL               *easy;
     struct curl_slist  *headers;
     struct curl_slist  *connect_to;
@@ -40,6 +60,7 @@ struct kle_http_req_s {
     size_t              off;         /* streaming: lines before it are out */
     size_t              scan;        /* streaming: no '\n' in [off, scan) */
     int                 open_pending;  /* streaming: a 200, not yet told */
+    int64_t             heard;       /* mono ms of the last bytes in */
     int                 too_large;
     char                retry_after[32];
     int                 has_retry_after;
@@ -53,7 +74,9 @@ struct kle_http_req_s {
 };
 
 struct kle_http_s {
-    CURLM             *multi;
+    kle_http_multi_t  *multi;    /* new requests go here */
+    kle_http_multi_t  *multis;   /* all, the retired ones too */
+    int                reap;     /* retired: API requests to fail */
     kle_http_loop_t    loop;
     int                has_loop;
     kle_http_req_t    *reqs;
@@ -70,6 +93,8 @@ kle_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     kle_http_req_t  *r = userdata;
     size_t           n = size * nmemb;
     char            *p;
+
+    r->heard = kle_now_ms();
 
     /* a stream drops the lines already handed out: once per read */
     if (r->off > 0) {
@@ -116,6 +141,8 @@ kle_http_header(char *buf, size_t size, size_t nitems, void *userdata)
     size_t           n = size * nitems, name = sizeof("Retry-After:") - 1;
     size_t           i, j;
     long             code;
+
+    r->heard = kle_now_ms();
 
     /* the blank line ending a response's headers: a 200 opens a stream */
     if (r->on_line != NULL
@@ -182,7 +209,8 @@ static int
 kle_http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     void *socketp)
 {
-    kle_http_t       *h = userp;
+    kle_http_multi_t *m = userp;
+    kle_http_t       *h = m->http;
     kle_http_sock_t  *s;
     int               events;
 
@@ -196,7 +224,8 @@ kle_http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     s = kle_http_sock_find(h, fd, NULL);
 
     if (what == CURL_POLL_REMOVE) {
-        if (s != NULL) {
+        /* the fd may be another multi's by now: curl closed this one's */
+        if (s != NULL && s->multi == m) {
             h->loop.watch(h->loop.host, fd, KLE_HTTP_REMOVE, s->sock);
             kle_http_sock_forget(h, fd);
         }
@@ -213,6 +242,8 @@ kle_http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
         h->socks = s;
     }
 
+    s->multi = m;
+
     events = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) {
         events |= KLE_HTTP_IN;
@@ -227,14 +258,48 @@ kle_http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 }
 
 
+/*
+ * The host has one timer: it is set for the earliest of the multis' (and
+ * at once while retired API requests wait to be failed).
+ */
+static void
+kle_http_arm(kle_http_t *h)
+{
+    kle_http_multi_t  *m;
+    int64_t            first = -1, now;
+
+    if (!h->has_loop) {
+        return;
+    }
+
+    for (m = h->multis; m != NULL; m = m->next) {
+        if (m->expire >= 0 && (first < 0 || m->expire < first)) {
+            first = m->expire;
+        }
+    }
+
+    now = kle_now_ms();
+
+    if (h->reap) {
+        first = now;
+    }
+
+    h->loop.timer(h->loop.host, first < 0 ? -1
+                                : first > now ? (long) (first - now) : 0);
+}
+
+
 static int
 kle_http_timer_cb(CURLM *multi, long ms, void *userp)
 {
-    kle_http_t  *h = userp;
+    kle_http_multi_t  *m = userp;
 
     (void) multi;
 
-    return h->loop.timer(h->loop.host, ms);
+    m->expire = ms < 0 ? -1 : kle_now_ms() + ms;
+    kle_http_arm(m->http);
+
+    return 0;
 }
 
 
@@ -255,6 +320,62 @@ kle_http_close_cb(void *clientp, curl_socket_t fd)
 }
 
 
+static kle_http_multi_t *
+kle_http_multi(kle_http_t *h)
+{
+    kle_http_multi_t  *m;
+
+    m = calloc(1, sizeof(kle_http_multi_t));
+    if (m == NULL) {
+        return NULL;
+    }
+
+    m->multi = curl_multi_init();
+    if (m->multi == NULL) {
+        free(m);
+        return NULL;
+    }
+
+    m->http = h;
+    m->expire = -1;
+
+    if (h->has_loop) {
+        curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION,
+                          kle_http_socket_cb);
+        curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
+        curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION,
+                          kle_http_timer_cb);
+        curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
+    }
+
+    /* a watch, a request and a release may be open at once; no more */
+    curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
+
+    m->next = h->multis;
+    h->multis = m;
+
+    return m;
+}
+
+
+/* Closes m's connections (the host hears of each socket) and frees it. */
+static void
+kle_http_multi_free(kle_http_t *h, kle_http_multi_t *m)
+{
+    kle_http_multi_t  **l;
+
+    for (l = &h->multis; *l != NULL; l = &(*l)->next) {
+        if (*l == m) {
+            *l = m->next;
+            break;
+        }
+    }
+
+    curl_multi_cleanup(m->multi);
+    free(m);
+}
+
+
 kle_http_t *
 kle_http_create(const kle_http_loop_t *loop)
 {
@@ -272,27 +393,39 @@ kle_http_create(const kle_http_loop_t *loop)
         return NULL;
     }
 
-    h->multi = curl_multi_init();
+    if (loop != NULL) {
+        h->loop = *loop;
+        h->has_loop = 1;
+    }
+
+    h->multi = kle_http_multi(h);
     if (h->multi == NULL) {
         free(h);
         return NULL;
     }
 
-    if (loop != NULL) {
-        h->loop = *loop;
-        h->has_loop = 1;
-        curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION,
-                          kle_http_socket_cb);
-        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION,
-                          kle_http_timer_cb);
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    return h;
+}
+
+
+int
+kle_http_retire(kle_http_t *h)
+{
+    kle_http_multi_t  *m;
+
+    m = kle_http_multi(h);
+    if (m == NULL) {
+        return -1;
     }
 
-    /* a watch, a request and a release may be open at once; no more */
-    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
+    h->multi->retired = 1;
+    h->multi = m;
+    h->reap = 1;
 
-    return h;
+    /* its API requests are failed at the next entry point: make it soon */
+    kle_http_arm(h);
+
+    return 0;
 }
 
 
@@ -310,7 +443,9 @@ kle_http_req_free(kle_http_t *h, kle_http_req_t *r)
     h->pending--;
 
     if (r->easy) {
-        curl_multi_remove_handle(h->multi, r->easy);
+        if (r->multi != NULL) {
+            curl_multi_remove_handle(r->multi->multi, r->easy);
+        }
         curl_easy_cleanup(r->easy);
     }
     curl_slist_free_all(r->headers);
@@ -334,7 +469,10 @@ kle_http_destroy(kle_http_t *h)
     }
 
     /* may still call the socket and close callbacks for cached connections */
-    curl_multi_cleanup(h->multi);
+
+    while (h->multis != NULL) {
+        kle_http_multi_free(h, h->multis);
+    }
 
     while (h->socks) {
         kle_http_sock_forget(h, h->socks->fd);
@@ -495,6 +633,8 @@ kle_http_start(kle_http_t *h, const char *method, const char *url,
     }
 
     r->http = h;
+    r->api = (creds != NULL);
+    r->heard = kle_now_ms();
     r->done = done;
     r->on_open = on_open;
     r->on_line = on_line;
@@ -557,9 +697,11 @@ kle_http_start(kle_http_t *h, const char *method, const char *url,
         curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
     }
 
-    if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+    if (curl_multi_add_handle(h->multi->multi, e) != CURLM_OK) {
         goto failed;
     }
+
+    r->multi = h->multi;
 
     return r;
 
@@ -596,6 +738,13 @@ kle_http_cancel(kle_http_t *h, kle_http_req_t *r)
     if (r != NULL) {
         kle_http_req_free(h, r);
     }
+}
+
+
+int64_t
+kle_http_heard(const kle_http_req_t *r)
+{
+    return r->heard;
 }
 
 
@@ -692,10 +841,74 @@ kle_http_lines(kle_http_t *h)
 }
 
 
+/*
+ * The retired multis: their API requests are failed, one at a time (a
+ * callback may cancel or start any request, or retire again); a retired
+ * multi with nothing left running is closed with its connections.
+ */
+static void
+kle_http_reap(kle_http_t *h)
+{
+    kle_http_multi_t     *m, *next;
+    kle_http_req_t       *r;
+    kle_http_response_t   resp;
+    kle_http_done_pt      done;
+    void                 *data;
+
+    while (h->reap) {
+        for (r = h->reqs; r != NULL; r = r->next) {
+            if (r->api && r->multi != NULL && r->multi->retired) {
+                break;
+            }
+        }
+
+        if (r == NULL) {
+            h->reap = 0;
+            break;
+        }
+
+        curl_multi_remove_handle(r->multi->multi, r->easy);
+        r->multi = NULL;
+
+        memset(&resp, 0, sizeof(resp));
+        resp.error = "abandoned with its connection, after the server "
+                     "stopped answering on it";
+        resp.retired = 1;
+        resp.body = "";
+
+        done = r->done;
+        data = r->data;
+
+        done(&resp, data);
+
+        kle_http_req_free(h, r);
+    }
+
+    for (m = h->multis; m != NULL; m = next) {
+        next = m->next;
+
+        if (!m->retired) {
+            continue;
+        }
+
+        for (r = h->reqs; r != NULL; r = r->next) {
+            if (r->multi == m) {
+                break;
+            }
+        }
+
+        if (r == NULL) {
+            kle_http_multi_free(h, m);
+        }
+    }
+}
+
+
 /* Hands finished transfers to their callbacks, outside curl's callbacks. */
 static void
 kle_http_finish(kle_http_t *h)
 {
+    kle_http_multi_t     *mu;
     CURLMsg              *m;
     CURLcode              rc;
     kle_http_req_t       *r;
@@ -707,54 +920,77 @@ kle_http_finish(kle_http_t *h)
 
     kle_http_lines(h);
 
-    while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
-        if (m->msg != CURLMSG_DONE) {
-            continue;
+    /*
+     * Multis are freed only in kle_http_reap(); one that a callback adds
+     * goes to the head of the list and has no message yet.
+     */
+    for (mu = h->multis; mu != NULL; mu = mu->next) {
+
+        while ((m = curl_multi_info_read(mu->multi, &left)) != NULL) {
+            if (m->msg != CURLMSG_DONE) {
+                continue;
+            }
+
+            r = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+                              (char **) &r);
+            if (r == NULL) {
+                continue;
+            }
+
+            rc = m->data.result;
+            code = 0;
+
+            memset(&resp, 0, sizeof(resp));
+
+            if (rc == CURLE_OK) {
+                curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+                resp.code = (int) code;
+                resp.retry_after = r->has_retry_after ? r->retry_after
+                                                      : NULL;
+
+            } else if (r->too_large) {
+                resp.error = "the answer exceeds 4 MiB";
+
+            } else {
+                resp.error = r->error[0] ? r->error : curl_easy_strerror(rc);
+                resp.timed_out = (rc == CURLE_OPERATION_TIMEDOUT);
+            }
+
+            /*
+             * No answer in time: its connection, and any other of this
+             * multi, may be dead while still open (curl would reuse
+             * them).  Retired before the callback, so that what it sends
+             * goes out on a new connection.
+             */
+            if (resp.timed_out && r->api && r->multi == h->multi) {
+                (void) kle_http_retire(h);
+            }
+
+            resp.body = r->body ? r->body + r->off : "";
+            resp.body_len = r->len - r->off;
+
+            /* detach first: the callback may start or cancel requests */
+            curl_multi_remove_handle(mu->multi, r->easy);
+            r->multi = NULL;
+            done = r->done;
+            data = r->data;
+
+            done(&resp, data);
+
+            kle_http_req_free(h, r);
         }
-
-        r = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &r);
-        if (r == NULL) {
-            continue;
-        }
-
-        rc = m->data.result;
-        code = 0;
-
-        memset(&resp, 0, sizeof(resp));
-
-        if (rc == CURLE_OK) {
-            curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
-            resp.code = (int) code;
-            resp.retry_after = r->has_retry_after ? r->retry_after : NULL;
-
-        } else if (r->too_large) {
-            resp.error = "the answer exceeds 4 MiB";
-
-        } else {
-            resp.error = r->error[0] ? r->error : curl_easy_strerror(rc);
-            resp.timed_out = (rc == CURLE_OPERATION_TIMEDOUT);
-        }
-
-        resp.body = r->body ? r->body + r->off : "";
-        resp.body_len = r->len - r->off;
-
-        /* detach first: the callback may start or cancel requests */
-        curl_multi_remove_handle(h->multi, r->easy);
-        done = r->done;
-        data = r->data;
-
-        done(&resp, data);
-
-        kle_http_req_free(h, r);
     }
+
+    kle_http_reap(h);
 }
 
 
 void
 kle_http_socket_action(kle_http_t *h, int fd, int what)
 {
-    int  running, ev = 0;
+    kle_http_sock_t  *s;
+    int               running, ev = 0;
 
     if (what & KLE_HTTP_IN) {
         ev |= CURL_CSELECT_IN;
@@ -763,7 +999,10 @@ kle_http_socket_action(kle_http_t *h, int fd, int what)
         ev |= CURL_CSELECT_OUT;
     }
 
-    curl_multi_socket_action(h->multi, fd, ev, &running);
+    s = kle_http_sock_find(h, fd, NULL);
+
+    curl_multi_socket_action(s != NULL ? s->multi->multi : h->multi->multi,
+                             fd, ev, &running);
     kle_http_finish(h);
 }
 
@@ -771,9 +1010,32 @@ kle_http_socket_action(kle_http_t *h, int fd, int what)
 void
 kle_http_timeout(kle_http_t *h)
 {
-    int  running;
+    kle_http_multi_t  *m;
+    int                running;
 
-    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    /* the host has one timer for all: each multi looks at its own */
+    for (m = h->multis; m != NULL; m = m->next) {
+        if (m->expire >= 0) {
+            curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0,
+                                     &running);
+        }
+    }
+
+    kle_http_finish(h);
+    kle_http_arm(h);
+}
+
+
+static void
+kle_http_perform(kle_http_t *h)
+{
+    kle_http_multi_t  *m;
+    int                running;
+
+    for (m = h->multis; m != NULL; m = m->next) {
+        curl_multi_perform(m->multi, &running);
+    }
+
     kle_http_finish(h);
 }
 
@@ -781,14 +1043,15 @@ kle_http_timeout(kle_http_t *h)
 void
 kle_http_poll(kle_http_t *h, long ms)
 {
-    int  running;
-
-    curl_multi_perform(h->multi, &running);
-    kle_http_finish(h);
+    kle_http_perform(h);
 
     if (ms > 0) {
-        curl_multi_poll(h->multi, NULL, 0, (int) ms, NULL);
-        curl_multi_perform(h->multi, &running);
-        kle_http_finish(h);
+        /* waits on the new multi; a retired one is looked at often */
+        if (h->multis->next != NULL) {
+            ms = ms < 50 ? ms : 50;
+        }
+
+        curl_multi_poll(h->multi->multi, NULL, 0, (int) ms, NULL);
+        kle_http_perform(h);
     }
 }

@@ -8,6 +8,7 @@
 #define KLE_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "kle_kubeconfig.h"
 
 #define KLE_HTTP_IN      1
@@ -35,6 +36,7 @@ typedef struct {
     size_t       body_len;
     const char  *retry_after;  /* Retry-After header value, NULL if none */
     int          timed_out;
+    int          retired;      /* dropped by kle_http_retire(): send again */
 } kle_http_response_t;
 
 typedef void (*kle_http_done_pt)(const kle_http_response_t *resp, void *data);
@@ -75,7 +77,18 @@ kle_http_req_t *kle_http_watch(kle_http_t *h, const char *url,
     long timeout_ms, kle_creds_t *creds, kle_http_open_pt on_open,
     kle_http_line_pt on_line, kle_http_done_pt done, void *data);
 void kle_http_cancel(kle_http_t *h, kle_http_req_t *r);
+/*
+ * Gives up every open connection, as one may have died without a word
+ * (NAT or balancer state lost; HTTP/2 carries every request on one):
+ * requests started from now on go out on new connections; those in flight
+ * end with resp->retired, and the old connections are closed, at the next
+ * entry point below.  Done on its own when a request with creds times
+ * out.  -1 (nothing changed) if out of memory.
+ */
+int kle_http_retire(kle_http_t *h);
 int kle_http_pending(const kle_http_t *h);   /* requests in flight */
+/* Monotonic ms r last received bytes (headers or body), or started. */
+int64_t kle_http_heard(const kle_http_req_t *r);
 
 /* Event loop entry points. */
 void kle_http_socket_action(kle_http_t *h, int fd, int what);

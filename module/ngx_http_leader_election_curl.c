@@ -5,6 +5,12 @@
  * timer an ngx_event_t.  The fds stay curl's: nginx never closes them.
  * Every event asks the guard first: an elector whose configuration is
  * over is destroyed, loop included, before it sees another byte.
+ *
+ * The transport may give up all its connections at once (kle_http_retire:
+ * a request timed out, or the watch fell silent): it closes them through
+ * the closing callback, each before its fd can be reused, and keeps one
+ * timer for all its curl multis.  Nothing here depends on which multi a
+ * socket belongs to.
  */
 
 

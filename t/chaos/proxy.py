@@ -16,6 +16,12 @@ answers "ok MODE" when it is in force:
                             nothing goes up; "pass" heals it (held bytes
                             then flow, as TCP would retransmit them)
     reset                   every connection is reset (RST), new ones too
+    freeze                  every connection open now stops passing bytes,
+                            either way, for good, and is held open (no FIN,
+                            no RST: a NAT or conntrack entry that expired,
+                            an API server's node gone behind an L4
+                            balancer); new connections pass as the mode
+                            says.  "pass" does not revive them.
     quit                    exit
 
 It exits when stdin closes, so that it never outlives the chaos run.  TLS
@@ -66,6 +72,7 @@ class Conn:
         self.up = Direction()                 # client -> upstream
         self.down = Direction()               # upstream -> client
         self.closed = False
+        self.frozen = False                   # held for good: "freeze"
 
 
 class Proxy:
@@ -198,7 +205,7 @@ class Proxy:
             for src, dst, d, name in (
                     (conn.client, conn.upstream, conn.up, 'up'),
                     (conn.upstream, conn.client, conn.down, 'down')):
-                frozen = name in self.frozen
+                frozen = name in self.frozen or conn.frozen
                 ev_src = 0
                 if not frozen and not d.eof and d.pending() < MAX_BUFFER:
                     ev_src = selectors.EVENT_READ
@@ -244,6 +251,9 @@ class Proxy:
             self.frozen = set(words[1:]) or {'up', 'down'}
             if not self.frozen <= {'up', 'down'}:
                 self.frozen = {'up', 'down'}
+        elif cmd == 'freeze':
+            for conn in self.conns:
+                conn.frozen = True
         elif cmd == 'reset':
             self.mode = 'reset'
             self.frozen = set()
@@ -284,7 +294,7 @@ class Proxy:
                     self.ready(key.fileobj, ev)
             now = time.monotonic()
             for conn in self.conns:
-                if conn.closed or conn.upstream is None:
+                if conn.closed or conn.upstream is None or conn.frozen:
                     continue
                 if 'up' not in self.frozen:
                     self.flush(conn, conn.upstream, conn.up, now)

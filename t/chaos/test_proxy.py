@@ -164,6 +164,31 @@ def main():
     px.cmd('pass')
     ok(roundtrip(px.conn()) is not None, 'pass again: a new connection works')
 
+    # freeze: open connections hold for good, new ones pass
+    s4 = px.conn()
+    ok(roundtrip(s4) is not None, 'before freeze: the echo comes back')
+    s5 = px.conn()
+    ok(px.cmd('freeze') == 'ok freeze', 'freeze command answered')
+    ok(roundtrip(s4, timeout=0.5) is None,
+       'freeze: nothing comes back on an open connection')
+    ok(roundtrip(s5, timeout=0.5) is None,
+       'freeze: nor on an idle one')
+    s6 = px.conn()
+    ok(roundtrip(s6) is not None, 'freeze: a new connection passes')
+    try:
+        s4.settimeout(0.3)
+        d = s4.recv(10)
+        held = False
+    except socket.timeout:
+        held = True
+    except OSError:
+        held = False
+    ok(held, 'freeze: the frozen connection is held open (no FIN, no RST)')
+    px.cmd('pass')
+    ok(roundtrip(s4, timeout=0.5) is None,
+       'pass: a frozen connection stays dead')
+    ok(roundtrip(s6) is not None, 'pass: the new one still passes')
+
     px.stop()
     ok(px.p.returncode == 0, 'the proxy exits when its stdin closes')
     print('1..%d' % n)
