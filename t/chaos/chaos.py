@@ -291,8 +291,12 @@ http {{
     server {{
         listen 127.0.0.1:{self.port};
 
+        # one read of the shared state: the token is empty unless this
+        # instance leads, so "leader" and "token" come from one snapshot
+        # ($leader_election_is_leader beside it would be a second read)
         location = /probe {{
-            return 200 "$leader_election_is_leader $leader_election_fencing_token $pid\\n";
+            set $probe_token $leader_election_fencing_token;
+            return 200 "$probe_token $pid\\n";
         }}
         location = /leader {{
             leader_election_status;
@@ -512,11 +516,12 @@ class Prober(threading.Thread):
         head, _, body = data.partition(b'\r\n\r\n')
         code = head.split(b' ', 2)[1].decode() if b' ' in head else '000'
         fields = body.decode('ascii', 'replace').split(' ')
-        if code != '200' or len(fields) != 3:
+        if code != '200' or len(fields) != 2:
             self.out.write('%.3f %.3f ERR http-%s %r\n'
                            % (s * 1000, r * 1000, code, body[:40]))
             return False
-        leader, token, pid = fields[0], fields[1] or '-', fields[2].strip()
+        token, pid = fields[0] or '-', fields[1].strip()
+        leader = '0' if token == '-' else '1'
         self.out.write('%.3f %.3f 200 %s %s %s\n'
                        % (s * 1000, r * 1000, leader, token, pid))
         if leader == '1':
