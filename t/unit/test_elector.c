@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -100,6 +101,17 @@ static int64_t
 now_ms(void)
 {
     return kle_now_ms();
+}
+
+
+/* CPU time of the process (both threads), ms */
+static int64_t
+cpu_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 
@@ -953,6 +965,28 @@ get_sent(void)
 
 
 /*
+ * How late the follower's view of b's renewals is (ms): the age of the
+ * renewal it last saw.  Sampled after every run of the elector.
+ */
+static int64_t  view_lag;
+
+static int
+lag_sample(void)
+{
+    int64_t               lag;
+    kle_elector_status_t  st;
+
+    kle_elector_status(cur, &st);
+    if (strcmp(st.record.holder, "b") == 0 && st.record.renew_time > 0) {
+        lag = (kle_wall_us() - st.record.renew_time) / 1000;
+        view_lag = lag > view_lag ? lag : view_lag;
+    }
+
+    return 0;
+}
+
+
+/*
  * A follower with its watch sends nothing while the holder renews, then
  * takes over a lease after the last renewal it saw, with one PUT on the
  * version of that renewal and no GET.
@@ -982,13 +1016,28 @@ test_silent_follower(void)
     /* b renews for 3 leases: not one request from a */
     gets = srv_count(0, "GET", OBJ);
     last = 0;
+    view_lag = 0;
     for (t = 0; t < 3 * LD / RP; t++) {
         srv_write("b", LD / 1000);
         last = now_ms();
-        drive(cur, RP, NULL);
+        drive(cur, RP, lag_sample);
     }
     is_int(srv_count(0, "GET", OBJ) - gets, 0, "silent: no GET in steady state");
-    is_int(srv_count(mark, "PUT", OBJ), 0, "silent: no PUT in steady state");
+
+    /*
+     * A process not run for a lease (a loaded machine) sees no renewal
+     * for a lease, and may try to take over: the PUT, on the version it
+     * saw, only loses a race.  Otherwise not one PUT.
+     */
+    if (view_lag < LD - RP) {
+        is_int(srv_count(mark, "PUT", OBJ), 0,
+               "silent: no PUT in steady state");
+
+    } else {
+        printf("#   the renewals reached a %lld ms late: a PUT may go\n",
+               (long long) view_lag);
+        ok(1, "silent: no PUT in steady state # SKIP a stalled process");
+    }
     is_str(seen.holder, "b", "silent: b seen");
 
     /* b stops: a's takeover is one PUT a lease after the last renewal */
@@ -1135,7 +1184,7 @@ test_framing(void)
 {
     char    *junk, line[1024];
     size_t   n, half;
-    int64_t  t0;
+    int64_t  t0, cpu0;
 
     n = 3 * 1024 * 1024;
     junk = malloc(n);
@@ -1146,6 +1195,7 @@ test_framing(void)
     memset(junk, '\n', n / 2);
 
     t0 = now_ms();
+    cpu0 = cpu_ms();
     srv_raw(junk, n);
     snprintf(line, sizeof(line), "{\"type\":\"MODIFIED\",\"object\":{"
              "\"kind\":\"Lease\",\"metadata\":{\"name\":\"nginx-web\","
@@ -1156,9 +1206,12 @@ test_framing(void)
     drive(cur, 50, NULL);
     srv_raw(line + half, strlen(line) - half);
     ok(drive(cur, 5000, holder_x), "framing: the cut event arrives");
-    printf("#   3 MiB of empty lines and an event in %lld ms\n",
-           (long long) (now_ms() - t0));
-    ok(now_ms() - t0 < 3000, "framing: in linear time");
+    printf("#   3 MiB of empty lines and an event in %lld ms, %lld ms of "
+           "CPU\n", (long long) (now_ms() - t0),
+           (long long) (cpu_ms() - cpu0));
+
+    /* CPU time: a loaded machine stretches the wall clock, not this */
+    ok(cpu_ms() - cpu0 < 3000, "framing: in linear time");
     free(junk);
 }
 
