@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""make chaos: real nginx replicas, one emulated API server, random faults.
+"""make chaos: real nginx replicas, one API server, random faults.
 
     chaos.py --dir DIR [--seconds S] [--changes N] [--seed X] [--replicas R]
              [--module SO] [--nginx BIN] [--mix kind=weight,...]
+             [--server emulator|real]
 
-Starts the Kubernetes API emulator, R nginx replicas (master_process on,
-two workers each, the module built in this tree, identities r1..rR) and,
-for each replica, a TCP proxy of its own between it and the API server.
+Starts the Kubernetes API emulator (or kube-apiserver and etcd), R nginx
+replicas (master_process on, two workers each, the module built in this
+tree, identities r1..rR) and, for each replica, a TCP proxy of its own
+between it and the API server.
 Probes every replica continuously and injects faults chosen at random
 (seeded) until N leadership changes or S seconds, whichever comes first.
 Then heals everything, checks that a leader comes back, stops every
