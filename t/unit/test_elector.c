@@ -1205,7 +1205,7 @@ test_framing(void)
     srv_raw(line, half);
     drive(cur, 50, NULL);
     srv_raw(line + half, strlen(line) - half);
-    ok(drive(cur, 5000, holder_x), "framing: the cut event arrives");
+    ok(drive(cur, 30000, holder_x), "framing: the cut event arrives");
     printf("#   3 MiB of empty lines and an event in %lld ms, %lld ms of "
            "CPU\n", (long long) (now_ms() - t0),
            (long long) (cpu_ms() - cpu0));
