@@ -686,6 +686,7 @@ class Chaos:
             'probe_gap_s': PROBE_GAP, 'probe_timeout_s': PROBE_TIMEOUT,
             'election': ELECTION, 'lock': LOCK,
             'nginx_version': nginx_version(self.nginx),
+            'commit': git_commit(),
         }
         with open(os.path.join(self.dir, 'params.json'), 'w') as f:
             json.dump(params, f, indent=1)
@@ -1234,6 +1235,21 @@ def free_ports(base, n):
             return list(range(port, port + n))
         port += n
     raise RuntimeError('no %d free ports from %d' % (n, base))
+
+
+def git_commit():
+    """The tree's commit, "+" if it has changes; None outside git."""
+    try:
+        head = subprocess.run(['git', '-C', TOP, 'rev-parse', '--short',
+                               'HEAD'], capture_output=True, text=True)
+        dirty = subprocess.run(['git', '-C', TOP, 'status', '--porcelain',
+                                '--untracked-files=no'],
+                               capture_output=True, text=True)
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ('+' if dirty.stdout.strip() else '')
 
 
 def nginx_version(nginx):
