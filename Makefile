@@ -88,7 +88,12 @@ $(ASAN_B)/lib/%.o: lib/%.c $(LIB_HDRS)
 $(ASAN_B)/libkle.a: $(ASAN_OBJS)
 	$(AR) rcs $@ $^
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(B)/t/claim_log_delay.so
+
+# an LD_PRELOAD shim for t/026_claim_log_order.t
+$(B)/t/claim_log_delay.so: t/preload/claim_log_delay.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
 $(B)/t/%: t/unit/%.c t/unit/kle_test.h t/unit/kle_test_dir.h $(B)/libkle.a
 	@mkdir -p $(@D)
