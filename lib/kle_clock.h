@@ -17,8 +17,8 @@ int64_t kle_now_ms(void);
 int64_t kle_wall_us(void);
 
 /*
- * An upper bound of kle_now_ms() from CLOCK_MONOTONIC_COARSE: the coarse
- * clock plus its resolution, rounded up.  Cheaper than kle_now_ms().
+ * An upper bound of kle_now_ms(), for the readers: kle_now_ms() itself
+ * (the coarse clock plus its resolution is not one, kle_clock.c).
  */
 int64_t kle_now_bound_ms(void);
 

@@ -148,7 +148,7 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
     int32_t                           term;
     int64_t                           now, until;
     uint32_t                          leading;
-    ngx_uint_t                        changed;
+    ngx_uint_t                        changed, logged;
     ngx_atomic_uint_t                 seq;
     ngx_http_leader_election_snap_t  *snap;
 
@@ -159,12 +159,31 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
     /* a claim is logged as made no later than this */
     now = kle_now_ms();
 
+    snap = &le->sh->snap;
+
+    /*
+     * A new claim is logged before it is written: killed in between, the
+     * log holds a claim no worker saw, never one it did not record.  This
+     * process is the only writer of its generation, so the snapshot read
+     * here is its own last write.  An end ("none") is logged after.
+     */
+
+    logged = 0;
+
+    if (!keep_claim && until != 0
+        && (snap->leading != leading || snap->claim_until != until
+            || snap->term != term))
+    {
+        ngx_http_leader_election_log_claim(le, ngx_cycle->log, until, term,
+                                           now);
+        logged = 1;
+    }
+
     if (ngx_http_leader_election_write_begin(le, generation, &seq) != NGX_OK)
     {
         return NGX_DECLINED;
     }
 
-    snap = &le->sh->snap;
     changed = 0;
 
     if (!keep_claim) {
@@ -206,7 +225,7 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
 
     ngx_http_leader_election_write_end(le, seq);
 
-    if (changed) {
+    if (changed && !logged) {
         ngx_http_leader_election_log_claim(le, ngx_cycle->log, until, term,
                                            now);
     }
@@ -265,9 +284,10 @@ ngx_http_leader_election_limit(ngx_http_leader_election_t *le,
 
 /*
  * The chaos checker's record of every interval in which a worker may act
- * as leader, on CLOCK_MONOTONIC: "claim" with now read before the write,
- * "none" with now read after it.  At debug level through ngx_log_error(),
- * so that "error_log ... debug_core" shows it in any nginx build.
+ * as leader, on CLOCK_MONOTONIC: "claim" with now read before the write
+ * (a new claim is logged before it is written, too), "none" with now read
+ * after it.  At debug level through ngx_log_error(), so that "error_log
+ * ... debug_core" shows it in any nginx build.
  */
 
 static void

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""make chaos: real nginx replicas, one emulated API server, random faults.
+"""make chaos: real nginx replicas, one API server, random faults.
 
     chaos.py --dir DIR [--seconds S] [--changes N] [--seed X] [--replicas R]
              [--module SO] [--nginx BIN] [--mix kind=weight,...]
+             [--server emulator|real]
 
-Starts the Kubernetes API emulator, R nginx replicas (master_process on,
-two workers each, the module built in this tree, identities r1..rR) and,
-for each replica, a TCP proxy of its own between it and the API server.
+Starts the Kubernetes API emulator (or kube-apiserver and etcd), R nginx
+replicas (master_process on, two workers each, the module built in this
+tree, identities r1..rR) and, for each replica, a TCP proxy of its own
+between it and the API server.
 Probes every replica continuously and injects faults chosen at random
 (seeded) until N leadership changes or S seconds, whichever comes first.
 Then heals everything, checks that a leader comes back, stops every
@@ -68,6 +70,8 @@ MIX = {
     'slow_cutoff': 2,       # answers come late, then the replica is cut off
     'proxy_reset': 3,       # the replica's proxy resets every connection
     'proxy_latency': 4,     # the replica's proxy delays both directions
+    'freeze': 3,            # the replica's open connections die silently
+    'slow': 1,              # the replica's bytes slowed to a trickle
     'api_latency': 3,       # the API server answers late (everyone)
     'api_5xx': 3,           # the API server fails requests
     'api_lost_answer': 2,   # writes commit, their answer is a 500
@@ -75,7 +79,24 @@ MIX = {
     'api_410': 3,           # watch history compacted: 410 on resume
     'api_429': 1,           # too many requests, Retry-After 1
 }
-API_FAULTS = {k for k in MIX if k.startswith('api_')}
+
+# Against the real kube-apiserver and etcd (--server real): the replicas'
+# own faults, and the server's: what the emulator fakes (5xx, 429, lost
+# answers) a real server does not do on demand; it dies, stops, forgets.
+REAL_MIX = {k: w for k, w in MIX.items() if not k.startswith('api_')}
+REAL_MIX.update({
+    'freeze': 4,
+    'slow': 2,
+    'api_kill9': 2,         # kill -9 kube-apiserver, started again
+    'api_etcd_kill9': 2,    # kill -9 etcd, started again
+    'api_stop': 2,          # SIGSTOP kube-apiserver > renew_deadline
+    'api_compact': 3,       # etcd compacted: resumed watches get 410
+    'api_freeze': 2,        # every replica's open connections die silently
+    'api_slow': 1,          # every replica's bytes slowed
+    'api_latency': 2,       # every replica's answers late
+    'api_reset': 1,         # every replica's connections reset
+})
+API_FAULTS = {k for k in list(MIX) + list(REAL_MIX) if k.startswith('api_')}
 
 # The faults aimed at the current leader: each ends its term, at once (a
 # release) or once its lease runs out.
@@ -197,6 +218,27 @@ class Emulator:
                 self.proc.wait()
 
 
+class RealServer:
+    """kube-apiserver and etcd (t/kube/kube_server.py, make
+    kube-apiserver), with the least-privilege identity of
+    docs/examples/kubernetes.yaml for the chaos lock."""
+
+    def __init__(self, run):
+        sys.path.insert(0, os.path.join(TOP, 't', 'kube'))
+        from kube_server import KubeServer
+        self.dir = os.path.join(run.dir, 'api')
+        self.k = KubeServer(self.dir)
+        self.k.start()
+        kind, ns_name = LOCK.split(' ')
+        path = self.k.grant('%s/%s' % (kind, ns_name))
+        self.token = open(path + '.token').read().strip()
+        self.port = int(self.k.url.rsplit(':', 1)[1])
+        self.ca = self.k.ca
+
+    def stop(self):
+        self.k.stop()
+
+
 class Proxy:
     def __init__(self, run, name, upstream_port):
         self.log = open(os.path.join(run.dir, 'proxy-%s.log' % name), 'a')
@@ -219,7 +261,8 @@ class Proxy:
             ans = self.proc.stdout.readline().strip()
             if not ans.startswith('ok'):
                 raise RuntimeError('proxy: %s: %r' % (cmd, ans))
-            self.mode = cmd
+            if cmd not in ('freeze', 'drop'):     # connections, not a mode
+                self.mode = cmd
 
     def stop(self):
         if self.proc.poll() is None:
@@ -291,8 +334,12 @@ http {{
     server {{
         listen 127.0.0.1:{self.port};
 
+        # one read of the shared state: the token is empty unless this
+        # instance leads, so "leader" and "token" come from one snapshot
+        # ($leader_election_is_leader beside it would be a second read)
         location = /probe {{
-            return 200 "$leader_election_is_leader $leader_election_fencing_token $pid\\n";
+            set $probe_token $leader_election_fencing_token;
+            return 200 "$probe_token $pid\\n";
         }}
         location = /leader {{
             leader_election_status;
@@ -512,11 +559,12 @@ class Prober(threading.Thread):
         head, _, body = data.partition(b'\r\n\r\n')
         code = head.split(b' ', 2)[1].decode() if b' ' in head else '000'
         fields = body.decode('ascii', 'replace').split(' ')
-        if code != '200' or len(fields) != 3:
+        if code != '200' or len(fields) != 2:
             self.out.write('%.3f %.3f ERR http-%s %r\n'
                            % (s * 1000, r * 1000, code, body[:40]))
             return False
-        leader, token, pid = fields[0], fields[1] or '-', fields[2].strip()
+        token, pid = fields[0] or '-', fields[1].strip()
+        leader = '0' if token == '-' else '1'
         self.out.write('%.3f %.3f 200 %s %s %s\n'
                        % (s * 1000, r * 1000, leader, token, pid))
         if leader == '1':
@@ -573,7 +621,8 @@ class Chaos:
             self.timings.insert(0, first)
         self.nginx = a.nginx
         self.module = os.path.abspath(a.module)
-        self.mix = parse_mix(a.mix) if a.mix is not None else dict(MIX)
+        base = REAL_MIX if a.server == 'real' else MIX
+        self.mix = parse_mix(a.mix) if a.mix is not None else dict(base)
         self.leader_mix = (parse_mix(a.leader_mix)
                            if a.leader_mix is not None else dict(LEADER_MIX))
         self.replicas = []
@@ -617,7 +666,8 @@ class Chaos:
         os.makedirs(os.path.join(self.dir, 'probes'))
         self.record = Recorder(os.path.join(self.dir, 'faults.jsonl'))
         self.record('run', None, 'setup')
-        self.emu = Emulator(self)
+        self.emu = (RealServer(self) if self.a.server == 'real'
+                    else Emulator(self))
         ports = free_ports(self.a.port, self.a.replicas)
         for i in range(self.a.replicas):
             self.replicas.append(Replica(self, i + 1, ports[i]))
@@ -630,11 +680,13 @@ class Chaos:
             'leader_mix': self.leader_mix, 'leader_gap_s': self.a.leader_gap,
             'max_disrupted': self.a.max_disrupted,
             'nginx': self.nginx, 'module': self.module,
+            'server': self.a.server,
             'ports': ports, 'api_port': self.emu.port,
             'proxy_ports': [r.proxy.port for r in self.replicas],
             'probe_gap_s': PROBE_GAP, 'probe_timeout_s': PROBE_TIMEOUT,
             'election': ELECTION, 'lock': LOCK,
             'nginx_version': nginx_version(self.nginx),
+            'commit': git_commit(),
         }
         with open(os.path.join(self.dir, 'params.json'), 'w') as f:
             json.dump(params, f, indent=1)
@@ -903,9 +955,11 @@ class Chaos:
         self.record(kind, None, 'end')
 
     def f_api_latency(self, rep, rng):
-        self.api_fault('api_latency',
-                       {'kind': 'latency', 'ms': rng.randint(100, 800)},
-                       rng.uniform(1.0, 4.0))
+        ms, secs = rng.randint(100, 800), rng.uniform(1.0, 4.0)
+        if self.a.server == 'real':
+            self.api_proxies('api_latency', 'latency 0 %d' % ms, secs, ms=ms)
+            return
+        self.api_fault('api_latency', {'kind': 'latency', 'ms': ms}, secs)
 
     def f_api_5xx(self, rep, rng):
         spec = {'kind': 'status', 'code': rng.choice([500, 503, 504])}
@@ -921,8 +975,11 @@ class Chaos:
                        rng.uniform(1.0, 3.0))
 
     def f_api_reset(self, rep, rng):
-        self.api_fault('api_reset', {'kind': 'reset'},
-                       rng.uniform(0.3, 2.0))
+        secs = rng.uniform(0.3, 2.0)
+        if self.a.server == 'real':
+            self.api_proxies('api_reset', 'reset', secs)
+            return
+        self.api_fault('api_reset', {'kind': 'reset'}, secs)
 
     def f_api_429(self, rep, rng):
         self.api_fault('api_429',
@@ -934,6 +991,95 @@ class Chaos:
         self.record('api_410', None, 'start')
         self.emu.admin('POST', 'compact')
         self.record('api_410', None, 'end')
+
+    # connections that die silently, bytes slowed: at the replicas'
+    # proxies, against either server
+
+    def f_freeze(self, rep, rng):
+        # every open connection of the replica stops passing bytes, held
+        # open (a NAT entry gone); new ones pass.  Past the renew deadline:
+        # a leader that keeps using them loses its lease.  Then the frozen
+        # ones are reset, as the kernel would give up on them at last.
+        secs = rep.timings[1] / 1000.0 + rng.uniform(0.5, 4.0)
+        rep.proxy.command('freeze')
+        self.record('freeze', rep.name, 'start', secs=secs)
+        self.sleep(secs)
+        rep.proxy.command('drop')
+        self.record('freeze', rep.name, 'end')
+
+    def f_slow(self, rep, rng):
+        rate, secs = rng.choice([300, 1000, 4000]), rng.uniform(1.0, 4.0)
+        rep.proxy.command('slow %d' % rate)
+        self.record('slow', rep.name, 'start', rate=rate, secs=secs)
+        self.sleep(secs)
+        rep.proxy.command('pass')
+        self.record('slow', rep.name, 'end')
+
+    def api_proxies(self, kind, cmd, secs, **detail):
+        """An API fault made at the proxy of every replica not under a
+        fault of its own (one that sets its proxy's mode)."""
+        reps = [r for r in self.replicas if r.lock.acquire(blocking=False)]
+        try:
+            for r in reps:
+                r.proxy.command(cmd)
+            self.record(kind, None, 'start', secs=secs,
+                        replicas=[r.name for r in reps], **detail)
+            self.sleep(secs)
+        finally:
+            for r in reps:
+                try:
+                    r.proxy.command('pass')
+                finally:
+                    r.lock.release()
+        self.record(kind, None, 'end')
+
+    def f_api_freeze(self, rep, rng):
+        # every replica's open connections at once (an API server's node
+        # gone behind an L4 balancer): freezing sets no mode, so replicas
+        # under faults of their own are frozen too
+        secs = (max(r.timings[1] for r in self.replicas) / 1000.0
+                + rng.uniform(0.5, 4.0))
+        for r in self.replicas:
+            r.proxy.command('freeze')
+        self.record('api_freeze', None, 'start', secs=secs)
+        self.sleep(secs)
+        for r in self.replicas:
+            r.proxy.command('drop')
+        self.record('api_freeze', None, 'end')
+
+    def f_api_slow(self, rep, rng):
+        rate = rng.choice([300, 1000, 4000])
+        self.api_proxies('api_slow', 'slow %d' % rate, rng.uniform(1.0, 4.0),
+                         rate=rate)
+
+    # the real server's own faults (--server real)
+
+    def f_api_kill9(self, rep, rng, what='apiserver', kind='api_kill9'):
+        self.record(kind, None, 'start', pid=self.emu.k.pid(what))
+        self.emu.k.kill(what)
+        self.record(kind, None, 'dead')
+        self.sleep(rng.uniform(0.2, 2.0))
+        self.emu.k.restart(what)
+        self.record(kind, None, 'end', pid=self.emu.k.pid(what))
+
+    def f_api_etcd_kill9(self, rep, rng):
+        self.f_api_kill9(rep, rng, 'etcd', 'api_etcd_kill9')
+
+    def f_api_stop(self, rep, rng):
+        secs = (max(r.timings[1] for r in self.replicas) / 1000.0
+                + rng.uniform(0.3, 2.0))
+        self.emu.k.pause('apiserver')
+        self.record('api_stop', None, 'start', secs=secs)
+        try:
+            self.sleep(secs)
+        finally:
+            self.emu.k.resume('apiserver')
+        self.record('api_stop', None, 'end')
+
+    def f_api_compact(self, rep, rng):
+        self.record('api_compact', None, 'start')
+        rev = self.emu.k.compact()
+        self.record('api_compact', None, 'end', revision=rev)
 
     # the run
 
@@ -990,7 +1136,13 @@ class Chaos:
         leader again within a lease and a few retries."""
         for t in self.fault_threads:
             t.join(60)
-        self.emu.admin('DELETE', 'faults')
+        if self.a.server == 'real':
+            for what in ('etcd', 'apiserver'):
+                self.emu.k.resume(what)
+                if not self.emu.k.pid(what):
+                    self.emu.k.restart(what)
+        else:
+            self.emu.admin('DELETE', 'faults')
         for rep in self.replicas:
             rep.signal_all(signal.SIGCONT)
             if rep.proxy.mode != 'pass':
@@ -1055,9 +1207,10 @@ def parse_mix(text):
     for item in filter(None, text.split(',')):
         k, _, w = item.partition('=')
         k = k.strip()
-        if k not in MIX:
+        if k not in MIX and k not in REAL_MIX:
             raise SystemExit('unknown fault kind %r (known: %s)'
-                             % (k, ', '.join(sorted(MIX))))
+                             % (k, ', '.join(sorted(set(MIX)
+                                                    | set(REAL_MIX)))))
         mix[k] = float(w) if w else 1.0
     return mix
 
@@ -1082,6 +1235,21 @@ def free_ports(base, n):
             return list(range(port, port + n))
         port += n
     raise RuntimeError('no %d free ports from %d' % (n, base))
+
+
+def git_commit():
+    """The tree's commit, "+" if it has changes; None outside git."""
+    try:
+        head = subprocess.run(['git', '-C', TOP, 'rev-parse', '--short',
+                               'HEAD'], capture_output=True, text=True)
+        dirty = subprocess.run(['git', '-C', TOP, 'status', '--porcelain',
+                                '--untracked-files=no'],
+                               capture_output=True, text=True)
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ('+' if dirty.stdout.strip() else '')
 
 
 def nginx_version(nginx):
@@ -1122,6 +1290,10 @@ def main():
                                                       '/usr/sbin/nginx'))
     ap.add_argument('--module', default=os.path.join(
         TOP, 'build/modules/ngx_http_leader_election_module.so'))
+    ap.add_argument('--server', choices=('emulator', 'real'),
+                    default=os.environ.get('CHAOS_SERVER') or 'emulator',
+                    help='the emulator (t/emulator) or a real '
+                    'kube-apiserver and etcd (t/kube, make kube-apiserver)')
     ap.add_argument('--verbose', '-v', action='store_true')
     a = ap.parse_args()
     if not 3 <= a.replicas <= 5:

@@ -20,7 +20,8 @@ probes, the faults) and proves, or refutes:
    clock read after the write, rounded down).  A claim published with
    U <= P gives nobody a claim and does not end the one before it.
 2. Every probe that answered "1 T" overlaps a claim of its replica with
-   term T (otherwise the log or the readers lie).
+   term T (otherwise the log or the readers lie).  A probe reads one
+   snapshot, so "1 -" (leader, no token) is a fault too.
 3. Fencing tokens never go backwards: a probe answered after another was
    received never carries a lower token, and the claims' terms, in time
    order, never decrease.
@@ -233,13 +234,22 @@ class Check:
         return len(found)
 
     def probe_checks(self):
-        outside = mismatch = 0
+        outside = mismatch = notoken = 0
         for n in self.names:
             ivs = self.ivs[n]
             starts = [iv[0] for iv in ivs]
             for s, r, leader, token, pid in self.probes[n]:
                 if not leader:
                     continue
+                if token is None:
+                    # a leader has a token: "1 -" is two reads of the
+                    # shared state in one probe, or a bug
+                    notoken += 1
+                    if notoken <= 10:
+                        self.violations.append(
+                            'PROBE LEADER WITHOUT TOKEN: %s pid %d answered '
+                            '"1 -" in [%s, %s]'
+                            % (n, pid, self.rel(s), self.rel(r)))
                 i = bisect.bisect_right(starts, r) - 1
                 hit = []
                 while i >= 0 and ivs[i][1] > s:
@@ -258,7 +268,7 @@ class Check:
                                self.describe(n, prev) if prev else 'none',
                                '; '.join(self.context(s - CONTEXT_MS, r))
                                or 'none'))
-                elif token not in [h[2] for h in hit]:
+                elif token is not None and token not in [h[2] for h in hit]:
                     mismatch += 1
                     if mismatch <= 10:
                         self.violations.append(
@@ -266,11 +276,12 @@ class Check:
                             'it overlaps: %s pid %d in [%s, %s]: %s'
                             % (token, n, pid, self.rel(s), self.rel(r),
                                ', '.join(self.describe(n, h) for h in hit)))
-        return outside, mismatch
+        return outside, mismatch, notoken
 
     def token_order(self):
         lp = sorted((s, r, t, n) for n in self.names
-                    for s, r, leader, t, _ in self.probes[n] if leader)
+                    for s, r, leader, t, _ in self.probes[n]
+                    if leader and t is not None)
         by_r = sorted(lp, key=lambda p: p[1])
         j, best, back = 0, None, 0
         for q in lp:
@@ -325,7 +336,7 @@ class Check:
         out = []
         w = out.append
         overlaps = self.overlaps()
-        outside, mismatch = self.probe_checks()
+        outside, mismatch, notoken = self.probe_checks()
         back, claims = self.token_order()
         gaps, _ = self.leaderless(claims)
 
@@ -381,10 +392,10 @@ class Check:
                 errs[k] = errs.get(k, 0) + v
         w('probes: %d answered (%d said leader), %d not answered (%s); '
           'outside claims: %d, token not the claim\'s term: %d, tokens '
-          'backwards: %d'
+          'backwards: %d, leader without a token: %d'
           % (nprobes, nlead, sum(errs.values()),
              ', '.join('%s %d' % kv for kv in sorted(errs.items())) or '-',
-             outside, mismatch, back))
+             outside, mismatch, back, notoken))
         if gaps:
             g = max(gaps, key=lambda g: g[1] - g[0])
             before = [c for c in claims if c[0] < g[0]]
@@ -432,7 +443,7 @@ class Check:
             'term_changes': term_changes, 'holder_changes': holder_changes,
             'overlaps': overlaps, 'probes': nprobes, 'leader_probes': nlead,
             'probes_outside': outside, 'token_mismatch': mismatch,
-            'tokens_backwards': back,
+            'tokens_backwards': back, 'leader_without_token': notoken,
             'longest_leaderless_ms': (max(g[1] - g[0] for g in gaps)
                                       if gaps else None),
             'problems': problems,

@@ -16,12 +16,15 @@ answers "ok MODE" when it is in force:
                             nothing goes up; "pass" heals it (held bytes
                             then flow, as TCP would retransmit them)
     reset                   every connection is reset (RST), new ones too
-    freeze                  every connection open now stops passing bytes,
-                            either way, for good, and is held open (no FIN,
-                            no RST: a NAT or conntrack entry that expired,
-                            an API server's node gone behind an L4
-                            balancer); new connections pass as the mode
-                            says.  "pass" does not revive them.
+    freeze                  every open connection dies silently, for good:
+                            held open, nothing passes either way, no FIN
+                            or RST (a NAT or conntrack entry gone, a node
+                            gone behind an L4 balancer); new connections
+                            pass, in the mode in force
+    drop                    every frozen connection is reset (RST), as
+                            the kernel gives up on it at last
+    slow BYTES_PER_S        every connection is throttled to that rate in
+                            each direction ("pass" ends it)
     quit                    exit
 
 It exits when stdin closes, so that it never outlives the chaos run.  TLS
@@ -72,7 +75,7 @@ class Conn:
         self.up = Direction()                 # client -> upstream
         self.down = Direction()               # upstream -> client
         self.closed = False
-        self.frozen = False                   # held for good: "freeze"
+        self.dead = False                     # frozen for good
 
 
 class Proxy:
@@ -90,6 +93,7 @@ class Proxy:
         self.mode = 'pass'
         self.frozen = set()                   # directions held: up, down
         self.lat_up = self.lat_down = 0.0
+        self.rate = 0.0                       # bytes/s; 0: no limit
         self.conns = []
         self.registered = {}                  # sock -> events
         self.running = True
@@ -144,11 +148,19 @@ class Proxy:
 
     def read(self, conn, src, d, latency):
         try:
-            data = src.recv(CHUNK)
+            data = src.recv(CHUNK if not self.rate else 4096)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             self.drop(conn, rst=True)
+            return
+        if conn.dead:
+            # bytes into the void; the client's end closing ends it here
+            # (the server's end closing tells the client nothing)
+            if not data and src is conn.client:
+                self.drop(conn)
+            elif not data:
+                d.eof = True
             return
         if not data:
             d.eof = True
@@ -156,6 +168,9 @@ class Proxy:
         due = time.monotonic() + latency
         if d.queue and d.queue[-1][0] > due:
             due = d.queue[-1][0]
+        if self.rate:
+            due = max(due, d.queue[-1][0] if d.queue else 0.0,
+                      time.monotonic()) + len(data) / self.rate
         d.queue.append((due, data))
 
     def flush(self, conn, dst, d, now):
@@ -200,14 +215,17 @@ class Proxy:
             if conn.closed:
                 continue
             if conn.upstream is None:
-                self.want(conn.client, 0)
+                self.want(conn.client, selectors.EVENT_READ if conn.dead
+                          else 0)
                 continue
             for src, dst, d, name in (
                     (conn.client, conn.upstream, conn.up, 'up'),
                     (conn.upstream, conn.client, conn.down, 'down')):
-                frozen = name in self.frozen or conn.frozen
+                frozen = name in self.frozen or conn.dead
                 ev_src = 0
-                if not frozen and not d.eof and d.pending() < MAX_BUFFER:
+                if conn.dead and not d.eof:
+                    ev_src = selectors.EVENT_READ
+                elif not frozen and not d.eof and d.pending() < MAX_BUFFER:
                     ev_src = selectors.EVENT_READ
                 self.want_add(src, ev_src, 'r')
                 if d.queue:
@@ -234,8 +252,10 @@ class Proxy:
             self.mode = 'pass'
             self.frozen = set()
             self.lat_up = self.lat_down = 0.0
+            self.rate = 0.0
             for conn in self.conns:
-                if not conn.closed and conn.upstream is None:
+                if (not conn.closed and conn.upstream is None
+                        and not conn.dead):
                     self.connect(conn)
         elif cmd == 'latency':
             self.mode = 'pass'
@@ -244,7 +264,8 @@ class Proxy:
             self.lat_down = float(words[2] if len(words) > 2
                                   else words[1]) / 1000.0
             for conn in self.conns:
-                if not conn.closed and conn.upstream is None:
+                if (not conn.closed and conn.upstream is None
+                        and not conn.dead):
                     self.connect(conn)
         elif cmd == 'blackhole':
             self.mode = 'blackhole'
@@ -253,7 +274,17 @@ class Proxy:
                 self.frozen = {'up', 'down'}
         elif cmd == 'freeze':
             for conn in self.conns:
-                conn.frozen = True
+                if not conn.closed:
+                    conn.dead = True
+                    for d in (conn.up, conn.down):
+                        d.queue.clear()
+                        del d.out[:]
+        elif cmd == 'drop':
+            for conn in self.conns:
+                if conn.dead:
+                    self.drop(conn, rst=True)
+        elif cmd == 'slow':
+            self.rate = max(1.0, float(words[1]))
         elif cmd == 'reset':
             self.mode = 'reset'
             self.frozen = set()
@@ -294,7 +325,7 @@ class Proxy:
                     self.ready(key.fileobj, ev)
             now = time.monotonic()
             for conn in self.conns:
-                if conn.closed or conn.upstream is None or conn.frozen:
+                if conn.closed or conn.upstream is None or conn.dead:
                     continue
                 if 'up' not in self.frozen:
                     self.flush(conn, conn.upstream, conn.up, now)

@@ -128,6 +128,24 @@ def main():
     ok(not good and 'FENCING TOKEN BACKWARDS' in text
        and 'TERM BACKWARDS' in text, 'a lower token later fails')
 
+    # "1 -": leader without a token (two reads of the shared state, or a
+    # bug): counted and reported, not a crash; the other checks go on
+    notoken = {'r1': ['1000.0 1001.0 200 1 0 100',
+                      '1100.0 1101.0 200 1 - 100',
+                      '1200.0 1201.0 200 1 0 100'],
+               'r2': lead['r2']}
+    try:
+        good, text = run([[claim(0, 2500, 1000)],
+                          [claim(1, 8500, 7000, 200)]], notoken)
+    except Exception as e:  # noqa: BLE001 (the checker must not crash)
+        good, text = True, 'crashed: %r' % e
+    ok(not good and 'PROBE LEADER WITHOUT TOKEN: r1 pid 100' in text
+       and 'leader without a token: 1' in text,
+       'a probe that says leader with no token is counted, not a crash')
+    ok('FENCING TOKEN BACKWARDS' not in text
+       and 'outside claims: 0' in text,
+       'and the other probes are checked as before')
+
     good, text = run([[], []], {})
     ok(not good and 'NOTHING TO CHECK' in text, 'no claims at all fails')
 

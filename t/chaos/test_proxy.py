@@ -40,7 +40,10 @@ def echo_server():
                     return
                 if not d:
                     return
-                c.sendall(d)
+                try:
+                    c.sendall(d)
+                except OSError:         # the proxy reset it
+                    return
 
     def loop():
         while True:
@@ -164,30 +167,49 @@ def main():
     px.cmd('pass')
     ok(roundtrip(px.conn()) is not None, 'pass again: a new connection works')
 
-    # freeze: open connections hold for good, new ones pass
-    s4 = px.conn()
-    ok(roundtrip(s4) is not None, 'before freeze: the echo comes back')
-    s5 = px.conn()
+    # freeze: open connections die silently, new ones pass
+    s = px.conn()
+    ok(roundtrip(s) is not None, 'freeze: before it, the echo comes back')
     ok(px.cmd('freeze') == 'ok freeze', 'freeze command answered')
-    ok(roundtrip(s4, timeout=0.5) is None,
-       'freeze: nothing comes back on an open connection')
-    ok(roundtrip(s5, timeout=0.5) is None,
-       'freeze: nor on an idle one')
-    s6 = px.conn()
-    ok(roundtrip(s6) is not None, 'freeze: a new connection passes')
+    rt = roundtrip(s, b'dead', timeout=0.6)
+    ok(rt is None, 'freeze: nothing comes back on an open connection')
+    s.settimeout(0.3)
     try:
-        s4.settimeout(0.3)
-        d = s4.recv(10)
-        held = False
+        d = s.recv(10)
+        silent = False                  # a FIN (b'') or data
     except socket.timeout:
-        held = True
+        silent = True
     except OSError:
-        held = False
-    ok(held, 'freeze: the frozen connection is held open (no FIN, no RST)')
+        silent = False                  # an RST
+    ok(silent, 'freeze: the open connection is neither closed nor reset')
+    s4 = px.conn()
+    ok(roundtrip(s4) is not None, 'freeze: a new connection passes')
     px.cmd('pass')
-    ok(roundtrip(s4, timeout=0.5) is None,
-       'pass: a frozen connection stays dead')
-    ok(roundtrip(s6) is not None, 'pass: the new one still passes')
+    ok(roundtrip(s, b'gone', timeout=0.6) is None,
+       'freeze: pass does not bring a frozen connection back')
+    ok(roundtrip(s4) is not None, 'and the new one still passes')
+    ok(px.cmd('drop') == 'ok drop', 'drop command answered')
+    try:
+        s.settimeout(2)
+        d = s.recv(10)
+        reset = False
+    except ConnectionResetError:
+        reset = True
+    except OSError:
+        reset = False
+    ok(reset, 'drop: the frozen connection is reset')
+    ok(roundtrip(s4) is not None, 'drop: the live one still passes')
+    s.close()
+
+    # slow: bytes at a rate
+    px.cmd('slow 20000')
+    rt = roundtrip(s4, b'x' * 20000, timeout=5)
+    ok(rt is not None and 0.9 <= rt < 4,
+       'slow 20000: 20 kB echoed through it take about 1 s (%.3f s)'
+       % (rt or -1))
+    px.cmd('pass')
+    rt = roundtrip(s4, b'x' * 20000)
+    ok(rt is not None and rt < 0.5, 'pass ends it (%.3f s)' % (rt or -1))
 
     px.stop()
     ok(px.p.returncode == 0, 'the proxy exits when its stdin closes')

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -79,6 +80,7 @@ static struct {
 
     srv_req_t        log[LOGS];
     int              nlog;
+    unsigned         idle;        /* polls that timed out: all read */
 } srv;
 
 
@@ -91,6 +93,7 @@ static struct {
     int   new_leader;
     char  holder[300];
     int   stop_on_started;
+    int   stop_mark;              /* the server's log when it stopped */
     char  stop_on_holder[64];
     kle_elector_t  *el;
 } seen;
@@ -100,6 +103,17 @@ static int64_t
 now_ms(void)
 {
     return kle_now_ms();
+}
+
+
+/* CPU time of the process (both threads), ms */
+static int64_t
+cpu_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 
@@ -486,6 +500,9 @@ srv_main(void *arg)
         pthread_mutex_unlock(&srv.mu);
 
         if (poll(pfd, (nfds_t) k, 100) <= 0) {
+            pthread_mutex_lock(&srv.mu);
+            srv.idle++;
+            pthread_mutex_unlock(&srv.mu);
             continue;
         }
 
@@ -762,6 +779,32 @@ srv_dump(int since)
 }
 
 
+/*
+ * Waits until the server has read every byte sent to it so far: a poll
+ * that times out after this call found nothing more to read on any
+ * connection (the loopback has delivered what send() returned from).
+ */
+static void
+srv_sync(void)
+{
+    unsigned  idle;
+
+    pthread_mutex_lock(&srv.mu);
+    idle = srv.idle;
+    pthread_mutex_unlock(&srv.mu);
+
+    for ( ;; ) {
+        usleep(10000);
+        pthread_mutex_lock(&srv.mu);
+        if (srv.idle - idle >= 2) {
+            pthread_mutex_unlock(&srv.mu);
+            return;
+        }
+        pthread_mutex_unlock(&srv.mu);
+    }
+}
+
+
 static int
 srv_mark(void)
 {
@@ -807,6 +850,10 @@ cb_started(void *data)
     seen.started++;
     if (seen.stop_on_started) {
         kle_elector_stop(seen.el);
+
+        /* what was sent before the stop may reach the server after it */
+        srv_sync();
+        seen.stop_mark = srv_mark();
     }
 }
 
@@ -952,6 +999,28 @@ get_sent(void)
 
 
 /*
+ * How late the follower's view of b's renewals is (ms): the age of the
+ * renewal it last saw.  Sampled after every run of the elector.
+ */
+static int64_t  view_lag;
+
+static int
+lag_sample(void)
+{
+    int64_t               lag;
+    kle_elector_status_t  st;
+
+    kle_elector_status(cur, &st);
+    if (strcmp(st.record.holder, "b") == 0 && st.record.renew_time > 0) {
+        lag = (kle_wall_us() - st.record.renew_time) / 1000;
+        view_lag = lag > view_lag ? lag : view_lag;
+    }
+
+    return 0;
+}
+
+
+/*
  * A follower with its watch sends nothing while the holder renews, then
  * takes over a lease after the last renewal it saw, with one PUT on the
  * version of that renewal and no GET.
@@ -981,13 +1050,28 @@ test_silent_follower(void)
     /* b renews for 3 leases: not one request from a */
     gets = srv_count(0, "GET", OBJ);
     last = 0;
+    view_lag = 0;
     for (t = 0; t < 3 * LD / RP; t++) {
         srv_write("b", LD / 1000);
         last = now_ms();
-        drive(cur, RP, NULL);
+        drive(cur, RP, lag_sample);
     }
     is_int(srv_count(0, "GET", OBJ) - gets, 0, "silent: no GET in steady state");
-    is_int(srv_count(mark, "PUT", OBJ), 0, "silent: no PUT in steady state");
+
+    /*
+     * A process not run for a lease (a loaded machine) sees no renewal
+     * for a lease, and may try to take over: the PUT, on the version it
+     * saw, only loses a race.  Otherwise not one PUT.
+     */
+    if (view_lag < LD - RP) {
+        is_int(srv_count(mark, "PUT", OBJ), 0,
+               "silent: no PUT in steady state");
+
+    } else {
+        printf("#   the renewals reached a %lld ms late: a PUT may go\n",
+               (long long) view_lag);
+        ok(1, "silent: no PUT in steady state # SKIP a stalled process");
+    }
     is_str(seen.holder, "b", "silent: b seen");
 
     /* b stops: a's takeover is one PUT a lease after the last renewal */
@@ -1139,7 +1223,7 @@ test_framing(void)
 {
     char    *junk, line[1024];
     size_t   n, half;
-    int64_t  t0;
+    int64_t  t0, cpu0;
 
     n = 3 * 1024 * 1024;
     junk = malloc(n);
@@ -1150,6 +1234,7 @@ test_framing(void)
     memset(junk, '\n', n / 2);
 
     t0 = now_ms();
+    cpu0 = cpu_ms();
     srv_raw(junk, n);
     snprintf(line, sizeof(line), "{\"type\":\"MODIFIED\",\"object\":{"
              "\"kind\":\"Lease\",\"metadata\":{\"name\":\"nginx-web\","
@@ -1159,10 +1244,13 @@ test_framing(void)
     srv_raw(line, half);
     drive(cur, 50, NULL);
     srv_raw(line + half, strlen(line) - half);
-    ok(drive(cur, 5000, holder_x), "framing: the cut event arrives");
-    printf("#   3 MiB of empty lines and an event in %lld ms\n",
-           (long long) (now_ms() - t0));
-    ok(now_ms() - t0 < 3000, "framing: in linear time");
+    ok(drive(cur, 30000, holder_x), "framing: the cut event arrives");
+    printf("#   3 MiB of empty lines and an event in %lld ms, %lld ms of "
+           "CPU\n", (long long) (now_ms() - t0),
+           (long long) (cpu_ms() - cpu0));
+
+    /* CPU time: a loaded machine stretches the wall clock, not this */
+    ok(cpu_ms() - cpu0 < 3000, "framing: in linear time");
     free(junk);
 }
 
@@ -1243,8 +1331,11 @@ test_stop_in_callbacks(void)
     snprintf(hook, sizeof(hook), "http://127.0.0.1:%d/hook", srv.port);
 
     /*
-     * on_started_leading: no hook, no watch, no renewal.  Only the started
-     * hook: the new-leader one fires before the callback, so it may leave.
+     * on_started_leading: no hook, no watch, no renewal after the stop.
+     * Only the started hook: the new-leader one fires before the callback,
+     * so it may leave.  A watch started before the CREATE (a follower
+     * watches from its first read) is on another connection and may reach
+     * the server after it: what counts is what arrives after the stop.
      */
     pthread_mutex_lock(&srv.mu);
     srv.exists = 0;
@@ -1257,11 +1348,13 @@ test_stop_in_callbacks(void)
     is_int(seen.started, 1, "stop in started: it started");
     is_int(srv_count(m, "POST", COLL), 1, "stop in started: one CREATE");
     ok(srv_last(m, "POST", COLL, &r), "stop in started: the CREATE");
-    n = srv_count(r.seq + 1, NULL, "");
+    ok(seen.stop_mark > r.seq, "stop in started: stopped after the CREATE");
+    n = srv_count(seen.stop_mark, NULL, "");
     is_int(n, 0, "stop in started: nothing after it (hook, watch, renewal)");
     if (n != 0) {
         srv_dump(m);
     }
+    is_int(srv_count(m, "PUT", OBJ), 0, "stop in started: no renewal");
     is_int(srv_count(m, NULL, "/hook"), 0, "stop in started: no hook");
     ok(kle_elector_done(el), "stop in started: done");
     kle_elector_destroy(el);
