@@ -281,7 +281,7 @@ SIM_JOBS   ?= 2
 SIM_CFLAGS  = -g -O2 -Wall -Wextra -Werror=implicit-function-declaration
 SIM_SRCS    = $(wildcard t/sim/*.c)
 SIM_HDRS    = $(wildcard t/sim/*.h)
-SIM_CORE    = lib/kle_election.c lib/kle_record.c
+SIM_CORE    = lib/kle_election.c lib/kle_record.c lib/kle_clock.c
 SIM_BIN     = $(B)/sim/sim
 
 .PHONY: sim sim-plants asan

@@ -1,5 +1,12 @@
 /*
- * CLOCK_MONOTONIC, CLOCK_REALTIME and a cheap upper bound of the first.
+ * CLOCK_BOOTTIME and CLOCK_REALTIME.
+ *
+ * CLOCK_MONOTONIC stops while the system is suspended (and on some
+ * hypervisors while a VM is paused): an instance that wakes after its
+ * lease lapsed would go on believing its claim.  CLOCK_BOOTTIME goes on
+ * counting.  It has no coarse variant, so the readers' hot path pays a
+ * precise read (the vDSO's, with no system call, on Linux 5.3 and later
+ * with a vDSO-capable clock source).
  */
 
 #include <time.h>
@@ -7,12 +14,19 @@
 #include "kle_clock.h"
 
 
+#ifdef CLOCK_BOOTTIME
+#define KLE_CLOCK  CLOCK_BOOTTIME
+#else
+#define KLE_CLOCK  CLOCK_MONOTONIC
+#endif
+
+
 int64_t
 kle_now_ms(void)
 {
     struct timespec  ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(KLE_CLOCK, &ts);
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -24,34 +38,4 @@ kle_wall_us(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-
-/*
- * The coarse clock is the precise one as of the last tick, so the precise
- * one is less than a resolution ahead of it.  The resolution is read once.
- */
-
-int64_t
-kle_now_bound_ms(void)
-{
-    int64_t          ns;
-    struct timespec  ts;
-    static int64_t   res_ns = -1;
-
-    if (res_ns < 0) {
-        if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) != 0) {
-            res_ns = 0;
-            return kle_now_ms() + 1;
-        }
-        res_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-    }
-
-    if (res_ns == 0 || clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) {
-        return kle_now_ms() + 1;
-    }
-
-    ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec + res_ns;
-
-    return (ns + 999999) / 1000000;
 }

@@ -22,19 +22,20 @@
 /*
  * What the elector publishes.  Readers copy the fields they need under the
  * seqlock.  The claim comes first, so that the leader check copies 16 bytes
- * of one cache line: claim_until is an absolute CLOCK_MONOTONIC deadline,
+ * of one cache line: claim_until is an absolute deadline on kle_now_ms()'s
+ * clock (CLOCK_BOOTTIME, which counts time spent suspended),
  * fixed by the elector that made the claim, so that no reader (of this
  * configuration or another) has to know the timings it was made under.
  */
 typedef struct {
-    int64_t                           claim_until;  /* mono ms, 0: none */
+    int64_t                           claim_until;  /* boot ms, 0: none */
     int32_t                           term;         /* of the claim */
     uint32_t                          leading;
     kle_state_t                       state;
     int32_t                           transitions;
-    int64_t                           renew_start;  /* mono ms, 0 if not */
+    int64_t                           renew_start;  /* boot ms, 0 if not */
     ngx_pid_t                         elector_pid;
-    int64_t                           heartbeat;    /* mono ms, 0 if never */
+    int64_t                           heartbeat;    /* boot ms, 0 if never */
     int64_t                           acquire_time; /* unix us, 0 if unset */
     int64_t                           renew_time;
     uint64_t                          api_requests;
@@ -158,9 +159,9 @@ ngx_uint_t ngx_http_leader_election_claimed(
 
 /*
  * The leader check, inlined where every request evaluates it: the claim
- * (16 bytes) under the seqlock, and a coarse clock that may be late but
- * never early, so that a claim can only end early.  token gets the term
- * of the claim, from the same copy.
+ * (16 bytes) under the seqlock, and the clock the claim was made on (a
+ * clock read after the copy may be late, never early, so that a claim can
+ * only end early).  token gets the term of the claim, from the same copy.
  */
 
 static ngx_inline ngx_uint_t
@@ -187,7 +188,7 @@ ngx_http_leader_election_claim(ngx_http_leader_election_sh_t *sh,
 
         if ((seq & 1) == 0 && sh->seq == seq) {
 
-            if (!leading || until == 0 || kle_now_bound_ms() >= until) {
+            if (!leading || until == 0 || kle_now_ms() >= until) {
                 return 0;
             }
 

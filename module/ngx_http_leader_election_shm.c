@@ -3,7 +3,7 @@
  * The state an elector shares with every worker: one zone per election,
  * kept across reloads.  One process writes it; readers copy what they need
  * under a seqlock and retry if a write overlapped, so that a request never
- * waits on a lock and never makes a system call but clock_gettime().
+ * waits on a lock and makes no system call but clock_gettime().
  */
 
 
@@ -265,9 +265,10 @@ ngx_http_leader_election_limit(ngx_http_leader_election_t *le,
 
 /*
  * The chaos checker's record of every interval in which a worker may act
- * as leader, on CLOCK_MONOTONIC: "claim" with now read before the write,
- * "none" with now read after it.  At debug level through ngx_log_error(),
- * so that "error_log ... debug_core" shows it in any nginx build.
+ * as leader, on kle_now_ms()'s clock (CLOCK_BOOTTIME): "claim" with now
+ * read before the write, "none" with now read after it.  At debug level
+ * through ngx_log_error(), so that "error_log ... debug_core" shows it in
+ * any nginx build.
  */
 
 static void
@@ -389,7 +390,7 @@ ngx_http_leader_election_state(ngx_http_leader_election_t *le,
         return NGX_BUSY;
     }
 
-    if (ngx_http_leader_election_claimed(&snap, kle_now_bound_ms())) {
+    if (ngx_http_leader_election_claimed(&snap, kle_now_ms())) {
         st->is_leader = 1;
         st->fencing_token = snap.term;
     }

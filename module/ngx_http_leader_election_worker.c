@@ -40,7 +40,7 @@ typedef struct {
     ngx_event_t                       event;
     ngx_connection_t                  dummy;     /* the event's data */
     ngx_atomic_uint_t                 generation;
-    int64_t                           release_end; /* mono ms */
+    int64_t                           release_end; /* boot ms */
     unsigned                          inherit:1;
     unsigned                          releasing:1;
     unsigned                          exiting:1;

@@ -22,6 +22,7 @@
 #define SIM_FOREIGN    32     /* foreign writes remembered by a run */
 #define SIM_POOL       3      /* timings a seed's reloads choose from */
 #define SIM_ID_MAX     24
+#define SIM_SUSP       16     /* suspends an instance's clock remembers */
 #define SIM_HEAP_MAX   8192   /* stale events stay until their time */
 
 /* 2026-01-01T00:00:00Z */
@@ -44,6 +45,7 @@ typedef enum {
     SIM_F_PARTITION,
     SIM_F_PAUSE_ELECTOR,
     SIM_F_PAUSE_INSTANCE,
+    SIM_F_SUSPEND,
     SIM_F_CRASH_WORKER,
     SIM_F_CRASH_INSTANCE,
     SIM_F_RELEASE,
@@ -235,7 +237,9 @@ typedef struct {
     int64_t           rate;          /* mono ppm of sim time */
     int64_t           mono_off;
     int64_t           wall_off;      /* us */
-    int64_t           res;           /* coarse clock resolution, ms */
+    int64_t           susp_t[SIM_SUSP];  /* suspended from, sim ms */
+    int64_t           susp_d[SIM_SUSP];  /* for so long */
+    int               nsusp;
     int64_t           paused_until;  /* the whole instance SIGSTOPped */
     int64_t           cut_until;     /* cut off from the API */
     int64_t           release_at;    /* release asked in this life, -1 */
@@ -328,9 +332,13 @@ int sim_chance(int per_mille);
 int64_t sim_between(int64_t lo, int64_t hi);
 void sim_push(int64_t t, int type, int a, unsigned tok);
 void sim_horizon(int64_t t);
+int64_t sim_boot(const sim_inst_t *in, int64_t t);
+int64_t sim_monotonic(const sim_inst_t *in, int64_t t);
+int64_t sim_wall(const sim_inst_t *in, int64_t t);
+
+/* sim_clock.c: what lib/kle_clock.c's kle_now_ms() reads, and its inverse */
 int64_t sim_mono(const sim_inst_t *in, int64_t t);
 int64_t sim_at_mono(const sim_inst_t *in, int64_t mono);
-int64_t sim_wall(const sim_inst_t *in, int64_t t);
 void sim_fault(int kind);
 int sim_run(uint64_t seed, int trace, sim_stats_t *st);
 

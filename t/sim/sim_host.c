@@ -309,22 +309,17 @@ sim_host_publish(int i)
 }
 
 
-/* A reader: leader iff leading && now_bound < claim_until. */
+/* A reader: leader iff leading && kle_now_ms() < claim_until. */
 int
 sim_reader_leader(const sim_inst_t *in, int64_t t)
 {
-    int64_t  bound;
-
     if (!in->up || in->paused_until > t || !in->pub.leading
         || in->pub.claim_until == 0)
     {
         return 0;
     }
 
-    /* kle_now_bound_ms(): the coarse clock plus its resolution */
-    bound = (sim_mono(in, t) / in->res + 1) * in->res;
-
-    return bound < in->pub.claim_until;
+    return sim_mono(in, t) < in->pub.claim_until;
 }
 
 

@@ -25,6 +25,7 @@ static const char  *sim_fault_names[SIM_F_KINDS] = {
     "instance cut off from the API",
     "elector worker SIGSTOPped",
     "whole instance SIGSTOPped",
+    "whole instance suspended",
     "elector worker killed",
     "whole instance killed",
     "release (nginx -s quit)",
@@ -121,9 +122,8 @@ sim_trace_setup(void)
 
     for (i = 0; i < sim.n; i++) {
         in = &sim.inst[i];
-        printf("  %s: timings %d, clock rate %.6f, coarse clock %" PRId64
-               "ms\n", in->name, in->pool, (double) in->rate / SIM_PPM,
-               in->res);
+        printf("  %s: timings %d, clock rate %.6f\n", in->name, in->pool,
+               (double) in->rate / SIM_PPM);
     }
 
     printf("  per mille: delay %d, lost %d, answer lost %d, late %d, "

@@ -145,34 +145,33 @@ sim_horizon(int64_t t)
 }
 
 
-/* Clocks.  Monotonic clocks run at rate ppm of simulated time. */
+/*
+ * Clocks.  An instance's CLOCK_BOOTTIME runs at rate ppm of simulated
+ * time; its CLOCK_MONOTONIC is the same clock stopped while the instance
+ * was suspended.  Which one the code judges claims on is lib/kle_clock.c's
+ * choice (sim_clock.c).
+ */
 
 int64_t
-sim_mono(const sim_inst_t *in, int64_t t)
+sim_boot(const sim_inst_t *in, int64_t t)
 {
     return in->mono_off + t * in->rate / SIM_PPM;
 }
 
 
-/* The first simulated ms at which the clock reads mono or more. */
 int64_t
-sim_at_mono(const sim_inst_t *in, int64_t mono)
+sim_monotonic(const sim_inst_t *in, int64_t t)
 {
-    int64_t  t;
+    int64_t  slept, end;
+    int      k;
 
-    if (mono <= in->mono_off) {
-        return 0;
+    slept = 0;
+    for (k = 0; k < in->nsusp && in->susp_t[k] < t; k++) {
+        end = in->susp_t[k] + in->susp_d[k];
+        slept += (end < t ? end : t) - in->susp_t[k];
     }
 
-    t = (mono - in->mono_off) * SIM_PPM / in->rate;
-    while (t > 0 && sim_mono(in, t - 1) >= mono) {
-        t--;
-    }
-    while (sim_mono(in, t) < mono) {
-        t++;
-    }
-
-    return t;
+    return in->mono_off + (t - slept) * in->rate / SIM_PPM;
 }
 
 
@@ -295,7 +294,6 @@ sim_setup(void)
         in->mono_off = sim_between(0, INT64_C(1000000000));
         in->wall_off = sim_between(-INT64_C(10000000000),
                                    INT64_C(10000000000));
-        in->res = (int64_t[]) { 1, 4, 10 }[sim_rand(3)];
         in->release_at = -1;
         if (in->rate > sim.rate_max) {
             sim.rate_max = in->rate;
@@ -435,6 +433,22 @@ sim_fault(int kind)
         sim_horizon(in->paused_until);
         sim_push(in->paused_until, SIM_EV_RESUME, i, 0);
         TR(-2, "%s: whole instance SIGSTOPped for %.3fs", in->name, d / 1e3);
+        break;
+
+    case SIM_F_SUSPEND:
+        /* as a SIGSTOP, and its CLOCK_MONOTONIC stops meanwhile */
+        if (in->nsusp == SIM_SUSP || in->paused_until > sim.t) {
+            break;
+        }
+        d = sim_between(ld / 4, 2 * ld);
+        in->susp_t[in->nsusp] = sim.t;
+        in->susp_d[in->nsusp] = d;
+        in->nsusp++;
+        in->paused_until = sim.t + d;
+        sim_horizon(in->paused_until);
+        sim_push(in->paused_until, SIM_EV_RESUME, i, 0);
+        TR(-2, "%s: suspended for %.3fs (CLOCK_MONOTONIC stops)", in->name,
+           d / 1e3);
         break;
 
     case SIM_F_CRASH_WORKER:
@@ -682,6 +696,7 @@ sim_dispatch(const sim_ev_t *ev)
             /* a new process, maybe on another machine and clock */
             in->life++;
             in->mono_off = sim_between(0, INT64_C(1000000000));
+            in->nsusp = 0;
         }
         in->up = 1;
         in->quitting = 0;
