@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "kle_claim.h"
 #include "kle_election.h"
 
 #define SIM_INST_MAX   7
@@ -71,6 +72,7 @@ typedef enum {
     SIM_V_EVENTS,          /* STARTED/STOPPED_LEADING out of order */
     SIM_V_HOST,            /* an UPDATE without resourceVersion, ... */
     SIM_V_OVERFLOW,        /* the simulator ran out of room */
+    SIM_V_READER,          /* a reader's answer is not its own claim's */
     SIM_V_KINDS
 } sim_violation_t;
 
@@ -116,7 +118,8 @@ typedef enum {
     SIM_EV_RESPAWN,      /* the master respawns an elector worker */
     SIM_EV_EXIT,         /* a quitting instance exits */
     SIM_EV_RESTART,      /* a crashed or quit instance starts again */
-    SIM_EV_CALM          /* faults stop */
+    SIM_EV_CALM,         /* faults stop */
+    SIM_EV_CLAIM_END     /* a published claim ends: the readers checked */
 } sim_ev_type_t;
 
 typedef struct {
@@ -249,6 +252,9 @@ typedef struct {
     int               ids;           /* identity changes */
     int               pool;          /* its configuration's timings */
     sim_pub_t         pub;
+    /* the module's shared zone: pub's claim, as lib/kle_claim writes it */
+    kle_seqlock_t     zlock;
+    kle_claim_t       zclaim;
     sim_elector_t     el;
 } sim_inst_t;
 
@@ -339,6 +345,8 @@ int64_t sim_wall(const sim_inst_t *in, int64_t t);
 /* sim_clock.c: what lib/kle_clock.c's kle_now_ms() reads, and its inverse */
 int64_t sim_mono(const sim_inst_t *in, int64_t t);
 int64_t sim_at_mono(const sim_inst_t *in, int64_t mono);
+void sim_clock_enter(const sim_inst_t *in, int64_t t);
+void sim_clock_leave(void);
 void sim_fault(int kind);
 int sim_run(uint64_t seed, int trace, sim_stats_t *st);
 
@@ -364,7 +372,9 @@ void sim_host_watch_opened(int i);
 void sim_host_stop(int i);
 void sim_host_release(int i);
 void sim_host_reload(int i, int pool, int new_id);
-int sim_reader_leader(const sim_inst_t *in, int64_t t);
+int sim_reader_leader(sim_inst_t *in, int64_t t, int32_t *token);
+int sim_claim_holds(const sim_inst_t *in, int64_t t);
+void sim_zone_write(int i);
 
 /* sim_check.c */
 void sim_check(void);

@@ -59,17 +59,30 @@ clock_gettime(clockid_t id, struct timespec *ts)
 }
 
 
+/* the code called between these reads instance in's clocks at t */
+void
+sim_clock_enter(const sim_inst_t *in, int64_t t)
+{
+    sim_clock_in = in;
+    sim_clock_t = t;
+}
+
+
+void
+sim_clock_leave(void)
+{
+    sim_clock_in = NULL;
+}
+
+
 int64_t
 sim_mono(const sim_inst_t *in, int64_t t)
 {
     int64_t  ms;
 
-    sim_clock_in = in;
-    sim_clock_t = t;
-
+    sim_clock_enter(in, t);
     ms = kle_now_ms();
-
-    sim_clock_in = NULL;
+    sim_clock_leave();
 
     return ms;
 }

@@ -55,6 +55,7 @@ sim_host_start(int i, int pool, int new_id)
         TR(i, "identity %s: the published claim of %s is cleared", el->id,
            in->pub.id);
         memset(&in->pub, 0, sizeof(in->pub));
+        sim_zone_write(i);
     }
 
     memset(&cfg, 0, sizeof(cfg));
@@ -76,6 +77,7 @@ sim_host_start(int i, int pool, int new_id)
     if (in->pub.claim_until > now + el->tm.rd) {
         TR(i, "the inherited claim is capped at +%.3fs", el->tm.rd / 1e3);
         in->pub.claim_until = now + el->tm.rd;
+        sim_zone_write(i);
     }
 
     TR(i, "elector #%d starts as %s: lease %.3fs, renew deadline %.3fs, "
@@ -298,6 +300,7 @@ sim_host_publish(int i)
     p.gen = el->gen;
     memcpy(p.id, el->id, sizeof(p.id));
     in->pub = p;
+    sim_zone_write(i);
 
     if (p.leading) {
         TR(i, "publish: claim term=%d until +%.3fs (write rv=%" PRId64 ")",
@@ -309,17 +312,65 @@ sim_host_publish(int i)
 }
 
 
-/* A reader: leader iff leading && kle_now_ms() < claim_until. */
-int
-sim_reader_leader(const sim_inst_t *in, int64_t t)
+/*
+ * The module's shared zone: what the host published, written through
+ * lib/kle_claim (as ngx_http_leader_election_publish() writes it), and a
+ * check at the instant the claim ends, so that a reader late by a
+ * millisecond is seen (sim_check(): SIM_V_READER).
+ */
+void
+sim_zone_write(int i)
 {
-    if (!in->up || in->paused_until > t || !in->pub.leading
-        || in->pub.claim_until == 0)
-    {
+    sim_inst_t  *in;
+    int64_t      until;
+
+    in = &sim.inst[i];
+
+    if (kle_claim_begin(&in->zlock, &in->zclaim, 1, 0) != KLE_SEQ_OK) {
+        sim_violation(SIM_V_HOST, "%s: the zone was left mid-write",
+                      in->name);
+        return;
+    }
+
+    until = in->pub.leading ? in->pub.claim_until : 0;
+
+    in->zclaim.until = until;
+    in->zclaim.term = until ? in->pub.term : 0;
+    in->zclaim.leading = in->pub.leading;
+
+    kle_seqlock_write_end(&in->zlock);
+
+    if (until != 0) {
+        sim_push(sim_at_mono(in, until), SIM_EV_CLAIM_END, i, 0);
+    }
+}
+
+
+/* A reader: lib/kle_claim's kle_claim_leads() on the instance's clock. */
+int
+sim_reader_leader(sim_inst_t *in, int64_t t, int32_t *token)
+{
+    int  leads;
+
+    if (!in->up || in->paused_until > t) {
         return 0;
     }
 
-    return sim_mono(in, t) < in->pub.claim_until;
+    sim_clock_enter(in, t);
+    leads = kle_claim_leads(&in->zlock, &in->zclaim, token);
+    sim_clock_leave();
+
+    return leads;
+}
+
+
+/* What a reader must say at t: its claim, to the millisecond. */
+int
+sim_claim_holds(const sim_inst_t *in, int64_t t)
+{
+    return in->up && in->paused_until <= t && in->pub.leading
+           && in->pub.claim_until != 0
+           && sim_mono(in, t) < in->pub.claim_until;
 }
 
 
@@ -668,6 +719,7 @@ sim_host_release(int i)
 
     if (in->pub.leading || in->pub.claim_until != 0) {
         memset(&in->pub, 0, sizeof(in->pub));
+        sim_zone_write(i);
         TR(i, "publish: claim none (release)");
     }
 

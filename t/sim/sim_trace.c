@@ -48,7 +48,8 @@ static const char  *sim_violation_names[SIM_V_KINDS] = {
     "liveness",
     "events out of order",
     "host contract",
-    "simulator overflow"
+    "simulator overflow",
+    "reader outside its claim"
 };
 
 

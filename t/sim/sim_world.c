@@ -464,6 +464,8 @@ sim_fault(int kind)
         sim_host_stop(i);
         in->up = 0;
         memset(&in->pub, 0, sizeof(in->pub));
+        memset(&in->zlock, 0, sizeof(in->zlock));
+        memset(&in->zclaim, 0, sizeof(in->zclaim));
         d = sim_between(1, 2 * ld);
         sim_horizon(sim.t + d);
         sim_push(sim.t + d, SIM_EV_RESTART, i, (unsigned) in->life);
@@ -684,6 +686,8 @@ sim_dispatch(const sim_ev_t *ev)
         sim_host_stop(ev->a);
         in->up = 0;
         memset(&in->pub, 0, sizeof(in->pub));
+        memset(&in->zlock, 0, sizeof(in->zlock));
+        memset(&in->zclaim, 0, sizeof(in->zclaim));
         sim_push(in->restart_at, SIM_EV_RESTART, ev->a, (unsigned) in->life);
         return;
 
@@ -704,6 +708,8 @@ sim_dispatch(const sim_ev_t *ev)
         in->paused_until = 0;
         in->seen_rv = 0;
         memset(&in->pub, 0, sizeof(in->pub));
+        memset(&in->zlock, 0, sizeof(in->zlock));
+        memset(&in->zclaim, 0, sizeof(in->zclaim));
         TR(-2, "%s: starts", in->name);
         sim_host_start(ev->a, in->pool,
                        in->el.gen != 0 && sim_rand(3) == 0);
@@ -711,6 +717,10 @@ sim_dispatch(const sim_ev_t *ev)
 
     case SIM_EV_CALM:
         sim_calm();
+        return;
+
+    case SIM_EV_CLAIM_END:
+        /* nothing happens: sim_check() runs at the claim's last instant */
         return;
     }
 }
