@@ -235,6 +235,7 @@ typedef struct {
 
 typedef struct {
     int               up;            /* the instance runs */
+    int               secs;          /* sees record times in seconds */
     int               life;
     char              name[8];
     int64_t           rate;          /* mono ppm of sim time */
@@ -283,6 +284,7 @@ typedef struct {
     /* configuration */
     int               n;
     int               whole_seconds; /* a configmaps-like store */
+    int               secs;          /* client-go-like followers too */
     sim_timing_t      pool[SIM_POOL];
     int               npool;
     int64_t           rate_min;

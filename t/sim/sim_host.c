@@ -374,6 +374,29 @@ sim_claim_holds(const sim_inst_t *in, int64_t t)
 }
 
 
+/*
+ * What an instance's machine is fed.  A seconds-granular follower (as
+ * client-go, which compares records as its LeaderElectionRecord marshals
+ * them, metav1.Time in whole seconds) sees acquire and renew times
+ * truncated to the second: renewals within one second look unchanged, so
+ * its lease clock can start up to a second before the leader's claim.
+ */
+static const kle_record_t *
+sim_host_sees(const sim_inst_t *in, const kle_record_t *rec,
+    kle_record_t *buf)
+{
+    if (rec == NULL || !in->secs) {
+        return rec;
+    }
+
+    *buf = *rec;
+    buf->acquire_time -= buf->acquire_time % 1000000;
+    buf->renew_time -= buf->renew_time % 1000000;
+
+    return buf;
+}
+
+
 /* The newest version read that does not name this instance. */
 static void
 sim_host_seen(sim_inst_t *in, int64_t rv, const kle_record_t *rec)
@@ -396,7 +419,7 @@ sim_host_answer(int r, int timed_out)
     sim_elector_t     *el;
     sim_req_t         *q;
     kle_api_status_t   status;
-    kle_record_t       rec;
+    kle_record_t       rec, secs;
     const kle_record_t *got;
     char               rvs[32], buf[200];
     unsigned           ev;
@@ -459,7 +482,8 @@ sim_host_answer(int r, int timed_out)
     now = sim_mono(in, sim.t);
 
     if (role == SIM_REQ_MACHINE) {
-        ev = kle_election_on_result(&el->e, now, status, got,
+        ev = kle_election_on_result(&el->e, now, status,
+                                    sim_host_sees(in, got, &secs),
                                     got ? rvs : NULL, ra);
         sim_host_events(i, ev);
 
@@ -467,7 +491,9 @@ sim_host_answer(int r, int timed_out)
         ours = got != NULL && el->e.state == KLE_STATE_LEADING
                && sim_names(got, el->id);
         if (!ours) {
-            ev = kle_election_observe(&el->e, now, got, got ? rvs : NULL);
+            ev = kle_election_observe(&el->e, now,
+                                      sim_host_sees(in, got, &secs),
+                                      got ? rvs : NULL);
             sim_host_events(i, ev);
         }
 
@@ -591,6 +617,7 @@ sim_host_watch_event(int i, unsigned tok)
     sim_inst_t     *in;
     sim_elector_t  *el;
     sim_change_t    c;
+    kle_record_t    secs;
     char            rvs[32], buf[200];
     unsigned        ev;
 
@@ -627,7 +654,9 @@ sim_host_watch_event(int i, unsigned tok)
                                                        sizeof(buf)));
 
         ev = kle_election_observe(&el->e, sim_mono(in, sim.t),
-                           c.kind == SIM_W_DELETED ? NULL : &c.rec, rvs);
+                           sim_host_sees(in, c.kind == SIM_W_DELETED
+                                             ? NULL : &c.rec, &secs),
+                           rvs);
         sim_host_events(i, ev);
         break;
 

@@ -123,8 +123,10 @@ sim_trace_setup(void)
 
     for (i = 0; i < sim.n; i++) {
         in = &sim.inst[i];
-        printf("  %s: timings %d, clock rate %.6f\n", in->name, in->pool,
-               (double) in->rate / SIM_PPM);
+        printf("  %s: timings %d, clock rate %.6f%s\n", in->name, in->pool,
+               (double) in->rate / SIM_PPM,
+               in->secs ? ", sees record times in whole seconds (client-go)"
+                        : "");
     }
 
     printf("  per mille: delay %d, lost %d, answer lost %d, late %d, "

@@ -210,7 +210,8 @@ sim_timing(sim_timing_t *tm)
             tm->ld = 1000 * leases[sim_rand(sizeof(leases)
                                             / sizeof(leases[0]))];
             lo = tm->ld * 3 / 10;
-            tm->rd = sim_between(lo, tm->ld - (sim.whole_seconds ? 1000 : 1));
+            tm->rd = sim_between(lo, tm->ld - (sim.whole_seconds || sim.secs
+                                               ? 1000 : 1));
             tm->rp = sim_between(tm->rd / 8, (tm->rd * 5 - 1) / 6);
         }
 
@@ -223,7 +224,8 @@ sim_timing(sim_timing_t *tm)
         cfg.lease_duration = tm->ld;
         cfg.renew_deadline = tm->rd;
         cfg.retry_period = tm->rp;
-        cfg.whole_seconds = sim.whole_seconds;
+        /* seconds-granular followers need the whole-second rule too */
+        cfg.whole_seconds = sim.whole_seconds || sim.secs;
 
         if (kle_election_config_validate(&cfg, err, sizeof(err)) == 0) {
             return;
@@ -250,6 +252,7 @@ sim_setup(void)
 
     sim.n = 2 + (int) sim_rand(SIM_INST_MAX - 1);
     sim.whole_seconds = sim_rand(4) == 0;
+    sim.secs = !sim.whole_seconds && sim_rand(4) == 0;
 
     /* a deployment's timings, and those its reloads may switch to */
     sim.npool = 1 + (int) sim_rand(SIM_POOL);
@@ -270,7 +273,7 @@ sim_setup(void)
      */
     lim_ppm = INT64_MAX;
     for (k = 0; k < sim.npool; k++) {
-        rd = sim.pool[k].rd + (sim.whole_seconds ? 1000 : 0);
+        rd = sim.pool[k].rd + (sim.whole_seconds || sim.secs ? 1000 : 0);
         if ((sim.pool[k].ld - rd) * SIM_PPM / rd < lim_ppm) {
             lim_ppm = (sim.pool[k].ld - rd) * SIM_PPM / rd;
         }
@@ -295,6 +298,7 @@ sim_setup(void)
         in->wall_off = sim_between(-INT64_C(10000000000),
                                    INT64_C(10000000000));
         in->release_at = -1;
+        in->secs = sim.secs && (i == 0 || sim_rand(2));
         if (in->rate > sim.rate_max) {
             sim.rate_max = in->rate;
         }

@@ -9,9 +9,7 @@
  * can (root, and unshare(1) with --boottime); else it says why it skips.
  */
 
-#include <errno.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +45,12 @@ main(int argc, char **argv)
 
     if (boot - mono < 1000 && getenv("KLE_TEST_TIMENS") == NULL) {
         n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n > 0) {
+
+        /* unshare(1) may exist and still be refused (no CAP_SYS_ADMIN) */
+        if (n > 0
+            && system("unshare --time --boottime 100000 true "
+                      ">/dev/null 2>&1") == 0)
+        {
             self[n] = '\0';
             setenv("KLE_TEST_TIMENS", "1", 1);
             fflush(stdout);
@@ -57,8 +60,7 @@ main(int argc, char **argv)
 
         /* no time namespace: the clocks agree, nothing to tell apart */
         printf("1..0 # SKIP CLOCK_BOOTTIME = CLOCK_MONOTONIC here and no "
-               "time namespace (unshare --time --boottime: %s)\n",
-               strerror(errno));
+               "time namespace (unshare --time --boottime 100000 failed)\n");
         return 0;
     }
 

@@ -41,6 +41,7 @@ writer(int die)
 {
     pid_t  pid;
 
+    fflush(stdout);
     pid = fork();
     if (pid != 0) {
         return pid;
@@ -200,6 +201,7 @@ main(void)
     /* a writer that dies after taking the lock, before raising seq */
 
     seq = sh->lock.seq;
+    fflush(stdout);
     pid = fork();
     if (pid == 0) {
         int64_t  zero = 0;
