@@ -20,7 +20,7 @@ NGX_LD_OPT  = -Wl,-z,relro -Wl,-z,now -fPIC
 MODULE_SO   = $(B)/modules/ngx_http_leader_election_module.so
 STREAM_SO   = $(B)/modules/ngx_stream_leader_election_module.so
 
-LIB_SRCS    = lib/kle_clock.c lib/kle_record.c lib/kle_lock.c lib/kle_election.c \
+LIB_SRCS    = lib/kle_clock.c lib/kle_claim.c lib/kle_record.c lib/kle_lock.c lib/kle_election.c \
               lib/kle_file.c lib/kle_base64.c lib/kle_token.c lib/kle_creds.c \
               lib/kle_kubeconfig.c lib/kle_incluster.c lib/kle_http.c \
               lib/kle_elector.c lib/kle_events.c lib/kle_args.c
@@ -286,7 +286,8 @@ SIM_JOBS   ?= 2
 SIM_CFLAGS  = -g -O2 -Wall -Wextra -Werror=implicit-function-declaration
 SIM_SRCS    = $(wildcard t/sim/*.c)
 SIM_HDRS    = $(wildcard t/sim/*.h)
-SIM_CORE    = lib/kle_election.c lib/kle_record.c
+SIM_CORE    = lib/kle_election.c lib/kle_record.c lib/kle_clock.c \
+              lib/kle_claim.c
 SIM_BIN     = $(B)/sim/sim
 
 .PHONY: sim sim-plants asan

@@ -1,5 +1,12 @@
 /*
- * CLOCK_MONOTONIC, CLOCK_REALTIME and a cheap upper bound of the first.
+ * CLOCK_BOOTTIME and CLOCK_REALTIME.
+ *
+ * CLOCK_MONOTONIC stops while the system is suspended (and on some
+ * hypervisors while a VM is paused): an instance that wakes after its
+ * lease lapsed would go on believing its claim.  CLOCK_BOOTTIME goes on
+ * counting.  It has no coarse variant, so the readers' hot path pays a
+ * precise read (the vDSO's, with no system call, on Linux 5.3 and later
+ * with a vDSO-capable clock source).
  */
 
 #include <time.h>
@@ -7,12 +14,19 @@
 #include "kle_clock.h"
 
 
+#ifdef CLOCK_BOOTTIME
+#define KLE_CLOCK  CLOCK_BOOTTIME
+#else
+#define KLE_CLOCK  CLOCK_MONOTONIC
+#endif
+
+
 int64_t
 kle_now_ms(void)
 {
     struct timespec  ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(KLE_CLOCK, &ts);
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -24,20 +38,4 @@ kle_wall_us(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-
-/*
- * The readers' clock: the precise one.  CLOCK_MONOTONIC_COARSE plus its
- * resolution is not an upper bound of it: the coarse clock moves at the
- * timekeeping tick, and a tick can be late (a vCPU the hypervisor did not
- * run, a tickless CPU).  Measured on a 2-vCPU KVM guest under load
- * (t/unit/test_clock.c): behind by up to 2 ms past the 4 ms resolution in
- * a third of 3 million samples, a claim read 1 ms past its end in 9,285.
- */
-
-int64_t
-kle_now_bound_ms(void)
-{
-    return kle_now_ms();
 }

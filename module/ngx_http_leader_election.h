@@ -13,8 +13,9 @@
  *         ... act as leader, pass token to the guarded system ...
  *     }
  *
- * The readers take no lock and make no system call but a coarse
- * clock_gettime(): they are cheap enough for every request.  Call them in
+ * The readers take no lock and make no system call but one
+ * clock_gettime(CLOCK_BOOTTIME) (the vDSO's where the kernel offers it):
+ * they are cheap enough for every request.  Call them in
  * worker processes only (the zone is mapped when the workers start).
  */
 

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "kle_claim.h"
 #include "kle_elector.h"
 #include "ngx_http_leader_election.h"
 
@@ -21,20 +22,20 @@
 
 /*
  * What the elector publishes.  Readers copy the fields they need under the
- * seqlock.  The claim comes first, so that the leader check copies 16 bytes
- * of one cache line: claim_until is an absolute CLOCK_MONOTONIC deadline,
- * fixed by the elector that made the claim, so that no reader (of this
- * configuration or another) has to know the timings it was made under.
+ * seqlock (lib/kle_claim.h).  The claim comes first, so that the leader
+ * check copies 16 bytes of one cache line: claim.until is an absolute
+ * deadline on kle_now_ms()'s clock (CLOCK_BOOTTIME, which counts time
+ * spent suspended), fixed by the elector that made the claim, so that no
+ * reader (of this configuration or another) has to know the timings it
+ * was made under.
  */
 typedef struct {
-    int64_t                           claim_until;  /* mono ms, 0: none */
-    int32_t                           term;         /* of the claim */
-    uint32_t                          leading;
+    kle_claim_t                       claim;
     kle_state_t                       state;
     int32_t                           transitions;
-    int64_t                           renew_start;  /* mono ms, 0 if not */
+    int64_t                           renew_start;  /* boot ms, 0 if not */
     ngx_pid_t                         elector_pid;
-    int64_t                           heartbeat;    /* mono ms, 0 if never */
+    int64_t                           heartbeat;    /* boot ms, 0 if never */
     int64_t                           acquire_time; /* unix us, 0 if unset */
     int64_t                           renew_time;
     uint64_t                          api_requests;
@@ -46,8 +47,9 @@ typedef struct {
 
 
 typedef struct {
-    ngx_atomic_t                      seq;         /* odd while written */
+    kle_seqlock_t                     lock;        /* guards snap */
     ngx_atomic_t                      generation;  /* configuration loads */
+    ngx_atomic_t                      revoke;      /* by this generation */
     ngx_http_leader_election_snap_t   snap;
 } ngx_http_leader_election_sh_t;
 
@@ -146,65 +148,9 @@ ngx_uint_t ngx_http_leader_election_claimed(
         offsetof(ngx_http_leader_election_snap_t, last)                      \
         + sizeof(((ngx_http_leader_election_snap_t *) 0)->last))
 
-/* readers of the claim order loads only: on x86 the processor keeps them */
-#if (( __i386__ || __i386 || __amd64__ || __amd64 )                           \
-     && ( __GNUC__ || __clang__ ))
-#define ngx_http_leader_election_load_barrier()                              \
-    __asm__ volatile ("" ::: "memory")
-#else
-#define ngx_http_leader_election_load_barrier()  ngx_memory_barrier()
-#endif
-
-
-/*
- * The leader check, inlined where every request evaluates it: the claim
- * (16 bytes) under the seqlock, and a coarse clock that may be late but
- * never early, so that a claim can only end early.  token gets the term
- * of the claim, from the same copy.
- */
-
-static ngx_inline ngx_uint_t
-ngx_http_leader_election_claim(ngx_http_leader_election_sh_t *sh,
-    int32_t *token)
-{
-    int32_t            term;
-    int64_t            until;
-    uint32_t           leading;
-    ngx_uint_t         n;
-    ngx_atomic_uint_t  seq;
-
-    for (n = 1000; n; n--) {
-
-        seq = sh->seq;
-
-        ngx_http_leader_election_load_barrier();
-
-        until = sh->snap.claim_until;
-        term = sh->snap.term;
-        leading = sh->snap.leading;
-
-        ngx_http_leader_election_load_barrier();
-
-        if ((seq & 1) == 0 && sh->seq == seq) {
-
-            if (!leading || until == 0 || kle_now_bound_ms() >= until) {
-                return 0;
-            }
-
-            if (token) {
-                *token = term;
-            }
-
-            return 1;
-        }
-
-        /* a write is under way, or ended while we read */
-        ngx_cpu_pause();
-    }
-
-    /* the writer died while writing */
-    return 0;
-}
+/* the leader check, inlined where every request evaluates it */
+#define ngx_http_leader_election_claim(sh, token)                            \
+    kle_claim_leads(&(sh)->lock, &(sh)->snap.claim, token)
 
 
 /* _curl.c */

@@ -1,9 +1,10 @@
 
 /*
  * The state an elector shares with every worker: one zone per election,
- * kept across reloads.  One process writes it; readers copy what they need
- * under a seqlock and retry if a write overlapped, so that a request never
- * waits on a lock and never makes a system call but clock_gettime().
+ * kept across reloads.  One process writes it at a time; readers copy what
+ * they need under a seqlock (lib/kle_claim.h) and retry if a write
+ * overlapped, so that a request never waits on a lock and makes no system
+ * call but clock_gettime().
  */
 
 
@@ -20,18 +21,17 @@
 #endif
 
 
-/* a reader gives up after this many tries: the writer died mid-write */
-#define NGX_HTTP_LEADER_ELECTION_READ_TRIES  1000
-
-/* a writer takes over a write left unfinished for this long (ms) */
+/*
+ * A writer waits this long (ms) for another to finish, then gives up and
+ * tries again later: it never takes over from a live process.
+ */
 #define NGX_HTTP_LEADER_ELECTION_WRITE_WAIT  100
 
 
 static ngx_int_t ngx_http_leader_election_write_begin(
-    ngx_http_leader_election_t *le, ngx_atomic_uint_t generation,
-    ngx_atomic_uint_t *seq);
-static void ngx_http_leader_election_write_end(ngx_http_leader_election_t *le,
-    ngx_atomic_uint_t seq);
+    ngx_http_leader_election_t *le, ngx_atomic_uint_t generation);
+static void ngx_http_leader_election_write_end(
+    ngx_http_leader_election_t *le);
 static void ngx_http_leader_election_log_claim(ngx_http_leader_election_t *le,
     ngx_log_t *log, int64_t until, int32_t term, int64_t now);
 
@@ -90,7 +90,6 @@ ngx_http_leader_election_new_generation(ngx_http_leader_election_t *le,
     ngx_log_t *log)
 {
     ngx_uint_t                        claimed;
-    ngx_atomic_uint_t                 seq;
     ngx_http_leader_election_snap_t  *snap;
 
     le->generation = ngx_atomic_fetch_add(&le->sh->generation, 1) + 1;
@@ -101,24 +100,31 @@ ngx_http_leader_election_new_generation(ngx_http_leader_election_t *le,
 
     /* the published claim is on another lock or by another identity */
 
-    if (ngx_http_leader_election_write_begin(le, le->generation, &seq)
+    if (ngx_http_leader_election_write_begin(le, le->generation)
         != NGX_OK)
     {
+        /* the new elector revokes it before it runs */
+        le->sh->revoke = le->generation;
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "leader_election \"%V\": the shared state is being "
+                      "written by process %L, the new elector revokes the "
+                      "claim", &le->name, le->sh->lock.writer);
         return;
     }
 
     snap = &le->sh->snap;
 
-    claimed = snap->leading || snap->claim_until != 0 || snap->term != 0;
+    claimed = snap->claim.leading || snap->claim.until != 0
+              || snap->claim.term != 0;
 
     if (le->lock_moved) {
         ngx_memzero(snap, sizeof(ngx_http_leader_election_snap_t));
 
     } else {
         /* the same lock under another identity: what was observed stands */
-        snap->claim_until = 0;
-        snap->term = 0;
-        snap->leading = 0;
+        snap->claim.until = 0;
+        snap->claim.term = 0;
+        snap->claim.leading = 0;
         snap->renew_start = 0;
 
         if (snap->state == KLE_STATE_LEADING) {
@@ -126,7 +132,7 @@ ngx_http_leader_election_new_generation(ngx_http_leader_election_t *le,
         }
     }
 
-    ngx_http_leader_election_write_end(le, seq);
+    ngx_http_leader_election_write_end(le);
 
     if (claimed) {
         ngx_http_leader_election_log_claim(le, log, 0, 0, 0);
@@ -148,8 +154,8 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
     int32_t                           term;
     int64_t                           now, until;
     uint32_t                          leading;
+    ngx_int_t                         rc;
     ngx_uint_t                        changed, logged;
-    ngx_atomic_uint_t                 seq;
     ngx_http_leader_election_snap_t  *snap;
 
     leading = (st->state == KLE_STATE_LEADING);
@@ -171,28 +177,28 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
     logged = 0;
 
     if (!keep_claim && until != 0
-        && (snap->leading != leading || snap->claim_until != until
-            || snap->term != term))
+        && (snap->claim.leading != leading || snap->claim.until != until
+            || snap->claim.term != term))
     {
         ngx_http_leader_election_log_claim(le, ngx_cycle->log, until, term,
                                            now);
         logged = 1;
     }
 
-    if (ngx_http_leader_election_write_begin(le, generation, &seq) != NGX_OK)
-    {
-        return NGX_DECLINED;
+    rc = ngx_http_leader_election_write_begin(le, generation);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     changed = 0;
 
     if (!keep_claim) {
-        changed = (snap->leading != leading || snap->claim_until != until
-                   || snap->term != term);
+        changed = (snap->claim.leading != leading
+                   || snap->claim.until != until || snap->claim.term != term);
 
-        snap->claim_until = until;
-        snap->term = term;
-        snap->leading = leading;
+        snap->claim.until = until;
+        snap->claim.term = term;
+        snap->claim.leading = leading;
         snap->state = st->state;
         snap->renew_start = st->renew_start;
     }
@@ -223,7 +229,7 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
     ngx_cpystrn((u_char *) snap->last_error, (u_char *) st->last_error,
                 sizeof(snap->last_error));
 
-    ngx_http_leader_election_write_end(le, seq);
+    ngx_http_leader_election_write_end(le);
 
     if (changed && !logged) {
         ngx_http_leader_election_log_claim(le, ngx_cycle->log, until, term,
@@ -247,36 +253,38 @@ ngx_int_t
 ngx_http_leader_election_limit(ngx_http_leader_election_t *le,
     ngx_atomic_uint_t generation, int64_t until)
 {
+    int32_t                           term;
     int64_t                           now;
-    ngx_atomic_uint_t                 seq;
+    ngx_int_t                         rc;
     ngx_http_leader_election_snap_t  *snap;
 
     now = kle_now_ms();
 
-    if (ngx_http_leader_election_write_begin(le, generation, &seq) != NGX_OK)
-    {
-        return NGX_DECLINED;
+    rc = ngx_http_leader_election_write_begin(le, generation);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     snap = &le->sh->snap;
 
-    if (snap->claim_until == 0
-        || (until != 0 && snap->claim_until <= until))
+    if (snap->claim.until == 0
+        || (until != 0 && snap->claim.until <= until))
     {
-        ngx_http_leader_election_write_end(le, seq);
+        ngx_http_leader_election_write_end(le);
         return NGX_OK;
     }
 
-    snap->claim_until = until;
+    snap->claim.until = until;
 
     if (until == 0) {
-        snap->term = 0;
+        snap->claim.term = 0;
     }
 
-    ngx_http_leader_election_write_end(le, seq);
+    term = snap->claim.term;
 
-    ngx_http_leader_election_log_claim(le, ngx_cycle->log, until, snap->term,
-                                       now);
+    ngx_http_leader_election_write_end(le);
+
+    ngx_http_leader_election_log_claim(le, ngx_cycle->log, until, term, now);
 
     return NGX_OK;
 }
@@ -284,10 +292,10 @@ ngx_http_leader_election_limit(ngx_http_leader_election_t *le,
 
 /*
  * The chaos checker's record of every interval in which a worker may act
- * as leader, on CLOCK_MONOTONIC: "claim" with now read before the write
- * (a new claim is logged before it is written, too), "none" with now read
- * after it.  At debug level through ngx_log_error(), so that "error_log
- * ... debug_core" shows it in any nginx build.
+ * as leader, on kle_now_ms()'s clock (CLOCK_BOOTTIME): "claim" with now
+ * read before the write (a new claim is logged before it is written, too),
+ * "none" with now read after it.  At debug level through ngx_log_error(),
+ * so that "error_log ... debug_core" shows it in any nginx build.
  */
 
 static void
@@ -311,17 +319,17 @@ ngx_int_t
 ngx_http_leader_election_heartbeat(ngx_http_leader_election_t *le,
     ngx_atomic_uint_t generation)
 {
-    ngx_atomic_uint_t  seq;
+    ngx_int_t          rc;
 
-    if (ngx_http_leader_election_write_begin(le, generation, &seq) != NGX_OK)
-    {
-        return NGX_DECLINED;
+    rc = ngx_http_leader_election_write_begin(le, generation);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     le->sh->snap.heartbeat = kle_now_ms();
     le->sh->snap.elector_pid = ngx_pid;
 
-    ngx_http_leader_election_write_end(le, seq);
+    ngx_http_leader_election_write_end(le);
 
     return NGX_OK;
 }
@@ -333,34 +341,14 @@ ngx_int_t
 ngx_http_leader_election_read(ngx_http_leader_election_t *le,
     ngx_http_leader_election_snap_t *snap, size_t from, size_t to)
 {
-    ngx_uint_t                      i;
-    ngx_atomic_uint_t               seq;
-    ngx_http_leader_election_sh_t  *sh;
-
-    sh = le->sh;
-
-    for (i = 0; i < NGX_HTTP_LEADER_ELECTION_READ_TRIES; i++) {
-
-        seq = sh->seq;
-
-        if (seq & 1) {
-            ngx_cpu_pause();
-            continue;
-        }
-
-        ngx_http_leader_election_load_barrier();
-
-        ngx_memcpy((u_char *) snap + from, (u_char *) &sh->snap + from,
-                   to - from);
-
-        ngx_http_leader_election_load_barrier();
-
-        if (sh->seq == seq) {
-            return NGX_OK;
-        }
+    if (kle_seqlock_read(&le->sh->lock, (u_char *) snap + from,
+                         (u_char *) &le->sh->snap + from, to - from)
+        != 0)
+    {
+        return NGX_BUSY;
     }
 
-    return NGX_BUSY;
+    return NGX_OK;
 }
 
 
@@ -375,8 +363,7 @@ ngx_uint_t
 ngx_http_leader_election_claimed(ngx_http_leader_election_snap_t *snap,
     int64_t now)
 {
-    return snap->leading && snap->claim_until != 0
-           && now < snap->claim_until;
+    return kle_claim_holds(&snap->claim, now);
 }
 
 
@@ -403,15 +390,15 @@ ngx_http_leader_election_state(ngx_http_leader_election_t *le,
     st->holder_address.len = 0;
     st->holder_address.data = st->address_data;
 
-    if (ngx_http_leader_election_read_fields(le, &snap, claim_until, address)
+    if (ngx_http_leader_election_read_fields(le, &snap, claim, address)
         != NGX_OK)
     {
         return NGX_BUSY;
     }
 
-    if (ngx_http_leader_election_claimed(&snap, kle_now_bound_ms())) {
+    if (ngx_http_leader_election_claimed(&snap, kle_now_ms())) {
         st->is_leader = 1;
-        st->fencing_token = snap.term;
+        st->fencing_token = snap.claim.term;
     }
 
     st->transitions = snap.transitions;
@@ -430,66 +417,46 @@ ngx_http_leader_election_state(ngx_http_leader_election_t *le,
 /*
  * Writers are the elector of the current generation and, for a moment
  * during a reload, that of the previous one (the master too, when a reload
- * changes the lock); the seq compare-and-set keeps them apart, and a writer
- * whose generation is over writes nothing.
+ * changes the lock); the seqlock's writer pid keeps them apart, and a
+ * writer whose generation is over writes nothing.  NGX_BUSY: another
+ * process, alive, has been writing for NGX_HTTP_LEADER_ELECTION_WRITE_WAIT
+ * ms (stopped, swapped out); the caller tries again later.
  */
 
 static ngx_int_t
 ngx_http_leader_election_write_begin(ngx_http_leader_election_t *le,
-    ngx_atomic_uint_t generation, ngx_atomic_uint_t *seq)
+    ngx_atomic_uint_t generation)
 {
-    int64_t                         start;
-    ngx_atomic_uint_t               old, new;
+    int                             rc;
     ngx_http_leader_election_sh_t  *sh;
 
     sh = le->sh;
-    start = 0;
 
-    for ( ;; ) {
-        old = sh->seq;
+    rc = kle_claim_begin(&sh->lock, &sh->snap.claim, (int64_t) ngx_pid,
+                         NGX_HTTP_LEADER_ELECTION_WRITE_WAIT);
 
-        if (old & 1) {
-
-            if (start == 0) {
-                start = kle_now_ms();
-            }
-
-            /* a writer killed mid-write leaves seq odd: take it over */
-
-            if (kle_now_ms() - start < NGX_HTTP_LEADER_ELECTION_WRITE_WAIT) {
-                ngx_sched_yield();
-                continue;
-            }
-
-            new = old + 2;
-
-        } else {
-            new = old + 1;
-        }
-
-        if (ngx_atomic_cmp_set(&sh->seq, old, new)) {
-            break;
-        }
+    if (rc == KLE_SEQ_BUSY) {
+        return NGX_BUSY;
     }
 
-    ngx_memory_barrier();
+    if (rc == KLE_SEQ_TORN) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "leader_election \"%V\": a process died while "
+                      "writing the shared state, its claim is void",
+                      &le->name);
+    }
 
     if (sh->generation != generation) {
-        ngx_http_leader_election_write_end(le, new);
+        kle_seqlock_write_end(&sh->lock);
         return NGX_DECLINED;
     }
-
-    *seq = new;
 
     return NGX_OK;
 }
 
 
 static void
-ngx_http_leader_election_write_end(ngx_http_leader_election_t *le,
-    ngx_atomic_uint_t seq)
+ngx_http_leader_election_write_end(ngx_http_leader_election_t *le)
 {
-    ngx_memory_barrier();
-
-    le->sh->seq = seq + 1;
+    kle_seqlock_write_end(&le->sh->lock);
 }

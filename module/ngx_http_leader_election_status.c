@@ -142,7 +142,7 @@ ngx_http_leader_election_healthz_handler(ngx_http_request_t *r)
     status = NGX_HTTP_SERVICE_UNAVAILABLE;
     now = kle_now_ms();
 
-    if (ngx_http_leader_election_read_fields(le, &snap, claim_until,
+    if (ngx_http_leader_election_read_fields(le, &snap, claim,
                                              heartbeat)
         != NGX_OK)
     {

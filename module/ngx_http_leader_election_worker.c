@@ -32,6 +32,10 @@
 #include "ngx_http_leader_election_module.h"
 
 
+/* ms before a write the shared state was too busy for is tried again */
+#define NGX_HTTP_LEADER_ELECTION_RETRY  100
+
+
 typedef struct {
     ngx_http_leader_election_t       *le;
     ngx_http_leader_election_loop_t  *loop;
@@ -40,7 +44,10 @@ typedef struct {
     ngx_event_t                       event;
     ngx_connection_t                  dummy;     /* the event's data */
     ngx_atomic_uint_t                 generation;
-    int64_t                           release_end; /* mono ms */
+    int64_t                           release_end; /* boot ms */
+    int64_t                           limit_until; /* cap, 0: revoke */
+    unsigned                          limit:1;     /* before it runs */
+    unsigned                          republish:1; /* the zone was busy */
     unsigned                          inherit:1;
     unsigned                          releasing:1;
     unsigned                          exiting:1;
@@ -189,8 +196,14 @@ ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
     cfg.hook_stopped = (char *) le->on_stopped_leading.data;
     cfg.hook_new_leader = (char *) le->on_new_leader.data;
     cfg.events = le->events;
-    /* a reload or a respawn: the claim published before is this one's */
-    cfg.resume = ngx_http_leader_election_leads(le, NULL);
+    /*
+     * A reload or a respawn: the claim published before is this one's,
+     * unless the master could not revoke it on a reload that changed the
+     * identity or the lock.
+     */
+    rn->generation = le->generation;
+    rn->limit = (le->sh->revoke == rn->generation);
+    cfg.resume = !rn->limit && ngx_http_leader_election_leads(le, NULL);
 
     cfg.on_change = ngx_http_leader_election_changed;
     cfg.schedule = ngx_http_leader_election_schedule;
@@ -225,12 +238,12 @@ ngx_http_leader_election_start(ngx_http_leader_election_runner_t *rn)
         return NGX_ERROR;
     }
 
-    rn->generation = le->generation;
     rn->inherit = 1;
 
     if (cfg.resume) {
-        (void) ngx_http_leader_election_limit(le, rn->generation,
-                                   kle_now_ms() + (int64_t) le->renew_deadline);
+        /* capped, before this elector writes: see _limit() */
+        rn->limit = 1;
+        rn->limit_until = kle_now_ms() + (int64_t) le->renew_deadline;
     }
 
     /* a dummy connection, as the event debug log reads ev->data's fd */
@@ -253,6 +266,7 @@ static void
 ngx_http_leader_election_tick(ngx_event_t *ev)
 {
     long                                ms;
+    ngx_int_t                           rc;
     ngx_connection_t                   *c;
     ngx_http_leader_election_runner_t  *rn;
 
@@ -281,13 +295,48 @@ ngx_http_leader_election_tick(ngx_event_t *ev)
         return;
     }
 
-    if (ngx_http_leader_election_heartbeat(rn->le, rn->generation) != NGX_OK)
-    {
+    /*
+     * NGX_BUSY: another process, alive, is inside a write of the shared
+     * state (a stopped elector of the previous generation): the elector
+     * sends nothing before its claim is capped or revoked, and what it
+     * could not publish is published again soon.
+     */
+
+    if (rn->limit) {
+        rc = ngx_http_leader_election_limit(rn->le, rn->generation,
+                                            rn->limit_until);
+        if (rc == NGX_BUSY) {
+            ngx_http_leader_election_timer(rn,
+                                           NGX_HTTP_LEADER_ELECTION_RETRY);
+            return;
+        }
+
+        if (rc == NGX_OK && rn->limit_until == 0) {
+            /* revoked: an elector respawned later keeps its own claim */
+            (void) ngx_atomic_cmp_set(&rn->le->sh->revoke, rn->generation,
+                                      0);
+        }
+
+        rn->limit = 0;
+    }
+
+    rc = ngx_http_leader_election_heartbeat(rn->le, rn->generation);
+    if (rc == NGX_DECLINED) {
         ngx_http_leader_election_destroy(rn);
         return;
     }
 
+    if (rn->republish) {
+        ngx_http_leader_election_changed(rn);
+    }
+
     ms = kle_elector_run(rn->elector);
+
+    if (rn->republish
+        && (ms < 0 || ms > NGX_HTTP_LEADER_ELECTION_RETRY))
+    {
+        ms = NGX_HTTP_LEADER_ELECTION_RETRY;
+    }
 
     ngx_http_leader_election_schedule(rn, ms);
 }
@@ -345,7 +394,17 @@ ngx_http_leader_election_quit(ngx_http_leader_election_runner_t *rn)
         return;
     }
 
-    (void) ngx_http_leader_election_limit(le, rn->generation, 0);
+    /* no release while the claim may still be visible: it lapses instead */
+
+    if (ngx_http_leader_election_limit(le, rn->generation, 0) == NGX_BUSY) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "leader_election \"%V\": the claim could not be "
+                      "revoked (process %L is writing the shared state), "
+                      "the lock is not released, it expires after "
+                      "lease_duration", &le->name, le->sh->lock.writer);
+        ngx_http_leader_election_destroy(rn);
+        return;
+    }
 
     kle_elector_release(rn->elector);
 
@@ -447,8 +506,16 @@ ngx_http_leader_election_retire(ngx_http_leader_election_runner_t *rn)
         left = rn->release_end - kle_now_ms();
         timeout = ngx_min(timeout, (ngx_msec_t) ngx_max(left, 1));
 
-    } else {
-        (void) ngx_http_leader_election_limit(le, rn->generation, 0);
+    } else if (ngx_http_leader_election_limit(le, rn->generation, 0)
+               == NGX_BUSY)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "leader_election \"%V\": the claim could not be "
+                      "revoked (process %L is writing the shared state), "
+                      "the lock is not released, it expires after "
+                      "lease_duration", &le->name, le->sh->lock.writer);
+        ngx_http_leader_election_destroy(rn);
+        return;
     }
 
     if (kle_elector_release_sync(rn->elector, (long) timeout) != 0) {
@@ -553,6 +620,7 @@ ngx_http_leader_election_changed(void *data)
 {
     ngx_http_leader_election_runner_t *rn = data;
 
+    ngx_int_t             rc;
     kle_elector_status_t  st;
 
     kle_elector_status(rn->elector, &st);
@@ -572,10 +640,12 @@ ngx_http_leader_election_changed(void *data)
         rn->inherit = 0;
     }
 
-    if (ngx_http_leader_election_publish(rn->le, rn->generation, &st,
-                                         rn->inherit)
-        != NGX_OK)
-    {
+    rc = ngx_http_leader_election_publish(rn->le, rn->generation, &st,
+                                          rn->inherit);
+
+    rn->republish = (rc == NGX_BUSY);
+
+    if (rc == NGX_DECLINED) {
         /* superseded: the next tick stops the elector, outside its calls */
         ngx_http_leader_election_schedule(rn, 0);
     }

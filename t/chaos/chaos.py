@@ -15,8 +15,8 @@ Then heals everything, checks that a leader comes back, stops every
 process it started and runs the checker (check.py) on what was recorded.
 Exit status: the checker's (non-zero on any violation or failure).
 
-Everything it records is on CLOCK_MONOTONIC (Python's time.monotonic() on
-Linux), the clock the module logs its claims on:
+Everything it records is on CLOCK_BOOTTIME (mono_ms()), the clock the
+module judges and logs its claims on:
 
     DIR/rN/logs/error.log   the replica's error log (debug_core: the
                             module's claim lines)
@@ -113,7 +113,8 @@ PROBE_GAP = 0.02
 
 
 def mono_ms():
-    return time.monotonic() * 1000.0
+    # the module's clock: claims are judged on CLOCK_BOOTTIME
+    return time.clock_gettime(time.CLOCK_BOOTTIME) * 1000.0
 
 
 def set_subreaper():
@@ -534,7 +535,7 @@ class Prober(threading.Thread):
                         'a')
 
     def run_one(self):
-        s = time.monotonic()
+        s = mono_ms() / 1000.0
         try:
             sock = socket.create_connection(('127.0.0.1', self.rep.port),
                                             timeout=PROBE_TIMEOUT)
@@ -549,9 +550,9 @@ class Prober(threading.Thread):
                     data += chunk
             finally:
                 sock.close()
-            r = time.monotonic()
+            r = mono_ms() / 1000.0
         except OSError as e:
-            r = time.monotonic()
+            r = mono_ms() / 1000.0
             self.out.write('%.3f %.3f ERR %s\n'
                            % (s * 1000, r * 1000,
                               type(e).__name__))

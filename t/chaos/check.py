@@ -12,7 +12,7 @@ probes, the faults) and proves, or refutes:
        leader_election "NAME": claim term=T until=U now=P
        leader_election "NAME": claim none now=P
 
-   all on CLOCK_MONOTONIC ms.  P of a claim is read before the claim is
+   all on CLOCK_BOOTTIME ms.  P of a claim is read before the claim is
    written to shared memory, P of "none" after the revocation is written:
    so [P, min(U, next publication)) contains every instant at which a
    worker of that replica could have read that claim.  The next

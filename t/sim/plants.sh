@@ -16,7 +16,9 @@ OUT=build/plants
 
 build() {                       # build DIR: sources in DIR/lib, DIR/t/sim
     $CC $SIM_CFLAGS -I"$1/lib" -I"$1/t/sim" -o "$1/sim" "$1"/t/sim/*.c \
-        "$1/lib/kle_election.c" "$1/lib/kle_record.c" -ljson-c
+        "$1/lib/kle_election.c" "$1/lib/kle_record.c" "$1/lib/kle_clock.c" \
+        "$1/lib/kle_claim.c" \
+        -ljson-c
 }
 
 tree() {                        # tree NAME: a patched copy, built

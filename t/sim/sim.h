@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "kle_claim.h"
 #include "kle_election.h"
 
 #define SIM_INST_MAX   7
@@ -22,6 +23,7 @@
 #define SIM_FOREIGN    32     /* foreign writes remembered by a run */
 #define SIM_POOL       3      /* timings a seed's reloads choose from */
 #define SIM_ID_MAX     24
+#define SIM_SUSP       16     /* suspends an instance's clock remembers */
 #define SIM_HEAP_MAX   8192   /* stale events stay until their time */
 
 /* 2026-01-01T00:00:00Z */
@@ -44,6 +46,7 @@ typedef enum {
     SIM_F_PARTITION,
     SIM_F_PAUSE_ELECTOR,
     SIM_F_PAUSE_INSTANCE,
+    SIM_F_SUSPEND,
     SIM_F_CRASH_WORKER,
     SIM_F_CRASH_INSTANCE,
     SIM_F_RELEASE,
@@ -69,6 +72,7 @@ typedef enum {
     SIM_V_EVENTS,          /* STARTED/STOPPED_LEADING out of order */
     SIM_V_HOST,            /* an UPDATE without resourceVersion, ... */
     SIM_V_OVERFLOW,        /* the simulator ran out of room */
+    SIM_V_READER,          /* a reader's answer is not its own claim's */
     SIM_V_KINDS
 } sim_violation_t;
 
@@ -114,7 +118,8 @@ typedef enum {
     SIM_EV_RESPAWN,      /* the master respawns an elector worker */
     SIM_EV_EXIT,         /* a quitting instance exits */
     SIM_EV_RESTART,      /* a crashed or quit instance starts again */
-    SIM_EV_CALM          /* faults stop */
+    SIM_EV_CALM,         /* faults stop */
+    SIM_EV_CLAIM_END     /* a published claim ends: the readers checked */
 } sim_ev_type_t;
 
 typedef struct {
@@ -230,12 +235,15 @@ typedef struct {
 
 typedef struct {
     int               up;            /* the instance runs */
+    int               secs;          /* sees record times in seconds */
     int               life;
     char              name[8];
     int64_t           rate;          /* mono ppm of sim time */
     int64_t           mono_off;
     int64_t           wall_off;      /* us */
-    int64_t           res;           /* coarse clock resolution, ms */
+    int64_t           susp_t[SIM_SUSP];  /* suspended from, sim ms */
+    int64_t           susp_d[SIM_SUSP];  /* for so long */
+    int               nsusp;
     int64_t           paused_until;  /* the whole instance SIGSTOPped */
     int64_t           cut_until;     /* cut off from the API */
     int64_t           release_at;    /* release asked in this life, -1 */
@@ -245,6 +253,9 @@ typedef struct {
     int               ids;           /* identity changes */
     int               pool;          /* its configuration's timings */
     sim_pub_t         pub;
+    /* the module's shared zone: pub's claim, as lib/kle_claim writes it */
+    kle_seqlock_t     zlock;
+    kle_claim_t       zclaim;
     sim_elector_t     el;
 } sim_inst_t;
 
@@ -273,6 +284,7 @@ typedef struct {
     /* configuration */
     int               n;
     int               whole_seconds; /* a configmaps-like store */
+    int               secs;          /* client-go-like followers too */
     sim_timing_t      pool[SIM_POOL];
     int               npool;
     int64_t           rate_min;
@@ -328,9 +340,15 @@ int sim_chance(int per_mille);
 int64_t sim_between(int64_t lo, int64_t hi);
 void sim_push(int64_t t, int type, int a, unsigned tok);
 void sim_horizon(int64_t t);
+int64_t sim_boot(const sim_inst_t *in, int64_t t);
+int64_t sim_monotonic(const sim_inst_t *in, int64_t t);
+int64_t sim_wall(const sim_inst_t *in, int64_t t);
+
+/* sim_clock.c: what lib/kle_clock.c's kle_now_ms() reads, and its inverse */
 int64_t sim_mono(const sim_inst_t *in, int64_t t);
 int64_t sim_at_mono(const sim_inst_t *in, int64_t mono);
-int64_t sim_wall(const sim_inst_t *in, int64_t t);
+void sim_clock_enter(const sim_inst_t *in, int64_t t);
+void sim_clock_leave(void);
 void sim_fault(int kind);
 int sim_run(uint64_t seed, int trace, sim_stats_t *st);
 
@@ -356,7 +374,9 @@ void sim_host_watch_opened(int i);
 void sim_host_stop(int i);
 void sim_host_release(int i);
 void sim_host_reload(int i, int pool, int new_id);
-int sim_reader_leader(const sim_inst_t *in, int64_t t);
+int sim_reader_leader(sim_inst_t *in, int64_t t, int32_t *token);
+int sim_claim_holds(const sim_inst_t *in, int64_t t);
+void sim_zone_write(int i);
 
 /* sim_check.c */
 void sim_check(void);

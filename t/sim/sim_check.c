@@ -282,15 +282,34 @@ void
 sim_check(void)
 {
     sim_inst_t  *in;
+    int32_t      token;
     int          lead[SIM_INST_MAX];
-    int          i, n;
+    int          i, n, leads;
 
     n = 0;
 
     for (i = 0; i < sim.n; i++) {
         in = &sim.inst[i];
 
-        if (!sim_reader_leader(in, sim.t)) {
+        leads = sim_reader_leader(in, sim.t, &token);
+
+        /* exact: a reader says leader inside its own claim, and only */
+
+        if (leads != sim_claim_holds(in, sim.t)) {
+            sim_violation(SIM_V_READER, "%s's readers say %s %+" PRId64
+                          " ms from the end of its claim (term %d)",
+                          in->name, leads ? "leader" : "not leader",
+                          sim_mono(in, sim.t) - in->pub.claim_until,
+                          (int) in->pub.term);
+        }
+
+        if (leads && token != in->pub.term) {
+            sim_violation(SIM_V_READER, "%s's readers read token %d, its "
+                          "claim's term is %d", in->name, (int) token,
+                          (int) in->pub.term);
+        }
+
+        if (!leads) {
             continue;
         }
 

@@ -55,6 +55,7 @@ sim_host_start(int i, int pool, int new_id)
         TR(i, "identity %s: the published claim of %s is cleared", el->id,
            in->pub.id);
         memset(&in->pub, 0, sizeof(in->pub));
+        sim_zone_write(i);
     }
 
     memset(&cfg, 0, sizeof(cfg));
@@ -76,6 +77,7 @@ sim_host_start(int i, int pool, int new_id)
     if (in->pub.claim_until > now + el->tm.rd) {
         TR(i, "the inherited claim is capped at +%.3fs", el->tm.rd / 1e3);
         in->pub.claim_until = now + el->tm.rd;
+        sim_zone_write(i);
     }
 
     TR(i, "elector #%d starts as %s: lease %.3fs, renew deadline %.3fs, "
@@ -298,6 +300,7 @@ sim_host_publish(int i)
     p.gen = el->gen;
     memcpy(p.id, el->id, sizeof(p.id));
     in->pub = p;
+    sim_zone_write(i);
 
     if (p.leading) {
         TR(i, "publish: claim term=%d until +%.3fs (write rv=%" PRId64 ")",
@@ -309,22 +312,88 @@ sim_host_publish(int i)
 }
 
 
-/* A reader: leader iff leading && now_bound < claim_until. */
-int
-sim_reader_leader(const sim_inst_t *in, int64_t t)
+/*
+ * The module's shared zone: what the host published, written through
+ * lib/kle_claim (as ngx_http_leader_election_publish() writes it), and a
+ * check at the instant the claim ends, so that a reader late by a
+ * millisecond is seen (sim_check(): SIM_V_READER).
+ */
+void
+sim_zone_write(int i)
 {
-    int64_t  bound;
+    sim_inst_t  *in;
+    int64_t      until;
 
-    if (!in->up || in->paused_until > t || !in->pub.leading
-        || in->pub.claim_until == 0)
-    {
+    in = &sim.inst[i];
+
+    if (kle_claim_begin(&in->zlock, &in->zclaim, 1, 0) != KLE_SEQ_OK) {
+        sim_violation(SIM_V_HOST, "%s: the zone was left mid-write",
+                      in->name);
+        return;
+    }
+
+    until = in->pub.leading ? in->pub.claim_until : 0;
+
+    in->zclaim.until = until;
+    in->zclaim.term = until ? in->pub.term : 0;
+    in->zclaim.leading = in->pub.leading;
+
+    kle_seqlock_write_end(&in->zlock);
+
+    if (until != 0) {
+        sim_push(sim_at_mono(in, until), SIM_EV_CLAIM_END, i, 0);
+    }
+}
+
+
+/* A reader: lib/kle_claim's kle_claim_leads() on the instance's clock. */
+int
+sim_reader_leader(sim_inst_t *in, int64_t t, int32_t *token)
+{
+    int  leads;
+
+    if (!in->up || in->paused_until > t) {
         return 0;
     }
 
-    /* kle_now_bound_ms(): the coarse clock plus its resolution */
-    bound = (sim_mono(in, t) / in->res + 1) * in->res;
+    sim_clock_enter(in, t);
+    leads = kle_claim_leads(&in->zlock, &in->zclaim, token);
+    sim_clock_leave();
 
-    return bound < in->pub.claim_until;
+    return leads;
+}
+
+
+/* What a reader must say at t: its claim, to the millisecond. */
+int
+sim_claim_holds(const sim_inst_t *in, int64_t t)
+{
+    return in->up && in->paused_until <= t && in->pub.leading
+           && in->pub.claim_until != 0
+           && sim_mono(in, t) < in->pub.claim_until;
+}
+
+
+/*
+ * What an instance's machine is fed.  A seconds-granular follower (as
+ * client-go, which compares records as its LeaderElectionRecord marshals
+ * them, metav1.Time in whole seconds) sees acquire and renew times
+ * truncated to the second: renewals within one second look unchanged, so
+ * its lease clock can start up to a second before the leader's claim.
+ */
+static const kle_record_t *
+sim_host_sees(const sim_inst_t *in, const kle_record_t *rec,
+    kle_record_t *buf)
+{
+    if (rec == NULL || !in->secs) {
+        return rec;
+    }
+
+    *buf = *rec;
+    buf->acquire_time -= buf->acquire_time % 1000000;
+    buf->renew_time -= buf->renew_time % 1000000;
+
+    return buf;
 }
 
 
@@ -350,7 +419,7 @@ sim_host_answer(int r, int timed_out)
     sim_elector_t     *el;
     sim_req_t         *q;
     kle_api_status_t   status;
-    kle_record_t       rec;
+    kle_record_t       rec, secs;
     const kle_record_t *got;
     char               rvs[32], buf[200];
     unsigned           ev;
@@ -413,7 +482,8 @@ sim_host_answer(int r, int timed_out)
     now = sim_mono(in, sim.t);
 
     if (role == SIM_REQ_MACHINE) {
-        ev = kle_election_on_result(&el->e, now, status, got,
+        ev = kle_election_on_result(&el->e, now, status,
+                                    sim_host_sees(in, got, &secs),
                                     got ? rvs : NULL, ra);
         sim_host_events(i, ev);
 
@@ -421,7 +491,9 @@ sim_host_answer(int r, int timed_out)
         ours = got != NULL && el->e.state == KLE_STATE_LEADING
                && sim_names(got, el->id);
         if (!ours) {
-            ev = kle_election_observe(&el->e, now, got, got ? rvs : NULL);
+            ev = kle_election_observe(&el->e, now,
+                                      sim_host_sees(in, got, &secs),
+                                      got ? rvs : NULL);
             sim_host_events(i, ev);
         }
 
@@ -545,6 +617,7 @@ sim_host_watch_event(int i, unsigned tok)
     sim_inst_t     *in;
     sim_elector_t  *el;
     sim_change_t    c;
+    kle_record_t    secs;
     char            rvs[32], buf[200];
     unsigned        ev;
 
@@ -581,7 +654,9 @@ sim_host_watch_event(int i, unsigned tok)
                                                        sizeof(buf)));
 
         ev = kle_election_observe(&el->e, sim_mono(in, sim.t),
-                           c.kind == SIM_W_DELETED ? NULL : &c.rec, rvs);
+                           sim_host_sees(in, c.kind == SIM_W_DELETED
+                                             ? NULL : &c.rec, &secs),
+                           rvs);
         sim_host_events(i, ev);
         break;
 
@@ -673,6 +748,7 @@ sim_host_release(int i)
 
     if (in->pub.leading || in->pub.claim_until != 0) {
         memset(&in->pub, 0, sizeof(in->pub));
+        sim_zone_write(i);
         TR(i, "publish: claim none (release)");
     }
 

@@ -25,6 +25,7 @@ static const char  *sim_fault_names[SIM_F_KINDS] = {
     "instance cut off from the API",
     "elector worker SIGSTOPped",
     "whole instance SIGSTOPped",
+    "whole instance suspended",
     "elector worker killed",
     "whole instance killed",
     "release (nginx -s quit)",
@@ -47,7 +48,8 @@ static const char  *sim_violation_names[SIM_V_KINDS] = {
     "liveness",
     "events out of order",
     "host contract",
-    "simulator overflow"
+    "simulator overflow",
+    "reader outside its claim"
 };
 
 
@@ -121,9 +123,10 @@ sim_trace_setup(void)
 
     for (i = 0; i < sim.n; i++) {
         in = &sim.inst[i];
-        printf("  %s: timings %d, clock rate %.6f, coarse clock %" PRId64
-               "ms\n", in->name, in->pool, (double) in->rate / SIM_PPM,
-               in->res);
+        printf("  %s: timings %d, clock rate %.6f%s\n", in->name, in->pool,
+               (double) in->rate / SIM_PPM,
+               in->secs ? ", sees record times in whole seconds (client-go)"
+                        : "");
     }
 
     printf("  per mille: delay %d, lost %d, answer lost %d, late %d, "

@@ -145,34 +145,33 @@ sim_horizon(int64_t t)
 }
 
 
-/* Clocks.  Monotonic clocks run at rate ppm of simulated time. */
+/*
+ * Clocks.  An instance's CLOCK_BOOTTIME runs at rate ppm of simulated
+ * time; its CLOCK_MONOTONIC is the same clock stopped while the instance
+ * was suspended.  Which one the code judges claims on is lib/kle_clock.c's
+ * choice (sim_clock.c).
+ */
 
 int64_t
-sim_mono(const sim_inst_t *in, int64_t t)
+sim_boot(const sim_inst_t *in, int64_t t)
 {
     return in->mono_off + t * in->rate / SIM_PPM;
 }
 
 
-/* The first simulated ms at which the clock reads mono or more. */
 int64_t
-sim_at_mono(const sim_inst_t *in, int64_t mono)
+sim_monotonic(const sim_inst_t *in, int64_t t)
 {
-    int64_t  t;
+    int64_t  slept, end;
+    int      k;
 
-    if (mono <= in->mono_off) {
-        return 0;
+    slept = 0;
+    for (k = 0; k < in->nsusp && in->susp_t[k] < t; k++) {
+        end = in->susp_t[k] + in->susp_d[k];
+        slept += (end < t ? end : t) - in->susp_t[k];
     }
 
-    t = (mono - in->mono_off) * SIM_PPM / in->rate;
-    while (t > 0 && sim_mono(in, t - 1) >= mono) {
-        t--;
-    }
-    while (sim_mono(in, t) < mono) {
-        t++;
-    }
-
-    return t;
+    return in->mono_off + (t - slept) * in->rate / SIM_PPM;
 }
 
 
@@ -211,7 +210,8 @@ sim_timing(sim_timing_t *tm)
             tm->ld = 1000 * leases[sim_rand(sizeof(leases)
                                             / sizeof(leases[0]))];
             lo = tm->ld * 3 / 10;
-            tm->rd = sim_between(lo, tm->ld - (sim.whole_seconds ? 1000 : 1));
+            tm->rd = sim_between(lo, tm->ld - (sim.whole_seconds || sim.secs
+                                               ? 1000 : 1));
             tm->rp = sim_between(tm->rd / 8, (tm->rd * 5 - 1) / 6);
         }
 
@@ -224,7 +224,8 @@ sim_timing(sim_timing_t *tm)
         cfg.lease_duration = tm->ld;
         cfg.renew_deadline = tm->rd;
         cfg.retry_period = tm->rp;
-        cfg.whole_seconds = sim.whole_seconds;
+        /* seconds-granular followers need the whole-second rule too */
+        cfg.whole_seconds = sim.whole_seconds || sim.secs;
 
         if (kle_election_config_validate(&cfg, err, sizeof(err)) == 0) {
             return;
@@ -251,6 +252,7 @@ sim_setup(void)
 
     sim.n = 2 + (int) sim_rand(SIM_INST_MAX - 1);
     sim.whole_seconds = sim_rand(4) == 0;
+    sim.secs = !sim.whole_seconds && sim_rand(4) == 0;
 
     /* a deployment's timings, and those its reloads may switch to */
     sim.npool = 1 + (int) sim_rand(SIM_POOL);
@@ -271,7 +273,7 @@ sim_setup(void)
      */
     lim_ppm = INT64_MAX;
     for (k = 0; k < sim.npool; k++) {
-        rd = sim.pool[k].rd + (sim.whole_seconds ? 1000 : 0);
+        rd = sim.pool[k].rd + (sim.whole_seconds || sim.secs ? 1000 : 0);
         if ((sim.pool[k].ld - rd) * SIM_PPM / rd < lim_ppm) {
             lim_ppm = (sim.pool[k].ld - rd) * SIM_PPM / rd;
         }
@@ -295,8 +297,8 @@ sim_setup(void)
         in->mono_off = sim_between(0, INT64_C(1000000000));
         in->wall_off = sim_between(-INT64_C(10000000000),
                                    INT64_C(10000000000));
-        in->res = (int64_t[]) { 1, 4, 10 }[sim_rand(3)];
         in->release_at = -1;
+        in->secs = sim.secs && (i == 0 || sim_rand(2));
         if (in->rate > sim.rate_max) {
             sim.rate_max = in->rate;
         }
@@ -437,6 +439,22 @@ sim_fault(int kind)
         TR(-2, "%s: whole instance SIGSTOPped for %.3fs", in->name, d / 1e3);
         break;
 
+    case SIM_F_SUSPEND:
+        /* as a SIGSTOP, and its CLOCK_MONOTONIC stops meanwhile */
+        if (in->nsusp == SIM_SUSP || in->paused_until > sim.t) {
+            break;
+        }
+        d = sim_between(ld / 4, 2 * ld);
+        in->susp_t[in->nsusp] = sim.t;
+        in->susp_d[in->nsusp] = d;
+        in->nsusp++;
+        in->paused_until = sim.t + d;
+        sim_horizon(in->paused_until);
+        sim_push(in->paused_until, SIM_EV_RESUME, i, 0);
+        TR(-2, "%s: suspended for %.3fs (CLOCK_MONOTONIC stops)", in->name,
+           d / 1e3);
+        break;
+
     case SIM_F_CRASH_WORKER:
         TR(-2, "%s: elector worker killed", in->name);
         sim_host_stop(i);
@@ -450,6 +468,8 @@ sim_fault(int kind)
         sim_host_stop(i);
         in->up = 0;
         memset(&in->pub, 0, sizeof(in->pub));
+        memset(&in->zlock, 0, sizeof(in->zlock));
+        memset(&in->zclaim, 0, sizeof(in->zclaim));
         d = sim_between(1, 2 * ld);
         sim_horizon(sim.t + d);
         sim_push(sim.t + d, SIM_EV_RESTART, i, (unsigned) in->life);
@@ -670,6 +690,8 @@ sim_dispatch(const sim_ev_t *ev)
         sim_host_stop(ev->a);
         in->up = 0;
         memset(&in->pub, 0, sizeof(in->pub));
+        memset(&in->zlock, 0, sizeof(in->zlock));
+        memset(&in->zclaim, 0, sizeof(in->zclaim));
         sim_push(in->restart_at, SIM_EV_RESTART, ev->a, (unsigned) in->life);
         return;
 
@@ -682,6 +704,7 @@ sim_dispatch(const sim_ev_t *ev)
             /* a new process, maybe on another machine and clock */
             in->life++;
             in->mono_off = sim_between(0, INT64_C(1000000000));
+            in->nsusp = 0;
         }
         in->up = 1;
         in->quitting = 0;
@@ -689,6 +712,8 @@ sim_dispatch(const sim_ev_t *ev)
         in->paused_until = 0;
         in->seen_rv = 0;
         memset(&in->pub, 0, sizeof(in->pub));
+        memset(&in->zlock, 0, sizeof(in->zlock));
+        memset(&in->zclaim, 0, sizeof(in->zclaim));
         TR(-2, "%s: starts", in->name);
         sim_host_start(ev->a, in->pool,
                        in->el.gen != 0 && sim_rand(3) == 0);
@@ -696,6 +721,10 @@ sim_dispatch(const sim_ev_t *ev)
 
     case SIM_EV_CALM:
         sim_calm();
+        return;
+
+    case SIM_EV_CLAIM_END:
+        /* nothing happens: sim_check() runs at the claim's last instant */
         return;
     }
 }
