@@ -116,11 +116,17 @@ kle_election_config_validate(const kle_election_config_t *cfg, char *err,
         return -1;
     }
 
-    /* two renewals within a second may store the same record */
-    if (cfg->whole_seconds && ld - rd < 1000) {
+    /*
+     * Whoever compares records at whole seconds (a configmaps lock stores
+     * them so; client-go reads a Lease's MicroTimes as whole seconds) may
+     * take two renewals within a second for one and start its lease clock
+     * up to a second early: the claim must end a second before that.
+     */
+    if (ld - rd < 1000) {
         snprintf(err, errlen, "lease_duration (%s) - renew_deadline (%s) "
-                 "must be at least 1s with a configmaps lock, whose records "
-                 "store whole seconds", kle_ms_text(ld, a, sizeof(a)),
+                 "must be at least 1s: client-go and configmaps locks "
+                 "compare records at whole seconds, so a follower may take "
+                 "over up to 1s early", kle_ms_text(ld, a, sizeof(a)),
                  kle_ms_text(rd, b, sizeof(b)));
         return -1;
     }

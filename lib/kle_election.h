@@ -28,17 +28,17 @@ typedef struct {
     int64_t  renew_deadline;   /* ms */
     int64_t  retry_period;     /* ms */
     /*
-     * The lock stores whole-second times (configmaps): two renewals within
-     * a second may store the same record, so validation asks for
-     * lease_duration - renew_deadline >= 1s.
+     * The lock stores whole-second times (configmaps).  Validation asks
+     * lease_duration - renew_deadline >= 1s of every lock all the same:
+     * client-go followers read a Lease at whole seconds too.
      */
     int      whole_seconds;
 } kle_election_config_t;
 
 /*
  * client-go's rules: lease_duration > renew_deadline > 1.2 * retry_period
- * > 0, identity not empty, lease_duration a whole number of seconds >= 1;
- * with whole_seconds, lease_duration - renew_deadline >= 1s; an address,
+ * > 0, identity not empty, lease_duration a whole number of seconds >= 1,
+ * lease_duration - renew_deadline >= 1s (for every lock); an address,
  * if any, as kle_address_valid() says.  -1 with a message naming the
  * broken rule.
  */

@@ -47,10 +47,11 @@ sys.path.insert(0, HERE)
 
 import check  # noqa: E402
 
-# (lease_duration s, renew_deadline ms, retry_period ms): client-go's rules,
-# lease 2-4 s.  The first is the one every replica starts with.
-TIMINGS = [(2, 1500, 500), (3, 2000, 500), (2, 1200, 400), (3, 2500, 1000),
-           (4, 3000, 1000), (2, 1600, 600), (3, 1500, 600)]
+# (lease_duration s, renew_deadline ms, retry_period ms): client-go's rules
+# and lease - renew deadline >= 1 s, lease 2-4 s.  The first is the one
+# every replica starts with.
+TIMINGS = [(2, 1000, 400), (3, 2000, 500), (2, 1000, 800), (3, 2000, 1000),
+           (4, 3000, 1000), (3, 1800, 600), (3, 1500, 600)]
 
 # The faults and how often each is chosen (relative weights).
 MIX = {

@@ -154,6 +154,7 @@ test_validate(void)
 {
     kle_election_config_t  cfg;
     char                   err[256];
+    int                    i;
 
     config(&cfg, "a");
     is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
@@ -226,12 +227,17 @@ test_validate(void)
     is_str(err, "lease_duration (3000000000s) must be at most 2147483647s",
            "lease_duration too large msg");
 
+    /* the shortest lease: 1s must leave renew_deadline 0 */
     config(&cfg, "a");
     cfg.lease_duration = 1000;
     cfg.renew_deadline = 2;
     cfg.retry_period = 1;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "1s/2ms/1ms refused");
+    cfg.lease_duration = 2000;
+    cfg.renew_deadline = 1000;
     is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
-           "1s/2ms/1ms is valid");
+           "2s/1s/1ms is valid");
 
     config(&cfg, "a");
     snprintf(cfg.address, sizeof(cfg.address), "10.0.0.1");
@@ -247,26 +253,31 @@ test_validate(void)
     is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
            "no address is valid");
 
-    /* whole-second records (configmaps): LD - RD >= 1s */
-    config(&cfg, "a");
-    cfg.whole_seconds = 1;
-    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
-           "configmaps 15s/10s/2s is valid");
-    cfg.lease_duration = 4000;
-    cfg.renew_deadline = 3500;
-    cfg.retry_period = 1000;
-    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
-           "configmaps 4s/3500ms refused");
-    is_str(err, "lease_duration (4s) - renew_deadline (3500ms) must be at "
-           "least 1s with a configmaps lock, whose records store whole "
-           "seconds", "configmaps rule msg");
-    cfg.renew_deadline = 3000;
-    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
-           "configmaps 4s/3s is valid");
-    cfg.whole_seconds = 0;
-    cfg.renew_deadline = 3500;
-    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
-           "leases 4s/3500ms is valid");
+    /*
+     * LD - RD >= 1s for every lock: configmaps store whole seconds, and
+     * client-go followers compare a Lease's records at whole seconds too
+     */
+    for (i = 0; i < 2; i++) {
+        config(&cfg, "a");
+        cfg.whole_seconds = i;
+        is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+               "15s/10s/2s is valid");
+        cfg.lease_duration = 4000;
+        cfg.renew_deadline = 3500;
+        cfg.retry_period = 1000;
+        is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+               i ? "configmaps 4s/3500ms refused" : "leases 4s/3500ms refused");
+        is_str(err, "lease_duration (4s) - renew_deadline (3500ms) must be "
+               "at least 1s: client-go and configmaps locks compare records "
+               "at whole seconds, so a follower may take over up to 1s "
+               "early", "1s rule msg");
+        cfg.renew_deadline = 3001;
+        is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+               "4s/3001ms refused");
+        cfg.renew_deadline = 3000;
+        is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+               "4s/3s is valid");
+    }
 }
 
 
