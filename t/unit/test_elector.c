@@ -27,7 +27,7 @@
 #include "kle_elector.h"
 
 #define LD  2000
-#define RD  1500
+#define RD  1000
 #define RP  300
 
 #define COLL  "/apis/coordination.k8s.io/v1/namespaces/default/leases"
