@@ -1306,9 +1306,9 @@ def main():
     for ld, rd, rp in TIMINGS + ([tuple(int(x) for x in
                                         a.timings.split(','))]
                                  if a.timings else []):
-        if not ld * 1000 > rd > 1.2 * rp > 0:
-            raise SystemExit('timings %s,%s,%s break client-go\'s rules'
-                             % (ld, rd, rp))
+        if not ld * 1000 > rd > 1.2 * rp > 0 or ld * 1000 - rd < 1000:
+            raise SystemExit('timings %s,%s,%s break client-go\'s rules '
+                             'or the 1 s margin' % (ld, rd, rp))
 
     print('chaos: seed %d, %d replicas, up to %d changes or %.0f s; '
           'run directory %s' % (a.seed, a.replicas, a.changes, a.seconds,
