@@ -567,7 +567,7 @@ def phase_headline(b, res):
     """client-go at its defaults (the model, 3 replicas) for the request
     budget; this module at the tightest timings within it."""
     cg_t = Timings(15, 10, 2)
-    tight = Timings(2, 1.5, 1)
+    tight = Timings(3, 2, 1)
     log('headline: model %s and module %s, 3 replicas each' % (cg_t, tight))
     b.forget()
     cg = Group(b, 'model', 'bench-model-defaults', cg_t)

@@ -254,6 +254,14 @@ kle_cmd_run(kle_opts_t *o)
 
     cfg.name = o->lock;
     cfg.election = o->election;
+
+    /* each kle process is an instance of its own (kle_election.h) */
+    if (kle_instance_new(cfg.election.instance) != 0) {
+        fprintf(stderr, "kle: getrandom() failed: %s\n", strerror(errno));
+        kle_creds_free(&creds);
+        return 2;
+    }
+
     cfg.lock_kind = kind;
     cfg.creds = &creds;
     cfg.events = o->events;

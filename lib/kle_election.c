@@ -38,6 +38,7 @@ static unsigned kle_set_observed(kle_election_t *e, int64_t now,
 static unsigned kle_saw(kle_election_t *e, int64_t now,
     const kle_record_t *rec, const char *rv);
 static int kle_holds(const kle_election_t *e);
+static unsigned kle_judge(kle_election_t *e, const kle_record_t *rec);
 static int kle_lease_valid(const kle_election_t *e, int64_t now);
 static int64_t kle_due(const kle_election_t *e, int64_t now);
 static kle_action_kind_t kle_plan(kle_election_t *e, int64_t now);
@@ -116,11 +117,17 @@ kle_election_config_validate(const kle_election_config_t *cfg, char *err,
         return -1;
     }
 
-    /* two renewals within a second may store the same record */
-    if (cfg->whole_seconds && ld - rd < 1000) {
+    /*
+     * Whoever compares records at whole seconds (a configmaps lock stores
+     * them so; client-go reads a Lease's MicroTimes as whole seconds) may
+     * take two renewals within a second for one and start its lease clock
+     * up to a second early: the claim must end a second before that.
+     */
+    if (ld - rd < 1000) {
         snprintf(err, errlen, "lease_duration (%s) - renew_deadline (%s) "
-                 "must be at least 1s with a configmaps lock, whose records "
-                 "store whole seconds", kle_ms_text(ld, a, sizeof(a)),
+                 "must be at least 1s: client-go and configmaps locks "
+                 "compare records at whole seconds, so a follower may take "
+                 "over up to 1s early", kle_ms_text(ld, a, sizeof(a)),
                  kle_ms_text(rd, b, sizeof(b)));
         return -1;
     }
@@ -433,7 +440,7 @@ kle_on_written(kle_election_t *e, int64_t now, const kle_record_t *rec,
      * The server says it stored a record that does not name us: that is
      * a read of someone else's record, not a claim of ours.
      */
-    if (rec != NULL && !kle_record_names(rec, e->cfg.identity)) {
+    if (rec != NULL && !kle_election_mine(e, rec)) {
         ev = kle_saw(e, now, rec, rv);
 
         if (e->state == KLE_STATE_LEADING) {
@@ -561,14 +568,14 @@ kle_election_observe(kle_election_t *e, int64_t now, const kle_record_t *rec,
      * leader does: docs/design.md, "What breaks it".)
      */
     if (e->state == KLE_STATE_LEADING && rec != NULL
-        && kle_record_names(rec, e->cfg.identity))
+        && kle_election_mine(e, rec))
     {
         return ev;
     }
 
     /* see kle_on_written() */
     if ((e->in_flight == KLE_DO_CREATE || e->in_flight == KLE_DO_UPDATE)
-        && (rec == NULL || !kle_record_names(rec, e->cfg.identity)))
+        && (rec == NULL || !kle_election_mine(e, rec)))
     {
         e->superseded = 1;
     }
@@ -677,6 +684,8 @@ kle_release_step(kle_election_t *e, int64_t now, int64_t wall_us,
 
     /* client-go's release record: free, expiring in a second */
     memset(&e->pending_record, 0, sizeof(e->pending_record));
+    memcpy(e->pending_record.instance, e->cfg.instance,
+           sizeof(e->pending_record.instance));
     e->pending_record.lease_duration = 1;
     e->pending_record.acquire_time = wall_us;
     e->pending_record.transitions = e->observed.transitions;
@@ -832,6 +841,8 @@ kle_set_observed(kle_election_t *e, int64_t now, const kle_record_t *rec,
         ev |= KLE_EV_CHANGED;
     }
 
+    ev |= kle_judge(e, rec == &none ? NULL : rec);
+
     e->observed = *rec;
     e->absent = (rec == &none);
     kle_set_rv(e->observed_rv, rv);
@@ -878,7 +889,7 @@ kle_saw(kle_election_t *e, int64_t now, const kle_record_t *rec,
     ev |= kle_leave_starting(e);
 
     if (e->state == KLE_STATE_LEADING
-        && (rec == NULL || !kle_record_names(rec, e->cfg.identity)))
+        && (rec == NULL || !kle_election_mine(e, rec)))
     {
         ev |= kle_set_state(e, KLE_STATE_FOLLOWING);
     }
@@ -887,10 +898,87 @@ kle_saw(kle_election_t *e, int64_t now, const kle_record_t *rec,
 }
 
 
+/*
+ * What a newly observed record (NULL: none) says of another instance in
+ * our identity, judged against the observation it replaces; and whether
+ * a term is left to take.  A twin's record seen for the first time may
+ * be the last one of a process of ours that died (a restart is a new
+ * instance): only a change while the record names us proves a live one.
+ */
+static unsigned
+kle_judge(kle_election_t *e, const kle_record_t *rec)
+{
+    int         exhausted;
+    unsigned    ev;
+    kle_twin_t  twin;
+
+    ev = 0;
+    twin = KLE_TWIN_NONE;
+
+    if (rec != NULL && kle_record_names(rec, e->cfg.identity)
+        && !kle_election_mine(e, rec))
+    {
+        if (e->cfg.predecessor[0] != '\0'
+            && strcmp(rec->instance, e->cfg.predecessor) == 0)
+        {
+            twin = KLE_TWIN_PREDECESSOR;
+
+        } else if (e->twin == KLE_TWIN_CONFLICT
+                   || (e->have_observed && !e->absent
+                       && kle_record_names(&e->observed, e->cfg.identity)))
+        {
+            twin = KLE_TWIN_CONFLICT;
+
+        } else {
+            twin = KLE_TWIN_WAIT;
+        }
+    }
+
+    if (twin != e->twin) {
+        e->twin = twin;
+        ev |= KLE_EV_TWIN;
+    }
+
+    exhausted = rec != NULL && rec->transitions == INT32_MAX
+                && !kle_election_mine(e, rec);
+
+    if (exhausted && !e->exhausted) {
+        ev |= KLE_EV_EXHAUSTED;
+    }
+
+    e->exhausted = exhausted;
+
+    return ev;
+}
+
+
+int
+kle_election_mine(const kle_election_t *e, const kle_record_t *rec)
+{
+    return kle_record_names(rec, e->cfg.identity)
+           && (rec->instance[0] == '\0' || e->cfg.instance[0] == '\0'
+               || strcmp(rec->instance, e->cfg.instance) == 0);
+}
+
+
+kle_twin_t
+kle_election_twin(const kle_election_t *e)
+{
+    return e->twin;
+}
+
+
+int
+kle_election_exhausted(const kle_election_t *e)
+{
+    return e->exhausted;
+}
+
+
 static int
 kle_holds(const kle_election_t *e)
 {
-    return !e->absent && kle_record_names(&e->observed, e->cfg.identity);
+    return !e->absent && kle_election_mine(e, &e->observed);
 }
 
 
@@ -912,10 +1000,18 @@ kle_due(const kle_election_t *e, int64_t now)
     int64_t  t;
 
     if (!e->have_observed || e->stale || e->absent
-        || e->observed_rv[0] == '\0' || e->observed.holder[0] == '\0'
+        || e->observed_rv[0] == '\0'
+        || (e->observed.holder[0] == '\0' && !e->exhausted)
         || kle_holds(e))
     {
         return now;
+    }
+
+    /* nothing to take: look again a retry period on, or at a change */
+    if (e->exhausted && (e->observed.holder[0] == '\0'
+                         || !kle_lease_valid(e, now)))
+    {
+        return now + e->cfg.retry_period;
     }
 
     t = e->observed_time + (int64_t) e->observed.lease_duration * 1000;
@@ -953,11 +1049,13 @@ kle_plan(kle_election_t *e, int64_t now)
         e->pending_record.acquire_time = e->observed.acquire_time;
         e->pending_record.transitions = e->observed.transitions;
 
+    } else if (e->exhausted) {
+        /* a new term would repeat the holder's fencing token */
+        return KLE_DO_NOTHING;
+
     } else if (e->observed.holder[0] == '\0' || !kle_lease_valid(e, now)) {
         e->pending_record.acquire_time = KLE_ACQUIRE_NOW;
-        e->pending_record.transitions = e->observed.transitions < INT32_MAX
-                                        ? e->observed.transitions + 1
-                                        : INT32_MAX;
+        e->pending_record.transitions = e->observed.transitions + 1;
 
     } else {
         return KLE_DO_NOTHING;
@@ -975,6 +1073,7 @@ kle_own_record(const kle_election_t *e, kle_record_t *rec)
     memset(rec, 0, sizeof(*rec));
     memcpy(rec->holder, e->cfg.identity, sizeof(rec->holder));
     memcpy(rec->address, e->cfg.address, sizeof(rec->address));
+    memcpy(rec->instance, e->cfg.instance, sizeof(rec->instance));
     rec->lease_duration = (int32_t) (e->cfg.lease_duration / 1000);
 }
 

@@ -28,17 +28,26 @@ typedef struct {
     int64_t  renew_deadline;   /* ms */
     int64_t  retry_period;     /* ms */
     /*
-     * The lock stores whole-second times (configmaps): two renewals within
-     * a second may store the same record, so validation asks for
-     * lease_duration - renew_deadline >= 1s.
+     * The lock stores whole-second times (configmaps).  Validation asks
+     * lease_duration - renew_deadline >= 1s of every lock all the same:
+     * client-go followers read a Lease at whole seconds too.
      */
     int      whole_seconds;
+    /*
+     * This instance's nonce, written with each record (kle_instance_new),
+     * and that of the instance it replaces in a binary upgrade; "" if
+     * none.  A record in our identity with another instance's nonce is
+     * not ours: a foreign holder (see kle_election_twin()).  Without a
+     * nonce of our own, every record in our identity is ours.
+     */
+    char     instance[KLE_INSTANCE_MAX];
+    char     predecessor[KLE_INSTANCE_MAX];
 } kle_election_config_t;
 
 /*
  * client-go's rules: lease_duration > renew_deadline > 1.2 * retry_period
- * > 0, identity not empty, lease_duration a whole number of seconds >= 1;
- * with whole_seconds, lease_duration - renew_deadline >= 1s; an address,
+ * > 0, identity not empty, lease_duration a whole number of seconds >= 1,
+ * lease_duration - renew_deadline >= 1s (for every lock); an address,
  * if any, as kle_address_valid() says.  -1 with a message naming the
  * broken rule.
  */
@@ -70,6 +79,21 @@ typedef struct {
 #define KLE_EV_STOPPED_LEADING  0x02
 #define KLE_EV_NEW_LEADER       0x04   /* observed holder changed */
 #define KLE_EV_CHANGED          0x08   /* anything a status page shows */
+#define KLE_EV_TWIN             0x10   /* kle_election_twin() changed */
+#define KLE_EV_EXHAUSTED        0x20   /* kle_election_exhausted() became 1 */
+
+/*
+ * Another instance in our identity (its nonce is not ours): what we make
+ * of the record we observe.
+ */
+typedef enum {
+    KLE_TWIN_NONE = 0,
+    KLE_TWIN_WAIT,          /* such a record, unchanged since first seen:
+                               maybe left by a restarted instance */
+    KLE_TWIN_PREDECESSOR,   /* written by the instance we replace */
+    KLE_TWIN_CONFLICT       /* it changed while in our name: another live
+                               instance shares our identity */
+} kle_twin_t;
 
 typedef enum {
     KLE_STATE_STARTING = 0,   /* nothing observed yet */
@@ -116,6 +140,8 @@ typedef struct {
     int                    releasing;      /* in-flight UPDATE is release */
     int                    release_wanted;
     int                    watching;       /* the host's watch is up */
+    kle_twin_t             twin;           /* of the observed record */
+    int                    exhausted;      /* no term is left to take */
 
     uint64_t               rng;            /* jitter, xorshift64 */
 } kle_election_t;
@@ -167,6 +193,26 @@ int kle_election_is_leader(const kle_election_t *e, int64_t now);
  */
 int64_t kle_election_claim_until(const kle_election_t *e);
 int32_t kle_election_term(const kle_election_t *e);
+
+/*
+ * 1 if rec is ours: it names our identity, and carries our nonce or none
+ * (client-go, the Python client, or a host without a nonce).
+ */
+int kle_election_mine(const kle_election_t *e, const kle_record_t *rec);
+
+/*
+ * The observed record in our identity but another instance's: never
+ * renewed, taken over only once it expires, like any foreign holder.  An
+ * episode ends with the first record observed that is not such.
+ */
+kle_twin_t kle_election_twin(const kle_election_t *e);
+
+/*
+ * 1 while the observed record is someone else's at leaseTransitions
+ * 2147483647: a new term could not get a greater fencing token, so none
+ * is taken, even once it expires (docs/directives.md, fencing token).
+ */
+int kle_election_exhausted(const kle_election_t *e);
 
 const char *kle_state_name(kle_state_t state);  /* "leading", ... */
 

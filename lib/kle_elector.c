@@ -361,6 +361,44 @@ static void kle_elector_watch_restart(kle_elector_t *el, const char *rv);
 
 
 /*
+ * Another instance in our identity: a clash is an error, once per episode
+ * (the state machine reports each change of what it makes of it).
+ */
+static void
+kle_elector_twin(kle_elector_t *el)
+{
+    const char  *id = el->election.cfg.identity;
+
+    switch (kle_election_twin(&el->election)) {
+
+    case KLE_TWIN_WAIT:
+        kle_log(el, KLE_LOG_NOTICE, "the lock names identity \"%s\" but "
+                "another instance wrote it (instance %s): waiting for it "
+                "to expire", id, el->election.observed.instance);
+        break;
+
+    case KLE_TWIN_PREDECESSOR:
+        kle_log(el, KLE_LOG_NOTICE, "the previous nginx master (instance "
+                "%s, binary upgrade) holds identity \"%s\": waiting for "
+                "it to release or expire", el->election.observed.instance,
+                id);
+        break;
+
+    case KLE_TWIN_CONFLICT:
+        kle_log(el, KLE_LOG_ERR, "identity conflict: another instance "
+                "(%s) holds the lock as \"%s\", this instance's identity; "
+                "give each instance its own identity; this one does not "
+                "lead while the other renews",
+                el->election.observed.instance, id);
+        break;
+
+    case KLE_TWIN_NONE:
+        break;
+    }
+}
+
+
+/*
  * The state machine's events become callbacks, hooks and log lines.  A
  * callback may stop the elector: nothing more is done then.
  */
@@ -378,7 +416,7 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
     /* resuming our own claim: hooks were sent by the process before */
 
     if (el->resume && (ev & (KLE_EV_NEW_LEADER | KLE_EV_STARTED_LEADING))) {
-        quiet = kle_record_names(rec, el->election.cfg.identity);
+        quiet = kle_election_mine(&el->election, rec);
         if (!quiet || (ev & KLE_EV_STARTED_LEADING)) {
             el->resume = 0;
         }
@@ -397,6 +435,17 @@ kle_elector_events(kle_elector_t *el, unsigned ev)
 
     if (el->stopped) {
         return;
+    }
+
+    if (ev & KLE_EV_TWIN) {
+        kle_elector_twin(el);
+    }
+
+    if (ev & KLE_EV_EXHAUSTED) {
+        kle_log(el, KLE_LOG_ERR, "the lock's transitions are at 2147483647: "
+                "a new term could not get a greater fencing token, so "
+                "none is taken; delete the lock object to start again "
+                "from 0 (and reset what the guarded system remembers)");
     }
 
     if (ev & KLE_EV_NEW_LEADER) {
@@ -1346,6 +1395,8 @@ kle_elector_status(const kle_elector_t *el, kle_elector_status_t *st)
     st->claim_until = kle_election_claim_until(e);
     st->term = kle_election_term(e);
     snprintf(st->last_error, sizeof(st->last_error), "%s", el->last_error);
+    st->record_mine = !e->absent && kle_election_mine(e, &e->observed);
+    st->identity_conflict = kle_election_twin(e) == KLE_TWIN_CONFLICT;
     st->api_requests = el->requests;
     st->api_failures = el->failures;
 }

@@ -63,6 +63,9 @@ typedef struct {
     int64_t       claim_until;     /* mono ms the claim ends, 0 if none */
     int32_t       term;            /* transitions of the claimed term */
     char          last_error[256]; /* "" if the last request succeeded */
+    int           record_mine;     /* record is ours: kle_election_mine() */
+    int           identity_conflict;  /* another live instance holds the
+                                         lock in our identity */
     uint64_t      api_requests;
     uint64_t      api_failures;
 } kle_elector_status_t;

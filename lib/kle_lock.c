@@ -41,6 +41,7 @@ static int kle_read_lease(json_object *obj, kle_record_t *rec,
 static int kle_read_configmap(json_object *annotations, kle_record_t *rec,
     char *err, size_t errlen);
 static void kle_read_address(json_object *ann, kle_record_t *rec);
+static void kle_read_instance(json_object *ann, kle_record_t *rec);
 static int kle_write_record(const kle_lock_t *lock, json_object *obj,
     const kle_record_t *rec);
 static int kle_set(json_object *o, const char *key, json_object *v);
@@ -332,6 +333,7 @@ kle_lock_parse(const kle_lock_t *lock, struct json_object *obj,
     }
 
     kle_read_address(ann, &r);
+    kle_read_instance(ann, &r);
 
     *rec = r;
     memcpy(rv_out, rv, strlen(rv) + 1);
@@ -1092,7 +1094,37 @@ kle_read_address(json_object *ann, kle_record_t *rec)
 }
 
 
-/* Writes rec into obj: the Lease spec or the annotation, and the address. */
+/*
+ * The writer's instance nonce, for a record with a holder.  Other electors
+ * keep it when they write: one that writes another identity makes it
+ * moot (the record is not ours either way), one that writes our identity
+ * is another process in our name, rightly not us.  What cannot be told is
+ * such a writer keeping our own nonce: that reads as today, as ours.
+ */
+static void
+kle_read_instance(json_object *ann, kle_record_t *rec)
+{
+    json_object  *v;
+
+    rec->instance[0] = '\0';
+
+    if (ann == NULL || rec->holder[0] == '\0'
+        || !json_object_object_get_ex(ann, KLE_ANNOTATION_INSTANCE, &v)
+        || !json_object_is_type(v, json_type_string)
+        || !kle_instance_valid(json_object_get_string(v),
+                               (size_t) json_object_get_string_len(v)))
+    {
+        return;
+    }
+
+    memcpy(rec->instance, json_object_get_string(v), KLE_INSTANCE_MAX);
+}
+
+
+/*
+ * Writes rec into obj: the Lease spec or the annotation, the address and
+ * the instance nonce.
+ */
 static int
 kle_write_record(const kle_lock_t *lock, json_object *obj,
     const kle_record_t *rec)
@@ -1113,7 +1145,7 @@ kle_write_record(const kle_lock_t *lock, json_object *obj,
     }
 
     if (ann == NULL
-        && (lock->kind == KLE_LOCK_CONFIGMAPS
+        && (lock->kind == KLE_LOCK_CONFIGMAPS || rec->instance[0] != '\0'
             || (rec->address[0] != '\0' && rec->holder[0] != '\0')))
     {
         ann = kle_json_child(meta, "annotations");
@@ -1148,6 +1180,19 @@ kle_write_record(const kle_lock_t *lock, json_object *obj,
             return -1;
         }
         free(a);
+    }
+
+    /* ours, or none: a nonce left by an earlier write must not stay */
+    if (rec->instance[0] != '\0') {
+        if (kle_set(ann, KLE_ANNOTATION_INSTANCE,
+                    json_object_new_string_len(rec->instance,
+                        (int) strnlen(rec->instance, KLE_INSTANCE_MAX))))
+        {
+            return -1;
+        }
+
+    } else if (ann != NULL) {
+        json_object_object_del(ann, KLE_ANNOTATION_INSTANCE);
     }
 
     /* the address, and who wrote it: readers check the two agree */

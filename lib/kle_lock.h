@@ -15,6 +15,12 @@
 #define KLE_ANNOTATION_ADDRESS_HOLDER                                         \
     "leader-election.nginx.org/address-holder"
 
+/*
+ * The nonce of the nginx instance (or kle process) that wrote the record:
+ * tells two instances that share an identity apart (kle_election.h)
+ */
+#define KLE_ANNOTATION_INSTANCE  "leader-election.nginx.org/instance"
+
 #define KLE_RV_MAX  64    /* a resourceVersion incl. NUL */
 
 /*
@@ -70,7 +76,8 @@ int kle_lock_list_path(const kle_lock_t *lock, char *buf, size_t size);
  *   an empty spec, a ConfigMap without the annotation) and the object's
  *   resourceVersion (rv: KLE_RV_MAX bytes).  No side effect.  Holders the
  *   record cannot store read as foreign (kle_record_t.foreign); the
- *   address only when the holder wrote it and it is a valid HOST:PORT.
+ *   address only when the holder wrote it and it is a valid HOST:PORT;
+ *   the instance nonce only for a record with a holder, and if valid.
  * keep: remembers obj (a reference is taken) and rv: the object the next
  *   update body is built on.
  *

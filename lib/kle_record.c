@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
+#include <sys/random.h>
 
 #include <json-c/json.h>
 
@@ -37,7 +38,8 @@ kle_record_equal(const kle_record_t *a, const kle_record_t *b)
            && a->acquire_time == b->acquire_time
            && a->renew_time == b->renew_time
            && a->transitions == b->transitions
-           && a->foreign == b->foreign;
+           && a->foreign == b->foreign
+           && strcmp(a->instance, b->instance) == 0;
 }
 
 
@@ -80,6 +82,54 @@ int
 kle_record_names(const kle_record_t *rec, const char *identity)
 {
     return rec->foreign == 0 && strcmp(rec->holder, identity) == 0;
+}
+
+
+int
+kle_instance_valid(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len != KLE_INSTANCE_MAX - 1) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!isdigit((unsigned char) s[i]) && (s[i] < 'a' || s[i] > 'f')) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+kle_instance_new(char *buf)
+{
+    size_t         i, n;
+    ssize_t        got;
+    unsigned char  r[(KLE_INSTANCE_MAX - 1) / 2];
+
+    for (n = 0; n < sizeof(r); n += (size_t) got) {
+        got = getrandom(r + n, sizeof(r) - n, 0);
+        if (got <= 0) {
+            if (got < 0 && errno == EINTR) {
+                got = 0;
+                continue;
+            }
+            return -1;
+        }
+    }
+
+    for (i = 0; i < sizeof(r); i++) {
+        buf[2 * i] = "0123456789abcdef"[r[i] >> 4];
+        buf[2 * i + 1] = "0123456789abcdef"[r[i] & 0x0f];
+    }
+
+    buf[KLE_INSTANCE_MAX - 1] = '\0';
+
+    return 0;
 }
 
 

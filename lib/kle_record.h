@@ -11,6 +11,8 @@
 
 #define KLE_ID_MAX    256    /* identity / holder incl. NUL (DNS names <= 253) */
 #define KLE_ADDR_MAX  128    /* advertised address incl. NUL */
+/* an instance nonce: 32 lowercase hex digits, incl. NUL */
+#define KLE_INSTANCE_MAX  33
 
 typedef struct {
     char      holder[KLE_ID_MAX];     /* holderIdentity, "" = free */
@@ -19,6 +21,12 @@ typedef struct {
     int64_t   acquire_time;           /* unix microseconds, 0 = unset */
     int64_t   renew_time;             /* unix microseconds, 0 = unset */
     int32_t   transitions;            /* lease- / leaderTransitions */
+    /*
+     * The nonce of the instance that wrote the record (the annotation
+     * leader-election.nginx.org/instance), "" if none or not valid: a
+     * record of client-go or the Python client has none.
+     */
+    char      instance[KLE_INSTANCE_MAX];
     /*
      * Not 0: the holderIdentity could not be stored (KLE_ID_MAX bytes or
      * more, or a NUL inside); holder is then a readable stand-in, never
@@ -47,6 +55,11 @@ int kle_record_names(const kle_record_t *rec, const char *identity);
  * address, and what the address directive must be.
  */
 int kle_address_valid(const char *s, size_t len);
+
+/* 1 if s (len bytes) is an instance nonce: 32 lowercase hex digits. */
+int kle_instance_valid(const char *s, size_t len);
+/* A new random nonce into buf (KLE_INSTANCE_MAX bytes); -1 on failure. */
+int kle_instance_new(char *buf);
 
 /*
  * Times.  Parses RFC 3339 with or without a fraction (any number of digits,

@@ -24,6 +24,8 @@ typedef struct {
 } ngx_http_leader_election_ref_t;
 
 
+static ngx_int_t ngx_http_leader_election_instance(ngx_conf_t *cf,
+    ngx_http_leader_election_main_conf_t *lemcf);
 static char *ngx_http_leader_election(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_leader_election_directive(ngx_conf_t *cf,
@@ -273,6 +275,10 @@ ngx_http_leader_election_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_leader_election_t     **lep;
     ngx_http_leader_election_ref_t  *ref;
 
+    if (ngx_http_leader_election_instance(cf, lemcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     lep = lemcf->elections.elts;
     ref = lemcf->refs.elts;
 
@@ -311,6 +317,84 @@ ngx_http_leader_election_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The nonce of this nginx instance, written with every record so that two
+ * instances given one identity tell each other apart.  Made once per
+ * master process (the module stays loaded across reloads: so does the
+ * nonce) and passed in the environment to a new binary (USR2), to which
+ * it names the instance it replaces.  A master started otherwise finds no
+ * such variable: nginx gives a new binary the "env" list only.
+ */
+
+static char  ngx_http_leader_election_nonce[KLE_INSTANCE_MAX];
+static char  ngx_http_leader_election_predecessor[KLE_INSTANCE_MAX];
+
+
+static ngx_int_t
+ngx_http_leader_election_instance(ngx_conf_t *cf,
+    ngx_http_leader_election_main_conf_t *lemcf)
+{
+    char                         *v;
+    u_char                       *p;
+    ngx_str_t                    *var;
+    ngx_uint_t                    i;
+    ngx_core_conf_t              *ccf;
+    ngx_http_leader_election_t  **lep;
+
+    if (lemcf->elections.nelts == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_leader_election_nonce[0] == '\0') {
+        v = getenv(NGX_HTTP_LEADER_ELECTION_INSTANCE_ENV);
+
+        if (v != NULL && kle_instance_valid(v, ngx_strlen(v))) {
+            ngx_memcpy(ngx_http_leader_election_predecessor, v,
+                       KLE_INSTANCE_MAX);
+        }
+
+        if (kle_instance_new(ngx_http_leader_election_nonce) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "leader_election: getrandom() failed");
+            return NGX_ERROR;
+        }
+    }
+
+    /* "env NAME=VALUE": what a new binary gets */
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    p = ngx_pnalloc(cf->pool, sizeof(NGX_HTTP_LEADER_ELECTION_INSTANCE_ENV)
+                              + KLE_INSTANCE_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(p, NGX_HTTP_LEADER_ELECTION_INSTANCE_ENV "=%s%Z",
+                ngx_http_leader_election_nonce);
+
+    var = ngx_array_push(&ccf->env);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->len = sizeof(NGX_HTTP_LEADER_ELECTION_INSTANCE_ENV) - 1;
+    var->data = p;
+
+    lep = lemcf->elections.elts;
+
+    for (i = 0; i < lemcf->elections.nelts; i++) {
+        ngx_memcpy(lep[i]->election.instance, ngx_http_leader_election_nonce,
+                   KLE_INSTANCE_MAX);
+        ngx_memcpy(lep[i]->election.predecessor,
+                   ngx_http_leader_election_predecessor, KLE_INSTANCE_MAX);
+    }
+
+    return NGX_OK;
 }
 
 

@@ -19,6 +19,9 @@
 
 #define NGX_HTTP_LEADER_ELECTION_ZONE_PAGES  8
 
+/* the instance nonce, as a new binary (USR2) inherits it */
+#define NGX_HTTP_LEADER_ELECTION_INSTANCE_ENV  "NGX_LEADER_ELECTION_INSTANCE"
+
 
 /*
  * What the elector publishes.  Readers copy the fields they need under the
@@ -43,6 +46,7 @@ typedef struct {
     char                              holder[KLE_ID_MAX];
     char                              address[KLE_ADDR_MAX];
     char                              last_error[256];
+    uint32_t                          identity_conflict;
 } ngx_http_leader_election_snap_t;
 
 

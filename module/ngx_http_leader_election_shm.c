@@ -229,6 +229,8 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
     ngx_cpystrn((u_char *) snap->last_error, (u_char *) st->last_error,
                 sizeof(snap->last_error));
 
+    snap->identity_conflict = st->identity_conflict ? 1 : 0;
+
     ngx_http_leader_election_write_end(le);
 
     if (changed && !logged) {

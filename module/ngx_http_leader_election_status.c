@@ -21,7 +21,7 @@
     "\"acquire_time\": %V, \"renew_time\": %V, \"state\": \"%s\", "           \
     "\"elector_pid\": %V, \"last_error\": %V, "                               \
     "\"api\": {\"requests\": %uL, \"failures\": %uL}, "                       \
-    "\"heartbeat_age_ms\": %V}\n"
+    "\"heartbeat_age_ms\": %V, \"identity_conflict\": %s}\n"
 
 #define NGX_HTTP_LEADER_ELECTION_PROMETHEUS                                   \
     "# HELP leader_election_master_status 1 if this instance leads "          \
@@ -39,7 +39,11 @@
     "# HELP leader_election_api_failures_total API server requests "          \
     "that failed.\n"                                                          \
     "# TYPE leader_election_api_failures_total counter\n"                     \
-    "leader_election_api_failures_total{name=\"%V\"} %uL\n"
+    "leader_election_api_failures_total{name=\"%V\"} %uL\n"                   \
+    "# HELP leader_election_identity_conflict 1 while another instance "       \
+    "holds the lock in this instance's identity.\n"                           \
+    "# TYPE leader_election_identity_conflict gauge\n"                         \
+    "leader_election_identity_conflict{name=\"%V\"} %ui\n"
 
 /* client-go's healthz tolerance past the lease (maxTolerableExpiredLease) */
 #define NGX_HTTP_LEADER_ELECTION_TOLERANCE  20000
@@ -295,7 +299,7 @@ ngx_http_leader_election_json(ngx_http_request_t *r,
           + 2 * holder.len + election.len + identity.len + address.len
           + kind.len + ns.len + name.len + lease.len + deadline.len
           + retry.len + acquired.len + renewed.len + pid.len + error.len
-          + age.len + sizeof("false") + ngx_strlen(state)
+          + age.len + 2 * sizeof("false") + ngx_strlen(state)
           + NGX_INT32_LEN + 2 * NGX_INT64_LEN;
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -309,7 +313,8 @@ ngx_http_leader_election_json(ngx_http_request_t *r,
                            snap->transitions, &kind, &ns, &name,
                            &lease, &deadline, &retry, &acquired, &renewed,
                            state, &pid, &error,
-                           snap->api_requests, snap->api_failures, &age);
+                           snap->api_requests, snap->api_failures, &age,
+                           snap->identity_conflict ? "true" : "false");
 
     return b;
 }
@@ -393,8 +398,8 @@ ngx_http_leader_election_prometheus(ngx_http_request_t *r,
 
     /* the name is letters, digits and "_": nothing to escape */
 
-    len = sizeof(NGX_HTTP_LEADER_ELECTION_PROMETHEUS) + 4 * le->name.len
-          + NGX_INT32_LEN + 2 * NGX_INT64_LEN + 1;
+    len = sizeof(NGX_HTTP_LEADER_ELECTION_PROMETHEUS) + 5 * le->name.len
+          + NGX_INT32_LEN + 2 * NGX_INT64_LEN + 2;
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -405,7 +410,9 @@ ngx_http_leader_election_prometheus(ngx_http_request_t *r,
                            NGX_HTTP_LEADER_ELECTION_PROMETHEUS,
                            &le->name, leader, &le->name, snap->transitions,
                            &le->name, snap->api_requests,
-                           &le->name, snap->api_failures);
+                           &le->name, snap->api_failures,
+                           &le->name,
+                           (ngx_uint_t) (snap->identity_conflict != 0));
 
     return b;
 }

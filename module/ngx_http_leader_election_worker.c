@@ -627,15 +627,14 @@ ngx_http_leader_election_changed(void *data)
 
     /*
      * A new elector (after a reload or a crash) first reads the record;
-     * while it names this identity and is not yet renewed, the claim
-     * published before stands, until the deadline it was made with.
+     * while it is this instance's (its identity, and its nonce or none)
+     * and is not yet renewed, the claim published before stands, until
+     * the deadline it was made with.
      */
 
     if (rn->inherit
         && (st.state == KLE_STATE_LEADING
-            || (st.state != KLE_STATE_STARTING
-                && ngx_strcmp(st.record.holder, rn->le->election.identity)
-                   != 0)))
+            || (st.state != KLE_STATE_STARTING && !st.record_mine)))
     {
         rn->inherit = 0;
     }

@@ -434,7 +434,7 @@ Kle::Status::canon_json({
     acquire_time => "<MicroTime>", renew_time => "<MicroTime>",
     state => "leading", elector_pid => "<pid>", last_error => undef,
     api => { requests => "<n>", failures => 0 },
-    heartbeat_age_ms => "<age>",
+    heartbeat_age_ms => "<age>", identity_conflict => \0,
 })]
 --- no_error_log
 [error]
@@ -461,7 +461,8 @@ wait_until(10, sub { my $s = nginx_status(); $s && $s->{is_leader} });
 my $o = get_object('leases', 'default', 'defaults');
 is($o->{spec}{holderIdentity}, $main::Host, 'holderIdentity is the host name');
 is($o->{spec}{leaseDurationSeconds}, 15, 'leaseDurationSeconds 15');
-is_deeply($o->{metadata}{annotations} // {}, {}, 'no annotations');
+is_deeply([keys %{ $o->{metadata}{annotations} // {} }],
+          ['leader-election.nginx.org/instance'], 'no annotation but the instance nonce');
 --- request eval
 ["GET /vars", "GET /leader"]
 --- response_body_filters eval
@@ -477,7 +478,7 @@ Kle::Status::canon_json({
     acquire_time => "<MicroTime>", renew_time => "<MicroTime>",
     state => "leading", elector_pid => "<pid>", last_error => undef,
     api => { requests => "<n>", failures => 0 },
-    heartbeat_age_ms => "<age>",
+    heartbeat_age_ms => "<age>", identity_conflict => \0,
 })]
 --- no_error_log
 [error]

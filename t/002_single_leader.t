@@ -60,7 +60,7 @@ our %Solo = (
     acquire_time => "<MicroTime>", renew_time => "<MicroTime>",
     state => "leading", elector_pid => "<pid>", last_error => undef,
     api => { requests => "<n>", failures => 0 },
-    heartbeat_age_ms => "<age>",
+    heartbeat_age_ms => "<age>", identity_conflict => \0,
 );
 
 plan tests => 100;
@@ -118,6 +118,9 @@ leader_election_api_requests_total{name="web"} <n>
 # HELP leader_election_api_failures_total API server requests that failed.
 # TYPE leader_election_api_failures_total counter
 leader_election_api_failures_total{name="web"} 0
+# HELP leader_election_identity_conflict 1 while another instance holds the lock in this instance\'s identity.
+# TYPE leader_election_identity_conflict gauge
+leader_election_identity_conflict{name="web"} 0
 ',
 "ok"]
 --- no_error_log
@@ -155,7 +158,8 @@ is($o->{metadata}{annotations}{'leader-election.nginx.org/address-holder'},
 is(Kle::Status::canon_lease($o), Kle::Status::canon_json({
     kind => 'Lease',
     metadata => { name => 'solo2', namespace => 'default',
-                  annotations => { 'leader-election.nginx.org/address' => '127.0.0.1:8081',
+                  annotations => { 'leader-election.nginx.org/instance' => '<instance>',
+                                   'leader-election.nginx.org/address' => '127.0.0.1:8081',
                                    'leader-election.nginx.org/address-holder' => 'solo' } },
     spec => { holderIdentity => 'solo', leaseDurationSeconds => 10,
               acquireTime => '<MicroTime>', renewTime => '<MicroTime>',
@@ -292,6 +296,9 @@ leader_election_api_requests_total{name="web"} <n>
 # HELP leader_election_api_failures_total API server requests that failed.
 # TYPE leader_election_api_failures_total counter
 leader_election_api_failures_total{name="web"} 0
+# HELP leader_election_identity_conflict 1 while another instance holds the lock in this instance\'s identity.
+# TYPE leader_election_identity_conflict gauge
+leader_election_identity_conflict{name="web"} 0
 ']
 --- no_error_log
 [error]

@@ -59,7 +59,7 @@ sub stop_nginx_by {
 
 sub restart { Kle::Harness::start_test_nginx() }
 
-plan tests => 52;
+plan tests => 55;
 
 run_tests();
 
@@ -87,7 +87,8 @@ my ($t, $o) = main::stop_nginx_by('QUIT');
 ok($t < 3, "nginx exited $t s after SIGQUIT");
 is(Kle::Status::canon_lease($o), Kle::Status::canon_json({
     kind => 'Lease',
-    metadata => { name => 'quit', namespace => 'default', annotations => {} },
+    metadata => { name => 'quit', namespace => 'default',
+                  annotations => { 'leader-election.nginx.org/instance' => '<instance>' } },
     spec => { holderIdentity => '', leaseDurationSeconds => 1,
               acquireTime => '<MicroTime>', renewTime => '<MicroTime>',
               leaseTransitions => 0 },
@@ -152,7 +153,7 @@ the lock was not released
 
 
 
-=== TEST 4: release_on_shutdown off: the Lease still names the instance
+=== TEST 4: release_on_shutdown off: the Lease still names the identity; restarted, nginx is a new instance and waits for the lease
 --- http_config
     leader_election web {
         lock                 leases default/quit;
@@ -177,14 +178,22 @@ is($o->{spec}{leaseDurationSeconds}, 3, 'leaseDurationSeconds 3');
 my @rel = grep { $_->{body}{spec}{holderIdentity} ne 'q1' }
           @{ requests(since => $since, method => 'PUT') };
 is(scalar @rel, 0, 'no release written');
+my $t0 = time;
 main::restart();
-wait_until(5, sub { (nginx_var('/vars') // '') =~ /^1 / });
+wait_until(8, sub { (nginx_var('/vars') // '') =~ /^1 / });
+my $took = time - $t0;
+# its own identity, another instance's nonce: not resumed, taken once the
+# lease (3 s from the first read) expires, in a new term
+ok($took >= 2.5 && $took < 7, sprintf('led again %.2f s after the restart', $took));
 --- request
 GET /vars
 --- response_body
-1 q1 4
+1 q1 5
+--- error_log
+but another instance wrote it
 --- no_error_log
 stopped leading
+identity conflict
 [error]
 [alert]
 [crit]

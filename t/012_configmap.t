@@ -96,13 +96,16 @@ sub record {
 }
 
 # The ConfigMap without the leader annotation, the address-holder one
-# (checked by address_holder) and server fields.
+# (checked by address_holder) and server fields; the instance nonce as
+# "<instance>".
 sub rest {
     my ($name) = @_;
     my $o = get_object('configmaps', 'kle-ns', $name) or return 'no ConfigMap';
     my %ann = %{ $o->{metadata}{annotations} || {} };
     delete $ann{$Leader};
     delete $ann{'leader-election.nginx.org/address-holder'};
+    $ann{$Kle::Status::Instance} = '<instance>'
+        if ($ann{$Kle::Status::Instance} // '') =~ /^[0-9a-f]{32}\z/;
     return Kle::Status::canon_json({ labels => $o->{metadata}{labels} || {},
                                      annotations => \%ann,
                                      data => $o->{data} || {} });
@@ -135,7 +138,8 @@ is(main::record('cm-new'), Kle::Status::canon_json({
     acquireTime => '<RFC3339>', renewTime => '<RFC3339>',
     leaderTransitions => 0 }), "the leader annotation, as client-go writes it");
 is(main::rest('cm-new'), Kle::Status::canon_json({
-    labels => {}, annotations => { $main::Addr => '127.0.0.1:8090' }, data => {} }),
+    labels => {}, annotations => { $main::Addr => '127.0.0.1:8090',
+                                   $Kle::Status::Instance => '<instance>' }, data => {} }),
    'only the address annotation besides');
 main::address_holder('cm-new');
 my @posts = @{ requests(method => 'POST', path => '/namespaces/kle-ns/configmaps') };
@@ -172,6 +176,7 @@ is(main::record('cm-seeded'), Kle::Status::canon_json({
 is(main::rest('cm-seeded'), Kle::Status::canon_json({
     labels => { app => 'web' },
     annotations => { team => 'web', 'example.com/note' => '{"a": 1}',
+                     $Kle::Status::Instance => '<instance>',
                      $main::Addr => '127.0.0.1:8090' },
     data => { 'config.yaml' => "x: 1\n", other => 'value' } }),
    'labels, annotations and data kept after the acquisition and renews');
@@ -211,7 +216,8 @@ is(main::record('cm-python'), Kle::Status::canon_json({
     acquireTime => '<RFC3339>', renewTime => '<RFC3339>',
     leaderTransitions => 1 }), "now client-go's record, leaderTransitions 1");
 is(main::rest('cm-python'), Kle::Status::canon_json({
-    labels => {}, annotations => { team => 'py', $main::Addr => '127.0.0.1:8090' },
+    labels => {}, annotations => { team => 'py', $main::Addr => '127.0.0.1:8090',
+                                   $Kle::Status::Instance => '<instance>' },
     data => { keep => 'me' } }), 'the rest kept');
 main::address_holder('cm-python');
 is_deeply(log_lines(qr/leader_election "web": .*/),

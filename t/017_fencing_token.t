@@ -17,7 +17,7 @@ log_level('info');
 put_lease('fa', holder => '', secs => 1, transitions => 6);
 put_lease('fb', holder => 'x', secs => 3600, transitions => 2);
 
-plan tests => 27;
+plan tests => 37;
 
 run_tests();
 
@@ -121,6 +121,59 @@ GET /vars
 GET /vars
 --- response_body
 [] 0
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 6: docs/directives.md's example: the token read once (set), then checked and sent; a follower's request is refused
+--- http_config
+    leader_election a {
+        lock            leases default/fc;
+        identity        i1;
+        lease_duration  3s;
+        renew_deadline  2s;
+        retry_period    500ms;
+        api_server      kubeconfig $TEST_NGINX_KUBECONFIG;
+    }
+    leader_election b {
+        lock            leases default/fb;
+        identity        i1;
+        lease_duration  3s;
+        renew_deadline  2s;
+        retry_period    500ms;
+        api_server      kubeconfig $TEST_NGINX_KUBECONFIG;
+    }
+--- config
+    location /jobs/ {
+        set $fencing_token $leader_election_fencing_token;
+        if ($fencing_token = "") {
+            return 503;
+        }
+        proxy_set_header X-Fencing-Token $fencing_token;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/guarded/;
+    }
+    location /b/jobs/ {
+        set $fencing_token $leader_election_fencing_token_b;
+        if ($fencing_token = "") {
+            return 503;
+        }
+        proxy_set_header X-Fencing-Token $fencing_token;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/guarded/;
+    }
+    location /guarded/ {
+        return 200 "token=[$http_x_fencing_token]\n";
+    }
+--- init
+wait_until(5, sub { (nginx_var('/jobs/x') // '') =~ /^token=\[0\]$/ });
+--- request eval
+["GET /jobs/x", "GET /b/jobs/x"]
+--- error_code eval
+[200, 503]
+--- response_body_like eval
+["^token=\\[0\\]\$", ""]
 --- no_error_log
 [error]
 [alert]

@@ -1,6 +1,6 @@
 # Configuration rules that nginx -t reports with a message naming them:
-# the 1 s margin of a configmaps lock (its records store whole seconds),
-# and the address, which must be HOST:PORT.  Then, on the wire, an
+# the 1 s margin of lease_duration over renew_deadline (client-go and
+# configmaps locks compare records at whole seconds), and the address, which must be HOST:PORT.  Then, on the wire, an
 # address is shown only if the current holder wrote it and it is valid.
 
 use Kle::Emulator;
@@ -22,7 +22,7 @@ must_die_messages();
 put_lease('addr', holder => 'x', secs => 3600, transitions => 1,
           address => '10.0.0.1:80');
 
-plan tests => 36;
+plan tests => 38;
 
 {
     my ($rc, $text) = nginx_t_http(<<"_EOC_");
@@ -35,7 +35,7 @@ plan tests => 36;
     }
 _EOC_
     is($rc, 1, 'nginx -t fails on a configmaps lock with less than 1 s of margin');
-    like($text, qr/\[emerg\] lease_duration \(3s\) - renew_deadline \(2500ms\) must be at least 1s with a configmaps lock, whose records store whole seconds in leader_election "web" in \S+nginx\.conf:\d+\n/,
+    like($text, qr/\[emerg\] lease_duration \(3s\) - renew_deadline \(2500ms\) must be at least 1s: client-go and configmaps locks compare records at whole seconds, so a follower may take over up to 1s early in leader_election "web" in \S+nginx\.conf:\d+\n/,
          'nginx -t names the rule');
 
     ($rc, $text) = nginx_t_http(<<"_EOC_");
@@ -66,16 +66,32 @@ __DATA__
 --- config
 --- must_die
 --- error_log
-lease_duration (3s) - renew_deadline (2500ms) must be at least 1s with a configmaps lock, whose records store whole seconds in leader_election "web"
+lease_duration (3s) - renew_deadline (2500ms) must be at least 1s: client-go and configmaps locks compare records at whole seconds, so a follower may take over up to 1s early in leader_election "web"
 
 
 
-=== TEST 2: a leases lock does not
+=== TEST 2: so does a leases lock: client-go followers read it at whole seconds
 --- http_config
     leader_election web {
         lock            leases default/margin;
         lease_duration  3s;
-        renew_deadline  2500ms;
+        renew_deadline  2001ms;
+        retry_period    1s;
+        api_server      kubeconfig $TEST_NGINX_KUBECONFIG;
+    }
+--- config
+--- must_die
+--- error_log
+lease_duration (3s) - renew_deadline (2001ms) must be at least 1s: client-go and configmaps locks compare records at whole seconds, so a follower may take over up to 1s early in leader_election "web"
+
+
+
+=== TEST 3: exactly 1s of margin is enough
+--- http_config
+    leader_election web {
+        lock            leases default/margin;
+        lease_duration  3s;
+        renew_deadline  2s;
         retry_period    1s;
         api_server      kubeconfig $TEST_NGINX_KUBECONFIG;
     }
@@ -93,7 +109,7 @@ GET /t
 
 
 
-=== TEST 3: an address without a port
+=== TEST 4: an address without a port
 --- http_config
     leader_election web {
         lock            leases default/web;
@@ -107,7 +123,7 @@ qr/\[emerg\] \d+#\d+: invalid address "10\.0\.0\.5" in leader_election "web"/
 
 
 
-=== TEST 4: a port out of range
+=== TEST 5: a port out of range
 --- http_config
     leader_election web {
         lock            leases default/web;
@@ -121,7 +137,7 @@ qr/\[emerg\] \d+#\d+: invalid address "10\.0\.0\.5:65536" in leader_election "we
 
 
 
-=== TEST 5: a URL is not an address
+=== TEST 6: a URL is not an address
 --- http_config
     leader_election web {
         lock            leases default/web;
@@ -135,7 +151,7 @@ qr/\[emerg\] \d+#\d+: invalid address "http:\/\/10\.0\.0\.5:8080" in leader_elec
 
 
 
-=== TEST 6: an unbracketed IPv6 address
+=== TEST 7: an unbracketed IPv6 address
 --- http_config
     leader_election web {
         lock            leases default/web;
@@ -149,7 +165,7 @@ qr/\[emerg\] \d+#\d+: invalid address "fd00::5:8080" in leader_election "web"/
 
 
 
-=== TEST 7: an environment variable that expands to nothing
+=== TEST 8: an environment variable that expands to nothing
 --- http_config
     leader_election web {
         lock            leases default/web;
@@ -163,7 +179,7 @@ qr/\[emerg\] \d+#\d+: invalid address ":8080" in leader_election "web"/
 
 
 
-=== TEST 8: IPv4, bracketed IPv6 and DNS names are valid
+=== TEST 9: IPv4, bracketed IPv6 and DNS names are valid
 --- http_config
     leader_election a {
         lock            leases default/va;
@@ -194,7 +210,7 @@ ok
 
 
 
-=== TEST 9: the holder's own valid address is shown
+=== TEST 10: the holder's own valid address is shown
 --- http_config
     leader_election web {
         lock            leases default/addr;
@@ -216,7 +232,7 @@ x [10.0.0.1:80]
 
 
 
-=== TEST 10: an address written by someone else is not shown
+=== TEST 11: an address written by someone else is not shown
 --- init
 put_lease('addr', holder => 'y', secs => 3600, transitions => 1,
           address => '10.0.0.1:80', address_holder => 'x');
@@ -230,7 +246,7 @@ y []
 
 
 
-=== TEST 11: an address without its holder annotation is not shown
+=== TEST 12: an address without its holder annotation is not shown
 --- init
 put_lease('addr', holder => 'w', secs => 3600, transitions => 1,
           annotations => {
@@ -245,7 +261,7 @@ w []
 
 
 
-=== TEST 12: an invalid address is not shown, even from the holder
+=== TEST 13: an invalid address is not shown, even from the holder
 --- init
 put_lease('addr', holder => 'z', secs => 3600, transitions => 1,
           address => 'evil host/x');

@@ -47,10 +47,11 @@ sys.path.insert(0, HERE)
 
 import check  # noqa: E402
 
-# (lease_duration s, renew_deadline ms, retry_period ms): client-go's rules,
-# lease 2-4 s.  The first is the one every replica starts with.
-TIMINGS = [(2, 1500, 500), (3, 2000, 500), (2, 1200, 400), (3, 2500, 1000),
-           (4, 3000, 1000), (2, 1600, 600), (3, 1500, 600)]
+# (lease_duration s, renew_deadline ms, retry_period ms): client-go's rules
+# and lease - renew deadline >= 1 s, lease 2-4 s.  The first is the one
+# every replica starts with.
+TIMINGS = [(2, 1000, 400), (3, 2000, 500), (2, 1000, 800), (3, 2000, 1000),
+           (4, 3000, 1000), (3, 1800, 600), (3, 1500, 600)]
 
 # The faults and how often each is chosen (relative weights).
 MIX = {
@@ -1306,9 +1307,9 @@ def main():
     for ld, rd, rp in TIMINGS + ([tuple(int(x) for x in
                                         a.timings.split(','))]
                                  if a.timings else []):
-        if not ld * 1000 > rd > 1.2 * rp > 0:
-            raise SystemExit('timings %s,%s,%s break client-go\'s rules'
-                             % (ld, rd, rp))
+        if not ld * 1000 > rd > 1.2 * rp > 0 or ld * 1000 - rd < 1000:
+            raise SystemExit('timings %s,%s,%s break client-go\'s rules '
+                             'or the 1 s margin' % (ld, rd, rp))
 
     print('chaos: seed %d, %d replicas, up to %d changes or %.0f s; '
           'run directory %s' % (a.seed, a.replicas, a.changes, a.seconds,

@@ -3,8 +3,8 @@
  * then one operation per byte pair (next, an answer to the request in
  * flight, a watch event, the watch going up or down, time passing, a
  * release).  Checked after every step:
- *   - leader only while the observed holder is us, in LEADING, before the
- *     claim's end;
+ *   - leader only while the observed record is ours (our identity, and
+ *     our instance nonce or none), in LEADING, before the claim's end;
  *   - the claim's end moves only on a successful write, to that write's
  *     start + renew_deadline;
  *   - requests have a positive timeout, waits end in the future, an
@@ -21,6 +21,11 @@
 
 #define ME     "me"
 #define OTHER  "other"
+
+/* instance nonces: ours, a twin's, the old master's */
+static const char  *nonces[] = { "", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                                 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+                                 "cccccccccccccccccccccccccccccccc" };
 
 typedef struct {
     const uint8_t  *p;
@@ -83,6 +88,9 @@ random_record(input_t *in, kle_record_t *r, const kle_record_t *written)
     if (m & 0x40) {
         r->transitions = INT32_MAX - (int32_t) (take(in) % 3);
     }
+    if (m & 0x20) {
+        strcpy(r->instance, nonces[take(in) % 4]);
+    }
 }
 
 
@@ -121,6 +129,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     op = take(&in);
     cfg.whole_seconds = op & 1;
     hostile = hostile_env || (op & 2);
+    if (op & 4) {
+        strcpy(cfg.instance, nonces[1]);
+    }
+    if (op & 8) {
+        strcpy(cfg.predecessor, nonces[3]);
+    }
 
     if (kle_election_config_validate(&cfg, err, sizeof(err)) != 0) {
         FUZZ_ASSERT(err[0] != '\0');
@@ -269,6 +283,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (kle_election_is_leader(&e, now)) {
             FUZZ_ASSERT(e.state == KLE_STATE_LEADING);
             FUZZ_ASSERT(strcmp(e.observed.holder, ME) == 0);
+            FUZZ_ASSERT(kle_election_mine(&e, &e.observed));
             FUZZ_ASSERT(claim != 0 && now < claim);
             FUZZ_ASSERT(kle_election_term(&e) >= 0);
         }

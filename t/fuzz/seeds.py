@@ -387,6 +387,8 @@ DICTS = {
              'strategy', 'control-plane.alpha.kubernetes.io/leader',
              'leader-election.nginx.org/address',
              'leader-election.nginx.org/address-holder',
+             'leader-election.nginx.org/instance',
+             '0123456789abcdef0123456789abcdef',
              '2026-01-01T10:00:00.000000Z', '2026-08-17 10:00:00.123456',
              'null', '\\\\u0000', '\\\\"', '{', '}', '[', ']', ':', ','],
     'watch': ['type', 'ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR',
@@ -466,6 +468,42 @@ def main():
 
     for i, a in enumerate(ARGS):
         put('args', '%02d' % i, '\0'.join(a))
+
+    # the instance nonce beside the record: a Lease, a ConfigMap, a watch
+    # event, and values that must read as no nonce
+    nonce = '0123456789abcdef0123456789abcdef'
+    for i, (value, holder) in enumerate([
+            (nonce, 'nginx-0'), (nonce, ''), (nonce.upper(), 'nginx-0'),
+            (nonce[:31], 'nginx-0'), (7, 'nginx-0'), (None, 'nginx-0')]):
+        lease = {'kind': 'Lease', 'apiVersion': 'coordination.k8s.io/v1',
+                 'metadata': {'name': 'web', 'namespace': 'default',
+                              'resourceVersion': '7', 'annotations': {
+                                  'leader-election.nginx.org/instance': value,
+                                  'team': 'edge'}},
+                 'spec': {'holderIdentity': holder,
+                          'leaseDurationSeconds': 15,
+                          'acquireTime': '2026-01-01T10:00:00.000000Z',
+                          'renewTime': '2026-01-01T10:00:30.250000Z',
+                          'leaseTransitions': 2147483647}}
+        put('lock', 'instance-lease-%02d' % i,
+            b'\x00' + json.dumps(lease).encode())
+    cm = {'kind': 'ConfigMap', 'apiVersion': 'v1',
+          'metadata': {'name': 'web', 'namespace': 'default',
+                       'resourceVersion': '9', 'annotations': {
+                           'control-plane.alpha.kubernetes.io/leader':
+                           json.dumps({'holderIdentity': 'nginx-1',
+                                       'leaseDurationSeconds': 15,
+                                       'acquireTime': '2026-01-01T10:00:00Z',
+                                       'renewTime': '2026-01-01T10:00:10Z',
+                                       'leaderTransitions': 2}),
+                           'leader-election.nginx.org/instance': nonce}}}
+    put('lock', 'instance-configmap', b'\x01' + json.dumps(cm).encode())
+    put('lock', 'instance-watch', b'\x02' + json.dumps(
+        {'type': 'MODIFIED', 'object': json.loads(json.dumps(
+            {'kind': 'Lease', 'metadata': {
+                'name': 'web', 'resourceVersion': '8', 'annotations': {
+                    'leader-election.nginx.org/instance': nonce}},
+             'spec': {'holderIdentity': 'nginx-0'}}))}).encode())
 
     d = os.path.join(HERE, 'dict')
     os.makedirs(d, exist_ok=True)

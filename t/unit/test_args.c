@@ -94,11 +94,18 @@ test_grace(void)
           "--", "true", NULL);
     is_int(kle_check_run(&o, err, sizeof(err)), 0, "grace = window: allowed");
 
+    /* lease - renew deadline >= 1s: the window is never under 800ms */
     parse(err, sizeof(err), &o, "--lock", "leases/a/b", "--lease-duration",
           "1s", "--renew-deadline", "900ms", "--retry-period", "100ms", "--",
           "true", NULL);
-    is_int(kle_check_run(&o, err, sizeof(err)), 0, "a window under 200 ms");
-    is_int(o.grace, 0, "grace 0: SIGKILL right after SIGTERM");
+    is_int(kle_check_run(&o, err, sizeof(err)), -1, "a window under 1s");
+    ok(strstr(err, "must be at least 1s") != NULL, "the 1s rule is named");
+
+    parse(err, sizeof(err), &o, "--lock", "leases/a/b", "--lease-duration",
+          "2s", "--renew-deadline", "1s", "--retry-period", "100ms", "--",
+          "true", NULL);
+    is_int(kle_check_run(&o, err, sizeof(err)), 0, "the smallest window");
+    is_int(o.grace, 800, "grace: 1s - 200ms");
 
     parse(err, sizeof(err), &o, "--lock", "leases/a/b", NULL);
     is_int(kle_check_run(&o, err, sizeof(err)), -1, "no command");

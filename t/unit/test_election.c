@@ -154,6 +154,7 @@ test_validate(void)
 {
     kle_election_config_t  cfg;
     char                   err[256];
+    int                    i;
 
     config(&cfg, "a");
     is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
@@ -226,12 +227,17 @@ test_validate(void)
     is_str(err, "lease_duration (3000000000s) must be at most 2147483647s",
            "lease_duration too large msg");
 
+    /* the shortest lease: 1s must leave renew_deadline 0 */
     config(&cfg, "a");
     cfg.lease_duration = 1000;
     cfg.renew_deadline = 2;
     cfg.retry_period = 1;
+    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+           "1s/2ms/1ms refused");
+    cfg.lease_duration = 2000;
+    cfg.renew_deadline = 1000;
     is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
-           "1s/2ms/1ms is valid");
+           "2s/1s/1ms is valid");
 
     config(&cfg, "a");
     snprintf(cfg.address, sizeof(cfg.address), "10.0.0.1");
@@ -247,26 +253,31 @@ test_validate(void)
     is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
            "no address is valid");
 
-    /* whole-second records (configmaps): LD - RD >= 1s */
-    config(&cfg, "a");
-    cfg.whole_seconds = 1;
-    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
-           "configmaps 15s/10s/2s is valid");
-    cfg.lease_duration = 4000;
-    cfg.renew_deadline = 3500;
-    cfg.retry_period = 1000;
-    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
-           "configmaps 4s/3500ms refused");
-    is_str(err, "lease_duration (4s) - renew_deadline (3500ms) must be at "
-           "least 1s with a configmaps lock, whose records store whole "
-           "seconds", "configmaps rule msg");
-    cfg.renew_deadline = 3000;
-    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
-           "configmaps 4s/3s is valid");
-    cfg.whole_seconds = 0;
-    cfg.renew_deadline = 3500;
-    is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
-           "leases 4s/3500ms is valid");
+    /*
+     * LD - RD >= 1s for every lock: configmaps store whole seconds, and
+     * client-go followers compare a Lease's records at whole seconds too
+     */
+    for (i = 0; i < 2; i++) {
+        config(&cfg, "a");
+        cfg.whole_seconds = i;
+        is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+               "15s/10s/2s is valid");
+        cfg.lease_duration = 4000;
+        cfg.renew_deadline = 3500;
+        cfg.retry_period = 1000;
+        is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+               i ? "configmaps 4s/3500ms refused" : "leases 4s/3500ms refused");
+        is_str(err, "lease_duration (4s) - renew_deadline (3500ms) must be "
+               "at least 1s: client-go and configmaps locks compare records "
+               "at whole seconds, so a follower may take over up to 1s "
+               "early", "1s rule msg");
+        cfg.renew_deadline = 3001;
+        is_int(kle_election_config_validate(&cfg, err, sizeof(err)), -1,
+               "4s/3001ms refused");
+        cfg.renew_deadline = 3000;
+        is_int(kle_election_config_validate(&cfg, err, sizeof(err)), 0,
+               "4s/3s is valid");
+    }
 }
 
 
@@ -1416,6 +1427,234 @@ test_observe(void)
 }
 
 
+#define NA  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"   /* "a"'s nonce */
+#define NB  "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"   /* a twin's */
+#define NP  "cccccccccccccccccccccccccccccccc"   /* the old master's */
+
+
+/* "a" with nonce NA (and a predecessor, if any); a first GET shows rec. */
+static void
+twin_follow(kle_election_t *e, const kle_record_t *rec,
+    const char *predecessor, unsigned *ev)
+{
+    kle_action_t           act;
+    kle_election_config_t  cfg;
+
+    config(&cfg, "a");
+    snprintf(cfg.instance, sizeof(cfg.instance), "%s", NA);
+    snprintf(cfg.predecessor, sizeof(cfg.predecessor), "%s", predecessor);
+    kle_election_init(e, &cfg, 1);
+    step(e, 0, &act);
+    *ev = kle_election_on_result(e, 5, KLE_API_OK, rec, "1", 0);
+}
+
+
+static kle_record_t
+twin_record(const char *nonce, int64_t renew, int32_t transitions)
+{
+    kle_record_t  rec;
+
+    rec = mine(wall(-60000), wall(renew), transitions);
+    snprintf(rec.instance, sizeof(rec.instance), "%s", nonce);
+
+    return rec;
+}
+
+
+static void
+test_twin(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    rec;
+    unsigned        ev;
+    int64_t         t;
+
+    /* our identity, another nonce: a foreign holder, not renewed */
+    rec = twin_record(NB, -1000, 3);
+    twin_follow(&e, &rec, "", &ev);
+    ok(ev & KLE_EV_TWIN, "twin: reported");
+    is_int(kle_election_twin(&e), KLE_TWIN_WAIT, "twin: first sight waits");
+    ok(!kle_election_mine(&e, &rec), "twin: not ours");
+    step(&e, 5, &act);
+    ok(act.kind != KLE_DO_UPDATE && act.kind != KLE_DO_CREATE,
+       "twin: no write while its lease runs");
+
+    /* it renews: a live twin, reported once */
+    rec = twin_record(NB, 2000, 3);
+    ev = kle_election_observe(&e, 2000, &rec, "2");
+    ok(ev & KLE_EV_TWIN, "twin renews: reported");
+    is_int(kle_election_twin(&e), KLE_TWIN_CONFLICT, "twin renews: a clash");
+    rec = twin_record(NB, 4000, 3);
+    ev = kle_election_observe(&e, 4000, &rec, "3");
+    ok(!(ev & KLE_EV_TWIN), "renews again: not reported again");
+    is_int(kle_election_twin(&e), KLE_TWIN_CONFLICT, "still a clash");
+
+    /* never written while valid; taken in a new term once it expires */
+    for (t = 4000; t < 4000 + LD; t += 500) {
+        step(&e, t, &act);
+        if (act.kind == KLE_DO_GET) {
+            kle_election_on_result(&e, t, KLE_API_OK, &rec, "3", 0);
+            continue;
+        }
+        if (act.kind == KLE_DO_UPDATE || act.kind == KLE_DO_CREATE) {
+            break;
+        }
+    }
+    ok(t >= 4000 + LD, "twin: nothing written before its lease expires");
+    step(&e, 4000 + LD, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "expired: taken");
+    is_int(act.record.transitions, 4, "expired: a new term");
+    is_str(act.record.instance, NA, "expired: our nonce");
+    is_int(act.record.acquire_time, wall(4000 + LD), "expired: acquired now");
+    ev = kle_election_on_result(&e, 4000 + LD + 10, KLE_API_OK, &act.record,
+                                "4", 0);
+    ok(ev & EV_UP, "expired: leading");
+    ok(ev & KLE_EV_TWIN, "our record: the episode ends");
+    is_int(kle_election_twin(&e), KLE_TWIN_NONE, "our record: no clash");
+    is_int(kle_election_term(&e), 4, "the term of our own claim");
+
+    /* a twin writes over our record: step down at once, a clash */
+    t = 4000 + LD + 100;
+    rec = twin_record(NB, t, 5);
+    ev = kle_election_observe(&e, t, &rec, "5");
+    ok(ev & EV_DOWN, "written over: stepped down at once");
+    ok(!kle_election_is_leader(&e, t), "written over: not leader");
+    is_int(kle_election_twin(&e), KLE_TWIN_CONFLICT,
+           "written over by a twin: a clash at once");
+
+    /* a record in our name without a nonce (client-go): ours, as before */
+    rec = twin_record("", -1000, 3);
+    twin_follow(&e, &rec, "", &ev);
+    ok(!(ev & KLE_EV_TWIN), "no nonce: no twin");
+    step(&e, 5, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "no nonce: renewed at once");
+    is_int(act.record.transitions, 3, "no nonce: the term goes on");
+    is_str(act.record.instance, NA, "no nonce: written with ours");
+
+    /* our own nonce: ours (a reload, a respawned worker) */
+    rec = twin_record(NA, -1000, 3);
+    twin_follow(&e, &rec, "", &ev);
+    ok(kle_election_mine(&e, &rec), "our nonce: ours");
+    step(&e, 5, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "our nonce: renewed at once");
+    is_int(act.record.transitions, 3, "our nonce: the term goes on");
+
+    /* a stale record of an instance that died: waits, no clash */
+    rec = twin_record(NB, -1000, 3);
+    twin_follow(&e, &rec, "", &ev);
+    rec.renew_time = wall(-1000);
+    ev = kle_election_observe(&e, 1000, &rec, "1");
+    is_int(kle_election_twin(&e), KLE_TWIN_WAIT,
+           "the same record again: still only waiting");
+
+    /* a binary upgrade: the old master's nonce, never a clash */
+    rec = twin_record(NP, -1000, 3);
+    twin_follow(&e, &rec, NP, &ev);
+    is_int(kle_election_twin(&e), KLE_TWIN_PREDECESSOR,
+           "upgrade: the old master's record");
+    rec = twin_record(NP, 2000, 3);
+    ev = kle_election_observe(&e, 2000, &rec, "2");
+    ok(!(ev & KLE_EV_TWIN), "upgrade: its renewals are no news");
+    is_int(kle_election_twin(&e), KLE_TWIN_PREDECESSOR, "upgrade: no clash");
+    step(&e, 2000, &act);
+    ok(act.kind != KLE_DO_UPDATE, "upgrade: the new master waits");
+
+    /* the old master releases: taken at once */
+    rec = record("", wall(2500), wall(2500), 3);
+    rec.lease_duration = 1;
+    snprintf(rec.instance, sizeof(rec.instance), "%s", NP);
+    ev = kle_election_observe(&e, 2500, &rec, "3");
+    is_int(kle_election_twin(&e), KLE_TWIN_NONE, "released: no twin");
+    step(&e, 2500, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "released: taken at once");
+    is_int(act.record.transitions, 4, "released: a new term");
+
+    /* another instance still: a third one with our identity is a clash */
+    rec = twin_record(NP, -1000, 3);
+    twin_follow(&e, &rec, NP, &ev);
+    rec = twin_record(NB, 2000, 4);
+    ev = kle_election_observe(&e, 2000, &rec, "2");
+    is_int(kle_election_twin(&e), KLE_TWIN_CONFLICT,
+           "upgrade: a third instance is a clash");
+}
+
+
+/*
+ * leaseTransitions is an int32: a term taken at 2147483647 would repeat
+ * its predecessor's fencing token, so none is taken.
+ */
+static void
+test_exhausted(void)
+{
+    kle_election_t  e;
+    kle_action_t    act;
+    kle_record_t    rec;
+    unsigned        ev;
+    int64_t         t;
+    int             writes, reports;
+
+    /* the last term: INT32_MAX - 1 -> INT32_MAX is still greater */
+    rec = record("b", wall(-60000), wall(-1000), INT32_MAX - 1);
+    follow(&e, 0, &rec);
+    step(&e, LD, &act);
+    if (act.kind == KLE_DO_GET) {
+        kle_election_on_result(&e, LD, KLE_API_OK, &rec, "1", 0);
+        step(&e, LD, &act);
+    }
+    is_int(act.kind, KLE_DO_UPDATE, "INT32_MAX - 1: taken");
+    is_int(act.record.transitions, INT32_MAX, "INT32_MAX - 1: the last term");
+
+    /* at INT32_MAX: reported, never taken, expired or free */
+    rec = record("b", wall(-60000), wall(-1000), INT32_MAX);
+    start(&e, "a");
+    step(&e, 0, &act);
+    ev = kle_election_on_result(&e, 0, KLE_API_OK, &rec, "1", 0);
+    ok(ev & KLE_EV_EXHAUSTED, "INT32_MAX: reported");
+    ok(kle_election_exhausted(&e), "INT32_MAX: exhausted");
+    writes = 0;
+    reports = 0;
+    for (t = 0; t < 3 * LD; t += 250) {
+        step(&e, t, &act);
+        if (act.kind == KLE_DO_GET) {
+            ev = kle_election_on_result(&e, t, KLE_API_OK, &rec, "1", 0);
+            reports += (ev & KLE_EV_EXHAUSTED) != 0;
+        }
+        writes += act.kind == KLE_DO_UPDATE || act.kind == KLE_DO_CREATE;
+    }
+    is_int(writes, 0, "INT32_MAX, expired: no term taken");
+    is_int(reports, 0, "INT32_MAX: reported once");
+
+    rec = record("", wall(0), wall(0), INT32_MAX);
+    rec.lease_duration = 1;
+    kle_election_observe(&e, 3 * LD, &rec, "2");
+    writes = 0;
+    for (t = 3 * LD; t < 4 * LD; t += 250) {
+        step(&e, t, &act);
+        if (act.kind == KLE_DO_GET) {
+            kle_election_on_result(&e, t, KLE_API_OK, &rec, "2", 0);
+        }
+        writes += act.kind == KLE_DO_UPDATE || act.kind == KLE_DO_CREATE;
+    }
+    is_int(writes, 0, "INT32_MAX, free: no term taken");
+
+    /* deleted: created again from 0 */
+    kle_election_observe(&e, 4 * LD, NULL, "3");
+    ok(!kle_election_exhausted(&e), "deleted: not exhausted");
+    step(&e, 4 * LD, &act);
+    is_int(act.kind, KLE_DO_CREATE, "deleted: created");
+    is_int(act.record.transitions, 0, "deleted: from 0");
+
+    /* our own term at INT32_MAX goes on */
+    rec = mine(wall(-60000), wall(-1000), INT32_MAX);
+    follow(&e, 0, &rec);
+    ok(!kle_election_exhausted(&e), "ours at INT32_MAX: not exhausted");
+    step(&e, 5, &act);
+    is_int(act.kind, KLE_DO_UPDATE, "ours at INT32_MAX: renewed");
+    is_int(act.record.transitions, INT32_MAX, "ours: the term goes on");
+}
+
+
 static void
 test_stray_result(void)
 {
@@ -2332,6 +2571,8 @@ main(void)
     test_observe();
     test_watching();
     test_foreign_holder();
+    test_twin();
+    test_exhausted();
     test_stray_result();
     test_superseded();
     test_renew_schedule();

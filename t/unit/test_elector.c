@@ -26,7 +26,7 @@
 #include "kle_test.h"
 #include "kle_elector.h"
 
-#define LD  2000
+#define LD  3000
 #define RD  1500
 #define RP  300
 

@@ -829,6 +829,135 @@ test_address(void)
 }
 
 
+/* The instance nonce: read for a record with a holder, written with ours. */
+static void
+test_instance(void)
+{
+    char          err[256], *s, body[1024];
+    kle_lock_t    lock, cm;
+    kle_record_t  r, w;
+    json_object  *o;
+    size_t        i;
+
+    static const char  *nonce = "0123456789abcdef0123456789abcdef";
+    static const char  *bad[] = {
+        "0123456789abcdef0123456789abcde",      /* 31 */
+        "0123456789abcdef0123456789abcdef0",    /* 33 */
+        "0123456789ABCDEF0123456789abcdef",     /* upper case */
+        "0123456789abcdef0123456789abcdeg",
+        " 123456789abcdef0123456789abcdef", ""
+    };
+
+    ok(kle_instance_valid(nonce, strlen(nonce)), "a nonce is valid");
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ok(!kle_instance_valid(bad[i], strlen(bad[i])), bad[i]);
+    }
+
+    kle_lock_init(&lock, "leases", "default/nginx-web", err, sizeof(err));
+
+#define LEASE_WITH(ann, holder)                                               \
+    snprintf(body, sizeof(body), "{\"metadata\":{\"resourceVersion\":"      \
+             "\"7\",\"annotations\":{%s}},\"spec\":{\"holderIdentity\":"    \
+             "\"%s\"}}", ann, holder)
+
+    LEASE_WITH("\"leader-election.nginx.org/instance\":"
+               "\"0123456789abcdef0123456789abcdef\"", "nginx-0");
+    ok(read_body(&lock, body, &r, err) == 0, "Lease with a nonce read");
+    is_str(r.instance, nonce, "the nonce read");
+
+    LEASE_WITH("\"team\":\"edge\"", "nginx-0");
+    read_body(&lock, body, &r, err);
+    is_str(r.instance, "", "client-go's record: no nonce");
+
+    LEASE_WITH("\"leader-election.nginx.org/instance\":"
+               "\"0123456789abcdef0123456789abcdef\"", "");
+    read_body(&lock, body, &r, err);
+    is_str(r.instance, "", "no holder: the nonce is nobody's");
+
+    LEASE_WITH("\"leader-election.nginx.org/instance\":"
+               "\"0123456789ABCDEF0123456789abcdef\"", "nginx-0");
+    ok(read_body(&lock, body, &r, err) == 0, "a bad nonce does not fail");
+    is_str(r.instance, "", "a bad nonce reads as none");
+
+    LEASE_WITH("\"leader-election.nginx.org/instance\":7", "nginx-0");
+    ok(read_body(&lock, body, &r, err) == 0, "a number does not fail");
+    is_str(r.instance, "", "a number reads as none");
+
+    /* ours written beside the other annotations, which stay */
+    LEASE_WITH("\"leader-election.nginx.org/instance\":"
+               "\"ffffffffffffffffffffffffffffffff\",\"team\":\"edge\"",
+               "nginx-0");
+    read_body(&lock, body, &r, err);
+    memset(&w, 0, sizeof(w));
+    strcpy(w.holder, "nginx-0");
+    strcpy(w.instance, nonce);
+    w.lease_duration = 15;
+    s = kle_lock_update_body(&lock, &w, "7");
+    o = s ? json_tokener_parse(s) : NULL;
+    is_str(jstr(jpath(o, "metadata", "annotations", KLE_ANNOTATION_INSTANCE,
+                      NULL)), nonce, "Lease: our nonce written");
+    is_str(jstr(jpath(o, "metadata", "annotations", "team", NULL)), "edge",
+           "Lease: another annotation kept");
+    json_object_put(o);
+    free(s);
+
+    /* the release record carries it too */
+    w.holder[0] = '\0';
+    w.lease_duration = 1;
+    s = kle_lock_update_body(&lock, &w, "7");
+    o = s ? json_tokener_parse(s) : NULL;
+    is_str(jstr(jpath(o, "metadata", "annotations", KLE_ANNOTATION_INSTANCE,
+                      NULL)), nonce, "release: our nonce written");
+    json_object_put(o);
+    free(s);
+
+    /* a writer without a nonce leaves none of an earlier writer's */
+    memset(&w, 0, sizeof(w));
+    strcpy(w.holder, "nginx-0");
+    w.lease_duration = 15;
+    s = kle_lock_update_body(&lock, &w, "7");
+    o = s ? json_tokener_parse(s) : NULL;
+    ok(o != NULL && jpath(o, "metadata", "annotations",
+                          KLE_ANNOTATION_INSTANCE, NULL) == NULL,
+       "no nonce of ours: an earlier one removed");
+    json_object_put(o);
+    free(s);
+
+    /* created with it */
+    strcpy(w.instance, nonce);
+    s = kle_lock_create_body(&lock, &w);
+    o = s ? json_tokener_parse(s) : NULL;
+    is_str(jstr(jpath(o, "metadata", "annotations", KLE_ANNOTATION_INSTANCE,
+                      NULL)), nonce, "create: our nonce written");
+    json_object_put(o);
+    free(s);
+
+#undef LEASE_WITH
+
+    kle_lock_free(&lock);
+
+    /* a ConfigMap carries it as an annotation of its own */
+    kle_lock_init(&cm, "configmaps", "default/nginx-web", err, sizeof(err));
+    ok(read_body(&cm, configmap_body, &r, err) == 0, "ConfigMap read");
+    is_str(r.instance, "", "ConfigMap of client-go: no nonce");
+    strcpy(w.holder, "nginx-1");
+    s = kle_lock_update_body(&cm, &w, "99");
+    o = s ? json_tokener_parse(s) : NULL;
+    is_str(jstr(jpath(o, "metadata", "annotations", KLE_ANNOTATION_INSTANCE,
+                      NULL)), nonce, "ConfigMap: our nonce written");
+    is_str(jstr(jpath(o, "metadata", "annotations", "team", NULL)), "edge",
+           "ConfigMap: another annotation kept");
+    free(s);
+    s = o ? strdup(json_object_to_json_string(o)) : NULL;
+    json_object_put(o);
+    ok(s != NULL && read_body(&cm, s, &r, err) == 0
+       && strcmp(r.instance, nonce) == 0 && strcmp(r.holder, "nginx-1") == 0,
+       "ConfigMap: read back");
+    free(s);
+    kle_lock_free(&cm);
+}
+
+
 /* A watch line given as a literal. */
 static int
 wev(kle_lock_t *lock, const char *line, kle_watch_event_t *ev)
@@ -1110,6 +1239,7 @@ main(void)
     test_malformed();
     test_foreign_holder();
     test_address();
+    test_instance();
     test_watch_event();
     test_classify();
 

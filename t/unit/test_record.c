@@ -194,6 +194,24 @@ test_equal(void)
     b = a;
     b.transitions = 4;
     ok(!kle_record_equal(&a, &b), "transitions differ");
+    b = a;
+    strcpy(b.instance, "0123456789abcdef0123456789abcdef");
+    ok(!kle_record_equal(&a, &b), "instance differs");
+}
+
+
+static void
+test_instance_new(void)
+{
+    char  a[KLE_INSTANCE_MAX], b[KLE_INSTANCE_MAX];
+
+    memset(a, 'x', sizeof(a));
+    memset(b, 'x', sizeof(b));
+    is_int(kle_instance_new(a), 0, "nonce made");
+    is_int(kle_instance_new(b), 0, "another made");
+    ok(a[KLE_INSTANCE_MAX - 1] == '\0' && kle_instance_valid(a, strlen(a)),
+       "a nonce: 32 lowercase hex digits");
+    ok(strcmp(a, b) != 0, "two nonces differ");
 }
 
 
@@ -383,6 +401,7 @@ main(void)
     test_time_parse();
     test_time_format();
     test_equal();
+    test_instance_new();
     test_annotation_out();
     test_annotation_in();
     test_long_holder();

@@ -40,7 +40,9 @@ sub next_port () {
 sub free_port () { next_port() }
 
 # name, http_config (inside http {}), config (inside server {}),
-# main_config, master (0/1), workers, port, log_level; env (a hash the
+# main_config, master (0/1), workers, port, log_level; bin (the nginx
+# binary, default "nginx" from PATH: a binary upgrade needs a full path,
+# as nginx executes its own argv[0]); env (a hash the
 # master starts with, besides this process's environment) and wrap (a
 # command and its arguments that run nginx's command line, e.g. unshare).
 sub new {
@@ -128,7 +130,7 @@ sub start {
     my $self = shift;
     $self->write_config;
     my $p = $self->{prefix};
-    my @cmd = ('nginx', '-p', "$p/", '-c', "$p/conf/nginx.conf",
+    my @cmd = ($self->{bin} // 'nginx', '-p', "$p/", '-c', "$p/conf/nginx.conf",
                '-e', "$p/logs/error.log");
     @cmd = (@{ $self->{wrap} }, @cmd) if $self->{wrap};
     my $out = do {

@@ -106,17 +106,23 @@ sub canon_status ($;$) {
     return canon_json(\%c);
 }
 
+# The instance nonce every record of the module carries.
+our $Instance = 'leader-election.nginx.org/instance';
+
 # A Lease or ConfigMap as stored -> canonical text of what the module
 # controls: name, namespace, annotations and (Lease) spec, MicroTimes
-# replaced by "<MicroTime>".  Server fields (uid, resourceVersion,
+# replaced by "<MicroTime>", an instance nonce by "<instance>".  Server fields (uid, resourceVersion,
 # creationTimestamp) are left out.
 sub canon_lease ($) {
     my $o = shift;
     return "no object" unless ref $o eq 'HASH';
     my %m = %{ $o->{metadata} || {} };
+    my %ann = %{ $m{annotations} || {} };
+    $ann{$Instance} = '<instance>'
+        if defined $ann{$Instance} && $ann{$Instance} =~ /^[0-9a-f]{32}\z/;
     my %c = (kind => $o->{kind},
              metadata => { name => $m{name}, namespace => $m{namespace},
-                           annotations => $m{annotations} || {} });
+                           annotations => \%ann });
     if (ref $o->{spec} eq 'HASH') {
         my %spec = %{ $o->{spec} };
         for my $k (qw(acquireTime renewTime)) {
