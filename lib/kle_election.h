@@ -168,6 +168,14 @@ int kle_election_is_leader(const kle_election_t *e, int64_t now);
 int64_t kle_election_claim_until(const kle_election_t *e);
 int32_t kle_election_term(const kle_election_t *e);
 
+/*
+ * When the lease of the holder last observed ends in our eyes: client-go's
+ * observedTime (the monotonic ms the record last changed as we saw it) +
+ * its leaseDurationSeconds; 0 if no holder is known.  Remote times are
+ * never read, so this is late by at most the delay of that observation.
+ */
+int64_t kle_election_lease_until(const kle_election_t *e);
+
 const char *kle_state_name(kle_state_t state);  /* "leading", ... */
 
 #endif /* KLE_ELECTION_H */

@@ -32,6 +32,8 @@ typedef struct {
     uint32_t                          leading;
     kle_state_t                       state;
     int32_t                           transitions;
+    int64_t                           lease_until;  /* mono ms the holder's
+                                                       lease ends as seen */
     int64_t                           renew_start;  /* mono ms, 0 if not */
     ngx_pid_t                         elector_pid;
     int64_t                           heartbeat;    /* mono ms, 0 if never */
