@@ -32,6 +32,7 @@ MODULE_SRCS = $(wildcard module/*.c module/*.h)
 
 # Debian packages the build and the suites need (the Perl ones are also
 # what CPAN's Test::Nginx needs; libnginx-mod-stream: the stream suites;
+# libnginx-mod-http-ndk to lua-resty-core: the Lua suite, t/040_lua.t;
 # debhelper to zlib1g-dev: make deb).  kubectl: any in PATH, else Debian's
 # kubernetes-client.
 DEB_PKGS    = build-essential nginx nginx-dev libcurl4-openssl-dev \
@@ -39,6 +40,7 @@ DEB_PKGS    = build-essential nginx nginx-dev libcurl4-openssl-dev \
               libtest-base-perl libtest-longstring-perl libipc-run-perl \
               liblist-moreutils-perl libtext-diff-perl liburi-perl \
               libwww-perl valgrind curl wrk libnginx-mod-stream \
+              libnginx-mod-http-ndk libnginx-mod-http-lua lua-resty-core \
               debhelper dpkg-dev libpcre2-dev zlib1g-dev \
               $(KUBE_PKGS)
 
@@ -340,7 +342,8 @@ SMOKE            = python3 t/smoke/smoke.py --dir $(B)/smoke
 MAINLINE_VERSION = 1.31.4
 MAINLINE_TGZ    ?= $(abspath ../shared/nginx/nginx-$(MAINLINE_VERSION).tar.gz)
 MAINLINE_SUITES ?= t/002_single_leader.t t/004_routing.t t/006_reload.t \
-                   t/030_stream.t t/031_stream_udp.t t/032_stream_config.t
+                   t/024_route.t t/030_stream.t t/031_stream_udp.t \
+                   t/032_stream_config.t
 ML               = $(CURDIR)/$(B)/mainline
 ML_SRC           = $(ML)/nginx-$(MAINLINE_VERSION)
 ML_NGINX         = $(ML)/sbin/nginx
