@@ -331,7 +331,8 @@ asan: $(ASAN_UNITS) $(ASAN_B)/sim
 # machine's nginx and purges it at the end.  The mainline build is skipped,
 # with a message, when its source tarball is not there.
 #
-#   make deb             build/deb/libnginx-mod-{http,stream}-leader-election_V_ARCH.deb
+#   make deb             build/deb/libnginx-mod-{http,stream}-leader-election_V_ARCH.deb,
+#                        build/deb/lua-resty-leader-election_V_all.deb
 #   make test-deb        dpkg -i, smoke test in /usr/sbin/nginx, dpkg --purge
 #   make nginx-mainline  nginx MAINLINE_VERSION + the module, --with-compat
 #   make test-mainline   the smoke test and MAINLINE_SUITES in that nginx
@@ -365,7 +366,8 @@ deb: deps
 	packaging/build-deb.sh $(DEB_OUT)
 
 test-deb: deb
-	t/smoke/test-deb.sh $(DEB_OUT)/libnginx-mod-*-leader-election_*.deb
+	t/smoke/test-deb.sh $(DEB_OUT)/libnginx-mod-*-leader-election_*.deb \
+	    $(DEB_OUT)/lua-resty-leader-election_*_all.deb
 
 nginx-mainline: $(or $(ML_SKIP),$(ML_NGINX))
 

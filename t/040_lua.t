@@ -236,7 +236,7 @@ main::election('job', 'l-job') . <<'_EOC_';
         local le = require "resty.leader_election"
 
         -- the guarded system: remembers the highest token, refuses lower
-        local function guarded_write(token)
+        local function do_the_job(token)
             local dict = ngx.shared.jobs
             if token < (dict:get("highest") or 0) then
                 return nil, "stale token"
@@ -246,17 +246,36 @@ main::election('job', 'l-job') . <<'_EOC_';
             return true
         end
 
-        local function job(premature)
-            if premature then return end
-            local token = le.fencing_token("job")      -- check
-            if not token then return end               -- not leading
-            guarded_write(token)                       -- act, fenced
-            if not le.is_leader("job") then            -- re-check
-                ngx.log(ngx.WARN, "job: lost leadership during the run")
+        -- docs/lua.md's recipe, with a 0.1 s period
+        if ngx.worker.id() ~= 0 then
+            return
+        end
+
+        local function run(premature)
+            if premature then
+                return
+            end
+
+            local token = le.fencing_token("job")
+            if token then
+                local ok, err = do_the_job(token)
+                if not ok then
+                    ngx.log(ngx.ERR, "job: ", err)
+                end
+
+                if le.fencing_token("job") ~= token then
+                    ngx.log(ngx.WARN, "job: leadership lost during the ",
+                            "run of term ", token)
+                end
+            end
+
+            local ok, err = ngx.timer.at(0.1, run)
+            if not ok then
+                ngx.log(ngx.ERR, "job: cannot schedule the next run: ", err)
             end
         end
 
-        ngx.timer.every(0.1, job)
+        ngx.timer.at(0, run)
     }
 _EOC_
 --- config

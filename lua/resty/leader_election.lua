@@ -97,7 +97,9 @@ local cycle            -- the cycle the elections below belong to
 local elections = {}   -- name ("" for the first) -> election pointer
 
 
-local function lookup(name)
+-- the first call for a name: checks what a configuration or the code must
+-- fix, then asks the module
+local function find(name)
     if loaded == nil then
         -- the symbol resolves only if the module's .so is loaded
         loaded = pcall(function ()
@@ -106,22 +108,21 @@ local function lookup(name)
     end
 
     if not loaded then
-        error(NOT_LOADED, 3)
+        error(NOT_LOADED, 4)
     end
 
     if name ~= nil and type(name) ~= "string" then
         error("resty.leader_election: the election name must be a string, "
-              .. "not a " .. type(name), 3)
+              .. "not a " .. type(name), 4)
     end
 
     if get_phase() == "init" then
         -- the master, with no shared memory mapped yet
         error("resty.leader_election: not available in init_by_lua*: the "
               .. "elections' state is read from init_worker_by_lua* on",
-              3)
+              4)
     end
 
-    -- a worker's cycle never changes, but a check costs nothing
     local current = C.ngx_cycle
     if current ~= cycle then
         cycle = current
@@ -129,31 +130,42 @@ local function lookup(name)
     end
 
     local key = name or ""
-    local le = elections[key]
-    if le then
-        return le
-    end
 
     name_buf[0].data = key
     name_buf[0].len = #key
 
-    le = C.ngx_http_leader_election_lookup(cycle, name_buf)
+    local le = C.ngx_http_leader_election_lookup(cycle, name_buf)
 
     name_buf[0].data = nil
 
     if le == nil then
         if key == "" then
             error("resty.leader_election: no leader_election is defined in "
-                  .. "http{}", 3)
+                  .. "http{}", 4)
         end
 
         error("resty.leader_election: no leader_election \"" .. key
-              .. "\" is defined in http{}", 3)
+              .. "\" is defined in http{}", 4)
     end
 
     elections[key] = le
 
     return le
+end
+
+
+-- the election, from the cache while the cycle is the one it was found in
+-- (a worker's cycle never changes; a check costs nothing)
+local function lookup(name)
+    if C.ngx_cycle == cycle then
+        local le = elections[name or ""]
+        if le then
+            return le
+        end
+    end
+
+    local le = find(name)    -- not a tail call: error()'s level 4 is the
+    return le                -- caller of is_leader(), fencing_token(), ...
 end
 
 
