@@ -22,7 +22,7 @@ our $Self = "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}";
 # hour, boss advertising the "remote" server.  r-noaddr: boss's, no
 # address.  r-expire: boss's for 4 s from our first sight, never renewed,
 # and our takeover refused.  r-free: released, our takeover refused.
-# r-old: a holder that advertised this instance's own address (what a
+# r-renew: boss's, renewed by TEST 6.  r-old: a holder that advertised this instance's own address (what a
 # reload that changed the identity leaves behind).
 put_lease('r-held', holder => 'boss', secs => 3600, transitions => 2,
           address => $Remote);
@@ -90,7 +90,25 @@ _EOC_
 
 sub route { nginx_var('/route') // '' }
 
-plan tests => 94;
+# boss's renewal number $n of r-renew (a 2 s lease): a new renewTime
+sub renew {
+    my ($n) = @_;
+    put_object('leases', 'default', 'r-renew', {
+        apiVersion => 'coordination.k8s.io/v1', kind => 'Lease',
+        metadata => {
+            name => 'r-renew', namespace => 'default',
+            annotations => {
+                'leader-election.nginx.org/address' => $Remote,
+                'leader-election.nginx.org/address-holder' => 'boss' },
+        },
+        spec => { holderIdentity => 'boss', leaseDurationSeconds => 2,
+                  acquireTime => '2026-01-01T00:00:00.000000Z',
+                  renewTime => sprintf('2026-01-01T00:00:%02d.000000Z', $n),
+                  leaseTransitions => 2 },
+    });
+}
+
+plan tests => 107;
 
 run_tests();
 
@@ -199,7 +217,37 @@ is(get_object('leases', 'default', 'r-expire')->{spec}{holderIdentity},
 
 
 
-=== TEST 6: the Lease names this instance but its claim lapsed: nowhere, not itself
+=== TEST 6: a holder that renews stays the route past its lease duration
+boss renews r-renew (a 2 s lease) every 0.4 s for 4 s: each renewal this
+instance sees restarts the lease in its eyes.  Then boss stops, and this
+instance takes over once the lease has run out.
+--- http_config eval
+main::http_config('r-renew')
+--- config eval
+$main::Config
+--- init
+main::renew(0);
+ok(wait_until(5, sub { route() =~ /boss/ }), 'boss seen');
+my %seen;
+for my $i (1 .. 10) {
+    main::renew($i);
+    for (1 .. 4) { $seen{ route() }++; sleep 0.1; }
+}
+is_deeply([keys %seen], ["[$main::Remote] 0 boss [$main::Remote]\n"],
+          'the holder\'s address all along');
+ok(wait_until(5, sub { route() =~ /^\[self\]/ }), 'taken over after it');
+--- request eval
+["GET /route", "GET /api/x"]
+--- response_body eval
+["[self] 1 me [$main::Self]\n", "local got /api/x\n"]
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 7: the Lease names this instance but its claim lapsed: nowhere, not itself
 The API stalls every request: no renewal ends, the claim lapses after
 renew_deadline (2 s), and the Lease still names "me" with this instance's
 address, its lease running (10 s) as this instance last saw it.
@@ -233,7 +281,7 @@ our $StallId = $f;
 
 
 
-=== TEST 7: ... and self again once the API answers
+=== TEST 8: ... and self again once the API answers
 --- init
 delete_fault($main::StallId);
 ok(wait_until(5, sub { route() =~ /^\[self\]/ }), 'leads again');
@@ -248,7 +296,7 @@ ok(wait_until(5, sub { route() =~ /^\[self\]/ }), 'leads again');
 
 
 
-=== TEST 8: a holder whose address is this instance's own: nowhere (it would loop)
+=== TEST 9: a holder whose address is this instance's own: nowhere (it would loop)
 --- http_config eval
 main::http_config('r-old')
 --- config eval
@@ -268,7 +316,7 @@ wait_until(5, sub { route() =~ /old-me/ });
 
 
 
-=== TEST 9: the _NAME forms; the unsuffixed one follows the first election
+=== TEST 10: the _NAME forms; the unsuffixed one follows the first election
 --- http_config eval
 main::election('web', 'r-lead') . main::election('b', 'r-held')
 --- config
