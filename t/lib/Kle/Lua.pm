@@ -11,9 +11,12 @@ package Kle::Lua;
 # repository's lua/ first: require "resty.leader_election" loads the file
 # under test, not an installed one.  $TEST_NGINX_LUA_DIR is that lua/.
 #
-# missing(): why Lua cannot run here (no such modules for this nginx, for
-# example a mainline build, whose ABI Debian's modules do not match), else
-# undef.  lua_modules(): the load_module lines, for Kle::Nginx instances.
+# missing(): why Lua cannot run here (the modules are not installed, or
+# this nginx cannot load them: "nginx -t" says why, e.g. for a mainline
+# build, whose version Debian's modules do not match), else undef.  An
+# nginx that cannot load the modules of its own modules directory (Debian's
+# nginx and libnginx-mod-http-lua) dies instead: that is a failure.
+# lua_modules(): the load_module lines, for Kle::Nginx instances.
 
 use strict;
 use warnings;
@@ -21,6 +24,8 @@ use warnings;
 use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec ();
+
+use Kle::Harness ();
 
 our @EXPORT_OK = qw(missing lua_modules);
 
@@ -32,6 +37,8 @@ my $Binary = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my $Missing;
 my @Modules;
 
+sub lua_modules () { join '', map { "load_module $_;\n" } @Modules }
+
 {
     my $v = `$Binary -V 2>&1` // '';
     my ($dir) = $v =~ /--modules-path=(\S+)/;
@@ -41,15 +48,24 @@ my @Modules;
     if (@absent) {
         $Missing = "no @absent (Debian: apt-get install libnginx-mod-http-lua "
                    . "lua-resty-core)";
-    } elsif ($v !~ /nginx\/1\.22\./ && !$ENV{TEST_NGINX_LUA_MODULES_DIR}) {
-        $Missing = "$Binary is not Debian's nginx 1.22, whose ABI Debian's "
-                   . "lua module was built for";
+    } else {
+        # they load only into the nginx they were built for (Debian's,
+        # not a mainline build): ask that nginx
+        my ($st, $out) = Kle::Harness::nginx_t(
+            lua_modules() . "events {}\n"
+            . "http { init_by_lua_block { require 'resty.core' } }\n");
+        if ($st != 0) {
+            my ($line) = grep { /emerg|error/ } split /\n/, $out;
+            $line //= $out;
+            # in this nginx's own modules directory: a failure, not a skip
+            die "Kle::Lua: $Binary cannot load its own lua module: $line\n"
+                if $v =~ /--modules-path=\Q$dir\E(\s|$)/;
+            $Missing = "$Binary cannot load Debian's lua module: $line";
+        }
     }
 }
 
 sub missing () { $Missing }
-
-sub lua_modules () { join '', map { "load_module $_;\n" } @Modules }
 
 require Test::Nginx::Util;
 
