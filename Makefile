@@ -32,6 +32,7 @@ MODULE_SRCS = $(wildcard module/*.c module/*.h)
 
 # Debian packages the build and the suites need (the Perl ones are also
 # what CPAN's Test::Nginx needs; libnginx-mod-stream: the stream suites;
+# libnginx-mod-http-ndk to lua-resty-core: the Lua suite, t/029_lua.t;
 # debhelper to zlib1g-dev: make deb).  kubectl: any in PATH, else Debian's
 # kubernetes-client.
 DEB_PKGS    = build-essential nginx nginx-dev libcurl4-openssl-dev \
@@ -39,6 +40,7 @@ DEB_PKGS    = build-essential nginx nginx-dev libcurl4-openssl-dev \
               libtest-base-perl libtest-longstring-perl libipc-run-perl \
               liblist-moreutils-perl libtext-diff-perl liburi-perl \
               libwww-perl valgrind curl wrk libnginx-mod-stream \
+              libnginx-mod-http-ndk libnginx-mod-http-lua lua-resty-core \
               debhelper dpkg-dev libpcre2-dev zlib1g-dev \
               $(KUBE_PKGS)
 
@@ -335,7 +337,8 @@ asan: $(ASAN_UNITS) $(ASAN_B)/sim
 # machine's nginx and purges it at the end.  The mainline build is skipped,
 # with a message, when its source tarball is not there.
 #
-#   make deb             build/deb/libnginx-mod-{http,stream}-leader-election_V_ARCH.deb
+#   make deb             build/deb/libnginx-mod-{http,stream}-leader-election_V_ARCH.deb,
+#                        build/deb/lua-resty-leader-election_V_all.deb
 #   make test-deb        dpkg -i, smoke test in /usr/sbin/nginx, dpkg --purge
 #   make nginx-mainline  nginx MAINLINE_VERSION + the module, --with-compat
 #   make test-mainline   the smoke test and MAINLINE_SUITES in that nginx
@@ -346,7 +349,8 @@ SMOKE            = python3 t/smoke/smoke.py --dir $(B)/smoke
 MAINLINE_VERSION = 1.31.4
 MAINLINE_TGZ    ?= $(abspath ../shared/nginx/nginx-$(MAINLINE_VERSION).tar.gz)
 MAINLINE_SUITES ?= t/002_single_leader.t t/004_routing.t t/006_reload.t \
-                   t/030_stream.t t/031_stream_udp.t t/032_stream_config.t
+                   t/025_route.t t/030_stream.t t/031_stream_udp.t \
+                   t/032_stream_config.t
 ML               = $(CURDIR)/$(B)/mainline
 ML_SRC           = $(ML)/nginx-$(MAINLINE_VERSION)
 ML_NGINX         = $(ML)/sbin/nginx
@@ -368,7 +372,8 @@ deb: deps
 	packaging/build-deb.sh $(DEB_OUT)
 
 test-deb: deb
-	t/smoke/test-deb.sh $(DEB_OUT)/libnginx-mod-*-leader-election_*.deb
+	t/smoke/test-deb.sh $(DEB_OUT)/libnginx-mod-*-leader-election_*.deb \
+	    $(DEB_OUT)/lua-resty-leader-election_*_all.deb
 
 nginx-mainline: $(or $(ML_SKIP),$(ML_NGINX))
 

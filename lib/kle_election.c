@@ -733,6 +733,17 @@ kle_election_term(const kle_election_t *e)
 }
 
 
+int64_t
+kle_election_lease_until(const kle_election_t *e)
+{
+    if (!e->have_observed || e->absent || e->observed.holder[0] == '\0') {
+        return 0;
+    }
+
+    return e->observed_time + (int64_t) e->observed.lease_duration * 1000;
+}
+
+
 const char *
 kle_state_name(kle_state_t state)
 {

@@ -214,6 +214,14 @@ kle_twin_t kle_election_twin(const kle_election_t *e);
  */
 int kle_election_exhausted(const kle_election_t *e);
 
+/*
+ * When the lease of the holder last observed ends in our eyes: client-go's
+ * observedTime (on kle_now_ms()'s clock, when the record last changed as
+ * we saw it) + its leaseDurationSeconds; 0 if no holder is known.  Remote times are
+ * never read, so this is late by at most the delay of that observation.
+ */
+int64_t kle_election_lease_until(const kle_election_t *e);
+
 const char *kle_state_name(kle_state_t state);  /* "leading", ... */
 
 #endif /* KLE_ELECTION_H */

@@ -1394,6 +1394,7 @@ kle_elector_status(const kle_elector_t *el, kle_elector_status_t *st)
 
     st->claim_until = kle_election_claim_until(e);
     st->term = kle_election_term(e);
+    st->lease_until = kle_election_lease_until(e);
     snprintf(st->last_error, sizeof(st->last_error), "%s", el->last_error);
     st->record_mine = !e->absent && kle_election_mine(e, &e->observed);
     st->identity_conflict = kle_election_twin(e) == KLE_TWIN_CONFLICT;

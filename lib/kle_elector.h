@@ -62,6 +62,8 @@ typedef struct {
     int64_t       renew_start;     /* mono ms, 0 if never */
     int64_t       claim_until;     /* mono ms the claim ends, 0 if none */
     int32_t       term;            /* transitions of the claimed term */
+    int64_t       lease_until;     /* mono ms the record's lease ends as
+                                      observed, 0 if no holder */
     char          last_error[256]; /* "" if the last request succeeded */
     int           record_mine;     /* record is ours: kle_election_mine() */
     int           identity_conflict;  /* another live instance holds the

@@ -43,6 +43,7 @@ typedef enum {
     NGX_HTTP_LEADER_ELECTION_IDENTITY,
     NGX_HTTP_LEADER_ELECTION_TRANSITIONS,
     NGX_HTTP_LEADER_ELECTION_FENCING_TOKEN,
+    NGX_HTTP_LEADER_ELECTION_ROUTE,
     NGX_HTTP_LEADER_ELECTION_NVALUES
 } ngx_http_leader_election_value_e;
 
@@ -57,6 +58,9 @@ typedef struct {
 
     u_char       holder_data[NGX_HTTP_LEADER_ELECTION_ID_MAX];
     u_char       address_data[NGX_HTTP_LEADER_ELECTION_ADDR_MAX];
+
+    /* "self", holder_address, or empty: $leader_election_route */
+    ngx_str_t    route;
 } ngx_http_leader_election_state_t;
 
 
@@ -99,7 +103,15 @@ ngx_int_t ngx_http_leader_election_value(ngx_http_leader_election_t *le,
 /*
  * A consistent snapshot of everything above.  NGX_BUSY if the shared
  * state could not be read (its writer died while writing); st->is_leader
- * is then 0.  holder and holder_address point into st itself.
+ * is then 0 and st->route empty.  holder, holder_address and route point
+ * into st itself or to static text.
+ *
+ * route: "self" if this instance leads; else the holder's address if
+ * another instance holds the lock, advertised a valid address that is not
+ * this instance's own, and its lease runs as this instance observed it
+ * (from the last change seen, for the record's lease duration); else
+ * empty: no holder known, no address, a lapsed lease, or the lock names
+ * this instance while its claim has lapsed.
  */
 ngx_int_t ngx_http_leader_election_state(ngx_http_leader_election_t *le,
     ngx_http_leader_election_state_t *st);

@@ -23,6 +23,8 @@
 static ngx_int_t ngx_http_leader_election_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_leader_election_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_leader_election_postconfiguration(ngx_conf_t *cf);
+static ngx_http_leader_election_main_conf_t *
+    ngx_http_leader_election_cycle_conf(ngx_cycle_t *cycle);
 
 
 static ngx_http_module_t  ngx_http_leader_election_module_ctx = {
@@ -63,8 +65,7 @@ ngx_http_leader_election_lookup(ngx_cycle_t *cycle, ngx_str_t *name)
     ngx_http_leader_election_t           **lep;
     ngx_http_leader_election_main_conf_t  *lemcf;
 
-    lemcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                            ngx_http_leader_election_module);
+    lemcf = ngx_http_leader_election_cycle_conf(cycle);
 
     if (lemcf == NULL || lemcf->elections.nelts == 0) {
         return NULL;
@@ -93,8 +94,7 @@ ngx_http_leader_election_nth(ngx_cycle_t *cycle, ngx_uint_t n)
 {
     ngx_http_leader_election_main_conf_t  *lemcf;
 
-    lemcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                            ngx_http_leader_election_module);
+    lemcf = ngx_http_leader_election_cycle_conf(cycle);
 
     if (lemcf == NULL || n >= lemcf->elections.nelts) {
         return NULL;
@@ -108,6 +108,32 @@ ngx_str_t *
 ngx_http_leader_election_name(ngx_http_leader_election_t *le)
 {
     return &le->name;
+}
+
+
+/*
+ * Callers from other modules (Lua's FFI among them) may pass a cycle that
+ * has no http{} yet (nginx's first, empty one) or whose configuration no
+ * longer loads this module while its .so is still mapped.
+ */
+
+static ngx_http_leader_election_main_conf_t *
+ngx_http_leader_election_cycle_conf(ngx_cycle_t *cycle)
+{
+    ngx_uint_t  i;
+
+    if (cycle->conf_ctx == NULL || cycle->modules == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < cycle->modules_n; i++) {
+        if (cycle->modules[i] == &ngx_http_leader_election_module) {
+            return ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_leader_election_module);
+        }
+    }
+
+    return NULL;
 }
 
 

@@ -36,6 +36,8 @@ typedef struct {
     kle_claim_t                       claim;
     kle_state_t                       state;
     int32_t                           transitions;
+    int64_t                           lease_until;  /* boot ms the holder's
+                                                       lease ends as seen */
     int64_t                           renew_start;  /* boot ms, 0 if not */
     ngx_pid_t                         elector_pid;
     int64_t                           heartbeat;    /* boot ms, 0 if never */

@@ -34,6 +34,8 @@ static void ngx_http_leader_election_write_end(
     ngx_http_leader_election_t *le);
 static void ngx_http_leader_election_log_claim(ngx_http_leader_election_t *le,
     ngx_log_t *log, int64_t until, int32_t term, int64_t now);
+static ngx_uint_t ngx_http_leader_election_other(
+    ngx_http_leader_election_t *le, ngx_str_t *holder, ngx_str_t *address);
 
 
 ngx_int_t
@@ -204,6 +206,7 @@ ngx_http_leader_election_publish(ngx_http_leader_election_t *le,
     }
 
     snap->transitions = st->record.transitions;
+    snap->lease_until = st->lease_until;
     snap->acquire_time = st->record.acquire_time;
     snap->renew_time = st->record.renew_time;
     snap->api_requests = st->api_requests;
@@ -381,6 +384,7 @@ ngx_int_t
 ngx_http_leader_election_state(ngx_http_leader_election_t *le,
     ngx_http_leader_election_state_t *st)
 {
+    int64_t                          now;
     ngx_http_leader_election_snap_t  snap;
 
     st->identity = le->identity;
@@ -391,6 +395,8 @@ ngx_http_leader_election_state(ngx_http_leader_election_t *le,
     st->holder.data = st->holder_data;
     st->holder_address.len = 0;
     st->holder_address.data = st->address_data;
+    st->route.len = 0;
+    st->route.data = st->address_data;
 
     if (ngx_http_leader_election_read_fields(le, &snap, claim, address)
         != NGX_OK)
@@ -398,7 +404,9 @@ ngx_http_leader_election_state(ngx_http_leader_election_t *le,
         return NGX_BUSY;
     }
 
-    if (ngx_http_leader_election_claimed(&snap, kle_now_ms())) {
+    now = kle_now_ms();
+
+    if (ngx_http_leader_election_claimed(&snap, now)) {
         st->is_leader = 1;
         st->fencing_token = snap.claim.term;
     }
@@ -412,7 +420,46 @@ ngx_http_leader_election_state(ngx_http_leader_election_t *le,
                                          KLE_ADDR_MAX);
     ngx_memcpy(st->address_data, snap.address, st->holder_address.len);
 
+    if (st->is_leader) {
+        ngx_str_set(&st->route, "self");
+
+    } else if (st->holder_address.len != 0
+               && now < snap.lease_until
+               && ngx_http_leader_election_other(le, &st->holder,
+                                                 &st->holder_address))
+    {
+        st->route = st->holder_address;
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * Another instance: the lock names another identity (if it names ours,
+ * this instance's claim has lapsed, or another instance runs under its
+ * identity), and its address is not ours (after a reload that changed
+ * the identity, the old one's lease may still run: routing to it would
+ * loop back here).
+ */
+
+static ngx_uint_t
+ngx_http_leader_election_other(ngx_http_leader_election_t *le,
+    ngx_str_t *holder, ngx_str_t *address)
+{
+    if (holder->len == le->identity.len
+        && ngx_strncmp(holder->data, le->identity.data, holder->len) == 0)
+    {
+        return 0;
+    }
+
+    if (address->len == le->address.len
+        && ngx_strncmp(address->data, le->address.data, address->len) == 0)
+    {
+        return 0;
+    }
+
+    return 1;
 }
 
 

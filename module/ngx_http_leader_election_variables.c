@@ -1,9 +1,10 @@
 
 /*
  * $leader_election_is_leader, _holder, _holder_address, _identity,
- * _transitions and _fencing_token: the first election's; each has a _NAME
- * form per election.  Evaluated on every use (requests may run for longer
- * than a claim), each reads only the fields it shows.  The texts come
+ * _transitions, _fencing_token and _route: the first election's; each has
+ * a _NAME form per election.  Evaluated on every use (requests may run for
+ * longer than a claim), each reads only the fields it shows (_route: the
+ * claim, holder and lease of one snapshot).  The texts come
  * from ngx_http_leader_election_value(), which other modules (stream{})
  * use for their own variables of the same names.
  */
@@ -28,6 +29,8 @@ static ngx_int_t ngx_http_leader_election_transitions_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_leader_election_token_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_leader_election_route_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_leader_election_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data,
     ngx_http_leader_election_value_e what);
@@ -43,6 +46,7 @@ ngx_str_t  ngx_http_leader_election_names[] = {
     ngx_string("leader_election_identity"),
     ngx_string("leader_election_transitions"),
     ngx_string("leader_election_fencing_token"),
+    ngx_string("leader_election_route"),
     ngx_null_string
 };
 
@@ -54,7 +58,8 @@ static ngx_http_get_variable_pt  ngx_http_leader_election_handlers[] = {
     ngx_http_leader_election_address_variable,
     ngx_http_leader_election_identity_variable,
     ngx_http_leader_election_transitions_variable,
-    ngx_http_leader_election_token_variable
+    ngx_http_leader_election_token_variable,
+    ngx_http_leader_election_route_variable
 };
 
 
@@ -146,9 +151,10 @@ ngx_http_leader_election_value(ngx_http_leader_election_t *le,
     ngx_http_leader_election_value_e what, ngx_pool_t *pool,
     ngx_str_t *value)
 {
-    u_char                           *p;
-    int32_t                           n;
-    ngx_http_leader_election_snap_t   snap;
+    u_char                            *p;
+    int32_t                            n;
+    ngx_http_leader_election_snap_t    snap;
+    ngx_http_leader_election_state_t   st;
 
     switch (what) {
 
@@ -208,6 +214,28 @@ ngx_http_leader_election_value(ngx_http_leader_election_t *le,
         }
 
         break;
+
+    case NGX_HTTP_LEADER_ELECTION_ROUTE:
+
+        /* the leader check, holder and lease of one snapshot */
+
+        if (le == NULL
+            || ngx_http_leader_election_state(le, &st) != NGX_OK
+            || st.route.len == 0)
+        {
+            ngx_str_set(value, "");
+            return NGX_OK;
+        }
+
+        value->data = ngx_pnalloc(pool, st.route.len);
+        if (value->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        value->len = st.route.len;
+        ngx_memcpy(value->data, st.route.data, st.route.len);
+
+        return NGX_OK;
 
     default:
         ngx_str_set(value, "");
@@ -288,6 +316,15 @@ ngx_http_leader_election_token_variable(ngx_http_request_t *r,
 {
     return ngx_http_leader_election_variable(r, v, data,
                                        NGX_HTTP_LEADER_ELECTION_FENCING_TOKEN);
+}
+
+
+static ngx_int_t
+ngx_http_leader_election_route_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    return ngx_http_leader_election_variable(r, v, data,
+                                       NGX_HTTP_LEADER_ELECTION_ROUTE);
 }
 
 

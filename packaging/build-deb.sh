@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds libnginx-mod-http-leader-election_<version>_<arch>.deb and
-# libnginx-mod-stream-leader-election_<version>_<arch>.deb into OUT
+# Builds libnginx-mod-http-leader-election_<version>_<arch>.deb,
+# libnginx-mod-stream-leader-election_<version>_<arch>.deb and
+# lua-resty-leader-election_<version>_all.deb into OUT
 # (default build/deb): stages the sources the module needs with
 # packaging/debian/ as debian/, writes debian/changelog for the version
 # below, and runs dpkg-buildpackage (binary only, unsigned).
@@ -50,7 +51,7 @@ version=$upstream-1
 rm -rf "$out"
 stage=$out/$src-$upstream
 mkdir -p "$stage"
-cp -r config VERSION README.md lib module docs "$stage"/
+cp -r config VERSION README.md lib module lua docs "$stage"/
 cp -r packaging/debian "$stage"/debian
 
 maint=$(sed -n 's/^Maintainer: //p' packaging/debian/control)
@@ -76,7 +77,10 @@ cd "$out"
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 debs=()
 for pkg in $(sed -n 's/^Package: //p' "$stage/debian/control"); do
-    deb=${pkg}_${version}_$arch.deb
+    a=$(sed -n "/^Package: $pkg\$/,/^\$/s/^Architecture: //p" \
+            "$stage/debian/control")
+    [ "$a" = all ] || a=$arch
+    deb=${pkg}_${version}_$a.deb
     [ -f "$deb" ] || { echo "no $deb in $out" >&2; exit 1; }
     debs+=("$deb")
     dpkg-deb --field "$deb" Package Version Architecture Depends

@@ -1,6 +1,6 @@
 # stream{}: the $leader_election_* variables for elections defined in
 # http{}, read from the same shared state with the same values as http's.
-# TCP routed on "map $leader_election_is_leader $upstream": the leader to
+# TCP routed on "map $leader_election_route $upstream": the leader to
 # its local backend, a follower to the holder's advertised address; the
 # _NAME forms; the fencing token; routing that follows a step down.
 
@@ -47,18 +47,16 @@ sub election {
 _EOC_
 }
 
-# The routing docs/stream.md shows: the leader to its local backend (which
-# says its token), a follower to the holder's address; nowhere (a server
-# that says so) when no leader is known, when the holder advertised no
-# address, or when the holder is this instance but its claim has lapsed
-# (its own address would loop back here).
+# The routing docs/stream.md shows, on $leader_election_route: the leader
+# to its local backend (which says its token), a follower to the holder's
+# address; nowhere (a server that says so) when no leader is known, when
+# the holder advertised no address, or when the holder is this instance
+# but its claim has lapsed (its own address would loop back here).
 our $Backends = <<'_EOC_';
-    map "$leader_election_is_leader $leader_election_holder $leader_election_identity $leader_election_holder_address"
-        $upstream {
-        "~^1 "                           127.0.0.1:$TEST_NGINX_EXTRA_PORT_1;
-        "~^0 (\S+) \1 "                  127.0.0.1:$TEST_NGINX_EXTRA_PORT_3;
-        "~^0 \S+ \S+ (?<leader>\S+)$"    $leader;
-        default                          127.0.0.1:$TEST_NGINX_EXTRA_PORT_3;
+    map $leader_election_route $upstream {
+        self     127.0.0.1:$TEST_NGINX_EXTRA_PORT_1;
+        ""       127.0.0.1:$TEST_NGINX_EXTRA_PORT_3;
+        default  $leader_election_route;
     }
 
     server {
@@ -131,15 +129,15 @@ remote x
 main::election('a', 's3') . main::election('b', 's4')
 --- config
     location = /vars {
-        return 200 "[$leader_election_is_leader $leader_election_holder $leader_election_identity $leader_election_transitions $leader_election_fencing_token] a=$leader_election_is_leader_a:$leader_election_holder_a:$leader_election_holder_address_a:$leader_election_identity_a:$leader_election_transitions_a:[$leader_election_fencing_token_a] b=$leader_election_is_leader_b:$leader_election_holder_b:[$leader_election_holder_address_b]:$leader_election_identity_b:$leader_election_transitions_b:[$leader_election_fencing_token_b]\n";
+        return 200 "[$leader_election_is_leader $leader_election_holder $leader_election_identity $leader_election_transitions $leader_election_fencing_token $leader_election_route] a=$leader_election_is_leader_a:$leader_election_holder_a:$leader_election_holder_address_a:$leader_election_identity_a:$leader_election_transitions_a:[$leader_election_fencing_token_a]:$leader_election_route_a b=$leader_election_is_leader_b:$leader_election_holder_b:[$leader_election_holder_address_b]:$leader_election_identity_b:$leader_election_transitions_b:[$leader_election_fencing_token_b]:[$leader_election_route_b]\n";
     }
 --- stream_server_config
-    return "[$leader_election_is_leader $leader_election_holder $leader_election_identity $leader_election_transitions $leader_election_fencing_token] a=$leader_election_is_leader_a:$leader_election_holder_a:$leader_election_holder_address_a:$leader_election_identity_a:$leader_election_transitions_a:[$leader_election_fencing_token_a] b=$leader_election_is_leader_b:$leader_election_holder_b:[$leader_election_holder_address_b]:$leader_election_identity_b:$leader_election_transitions_b:[$leader_election_fencing_token_b]\n";
+    return "[$leader_election_is_leader $leader_election_holder $leader_election_identity $leader_election_transitions $leader_election_fencing_token $leader_election_route] a=$leader_election_is_leader_a:$leader_election_holder_a:$leader_election_holder_address_a:$leader_election_identity_a:$leader_election_transitions_a:[$leader_election_fencing_token_a]:$leader_election_route_a b=$leader_election_is_leader_b:$leader_election_holder_b:[$leader_election_holder_address_b]:$leader_election_identity_b:$leader_election_transitions_b:[$leader_election_fencing_token_b]:[$leader_election_route_b]\n";
 --- init
 wait_until(5, sub { via() =~ /^\[1 / && via() =~ /b=0:y:/ });
 is(via(), nginx_var('/vars'), 'stream and http say the same');
 --- stream_response eval
-"[1 i1 i1 5 5] a=1:i1:127.0.0.1:$ENV{TEST_NGINX_EXTRA_PORT_1}:i1:5:[5] b=0:y:[]:i1:1:[]\n"
+"[1 i1 i1 5 5 self] a=1:i1:127.0.0.1:$ENV{TEST_NGINX_EXTRA_PORT_1}:i1:5:[5]:self b=0:y:[]:i1:1:[]:[]\n"
 --- no_error_log
 [error]
 [alert]

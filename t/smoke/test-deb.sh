@@ -11,6 +11,9 @@
 # With libnginx-mod-stream-leader-election among them, also its Depends,
 # files and snippet (priority 70, after libnginx-mod-stream's and the http
 # module's 50), and the smoke test checks the variables in stream{} too.
+# With lua-resty-leader-election, also its Depends and file, and that
+# Debian's lua module finds it on its default path: nginx -t with an
+# init_by_lua that requires it.
 
 set -euo pipefail
 
@@ -23,6 +26,8 @@ spkg=libnginx-mod-stream-leader-election
 sso=/usr/lib/nginx/modules/ngx_stream_leader_election_module.so
 savail=/usr/share/nginx/modules-available/mod-stream-leader-election.conf
 senabled=/etc/nginx/modules-enabled/70-mod-stream-leader-election.conf
+lpkg=lua-resty-leader-election
+lua=/usr/share/lua/5.1/resty/leader_election.lua
 
 n=0
 ok() {  # ok DESCRIPTION COMMAND...: one TAP line; stops at a failure
@@ -129,6 +134,34 @@ if [[ " ${pkgs[*]} " = *" $spkg "* ]]; then
 fi
 ok "the distribution's nginx -t passes with the module enabled" \
     /usr/sbin/nginx -q -t
+if [[ " ${pkgs[*]} " = *" $lpkg "* ]]; then
+    version=$(dpkg-query -W -f='${Version}' $pkg)
+    ldepends=$(dpkg-query -W -f='${Depends}' $lpkg)
+    echo "# $lpkg Depends: $ldepends"
+    ok "$lpkg Depends on $pkg (>= $version)" \
+        grep -qF "$pkg (>= $version)" <<< "$ldepends"
+    ok "$lpkg Depends on libnginx-mod-http-lua" \
+        grep -qE "(^|, )libnginx-mod-http-lua( |,|$)" <<< "$ldepends"
+    ok "the Lua module is $lua" test -f $lua
+    # modules-enabled loads ndk and lua (their packages) and ours; no
+    # lua_package_path: Debian's default path must find the file
+    luaconf=$(mktemp /tmp/kle-test-deb-lua.XXXXXX.conf)
+    cat > "$luaconf" << 'EOC'
+include /etc/nginx/modules-enabled/*.conf;
+events {}
+http {
+    init_by_lua_block {
+        local le = require "resty.leader_election"
+        assert(type(le.state) == "function")
+        assert(package.searchpath("resty.leader_election", package.path)
+               == "/usr/share/lua/5.1/resty/leader_election.lua")
+    }
+}
+EOC
+    ok "nginx -t: Debian's lua module requires resty.leader_election" \
+        /usr/sbin/nginx -q -t -c "$luaconf"
+    rm -f "$luaconf"
+fi
 
 # The package's module, loaded by the snippet, in the distribution's nginx.
 smoke() {
@@ -153,6 +186,7 @@ absent() {
     done
 }
 ok "no module, snippet or link left" absent $so $avail $enabled $enabled.removed
+ok "no Lua module left" absent $lua
 if [ -n "$stream" ]; then
     ok "no stream module, snippet or link left" \
         absent $sso $savail $senabled $senabled.removed

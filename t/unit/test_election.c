@@ -629,6 +629,47 @@ test_empty_holder(void)
 }
 
 
+/*
+ * The holder's lease as a follower sees it (what $leader_election_route
+ * shows an address for): from the last change it saw, for the record's
+ * own leaseDurationSeconds; none for a free lock or before any read.
+ */
+static void
+test_lease_until(void)
+{
+    kle_election_t  e;
+    kle_record_t    b, b2, released;
+
+    start(&e, "a");
+    is_int(kle_election_lease_until(&e), 0, "lease_until: nothing read");
+
+    b = record("b", wall(0), wall(0), 3);
+    b.lease_duration = 7;
+    follow(&e, 1000, &b);
+    is_int(kle_election_lease_until(&e), 1000 + 7000,
+           "lease_until: first sight + the record's lease");
+
+    kle_election_observe(&e, 5000, &b, "2");
+    is_int(kle_election_lease_until(&e), 1000 + 7000,
+           "lease_until: the same record does not extend it");
+
+    b2 = b;
+    b2.renew_time = wall(4000);
+    kle_election_observe(&e, 6000, &b2, "3");
+    is_int(kle_election_lease_until(&e), 6000 + 7000,
+           "lease_until: a renewal seen extends it");
+
+    released = record("", wall(0), wall(0), 3);
+    released.lease_duration = 1;
+    kle_election_observe(&e, 7000, &released, "4");
+    is_int(kle_election_lease_until(&e), 0, "lease_until: released: none");
+
+    kle_election_observe(&e, 8000, &b, "5");
+    kle_election_observe(&e, 9000, NULL, "6");
+    is_int(kle_election_lease_until(&e), 0, "lease_until: deleted: none");
+}
+
+
 /* Restarted with the record still ours: keep the term. */
 static void
 test_restart_self(void)
@@ -2556,6 +2597,7 @@ main(void)
     test_stale_observation();
     test_clock_skew();
     test_empty_holder();
+    test_lease_until();
     test_restart_self();
     test_fast_path();
     test_fast_path_conflict();
