@@ -86,6 +86,7 @@ static const char *kle_hook_events[] = {
 static void kle_elector_answer(const kle_http_response_t *resp, void *data);
 static void kle_elector_schedule(kle_elector_t *el);
 static void kle_elector_exec_done(void *data);
+static void kle_elector_exec_note(kle_elector_t *el);
 static void kle_elector_exec_log(void *data, int level, const char *msg);
 
 
@@ -1187,15 +1188,11 @@ kle_elector_no_creds(kle_elector_t *el, const kle_action_t *act, int64_t now)
 {
     const char  *why;
     unsigned     ev;
-    char         text[256];
 
     why = kle_exec_error(el->exec);
 
     if (why[0] != '\0') {
         el->failures++;
-        snprintf(text, sizeof(text), "%s: %s", kle_elector_what(act->kind),
-                 why);
-        kle_escape(text, el->last_error, sizeof(el->last_error));
     }
 
     kle_log(el, KLE_LOG_DEBUG, "%s: waiting for the exec plugin's credential",
@@ -1207,12 +1204,37 @@ kle_elector_no_creds(kle_elector_t *el, const kle_action_t *act, int64_t now)
 }
 
 
+/* The status page tells why nothing is sent, before the next try. */
+static void
+kle_elector_exec_note(kle_elector_t *el)
+{
+    char         text[sizeof(el->last_error)];
+    const char  *why;
+
+    why = kle_exec_error(el->exec);
+    if (why[0] == '\0') {
+        return;
+    }
+
+    kle_escape(why, text, sizeof(text));
+
+    if (strcmp(text, el->last_error) != 0) {
+        memcpy(el->last_error, text, sizeof(text));
+
+        if (el->cfg.on_change) {
+            el->cfg.on_change(el->cfg.data);
+        }
+    }
+}
+
+
 /* A plugin run ended or its output did: see what can be sent now. */
 static void
 kle_elector_exec_done(void *data)
 {
     kle_elector_t  *el = data;
 
+    kle_elector_exec_note(el);
     kle_elector_schedule(el);
 }
 
@@ -1245,6 +1267,10 @@ kle_elector_run(kle_elector_t *el)
         exec_wake = -1;
         el->creds_ready = el->exec == NULL
                           || kle_exec_check(el->exec, now, &exec_wake);
+
+        if (!el->creds_ready) {
+            kle_elector_exec_note(el);
+        }
 
         ev = kle_election_next(e, now, kle_wall_us(), &act);
         kle_elector_events(el, ev);

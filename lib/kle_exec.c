@@ -1,14 +1,17 @@
 /*
  * Exec credential plugins, as client-go's plugin/pkg/client/auth/exec runs
- * them, without blocking the host:
+ * them, without blocking the host.
  *
- * - the child is started with clone() and no exit signal: it sends no
- *   SIGCHLD and waitpid(-1) does not see it, so a host that reaps its own
- *   children (nginx's master and workers call waitpid(-1) on SIGCHLD) never
- *   takes its exit status, and we wait for exactly this pid (__WCLONE);
- * - stdin is /dev/null, stdout and stderr are pipes read from the host's
- *   loop (kle_http_fd_watch); other fds are not inherited;
- * - it runs in a process group of its own, killed whole on the timeout.
+ * The host may reap children of its own: nginx's master and workers call
+ * waitpid(-1) on SIGCHLD and log each unknown pid.  So the plugin is not
+ * our child: clone() with no exit signal starts a watcher that never
+ * calls execve() (an execve() makes the exit signal SIGCHLD again), so it
+ * sends no SIGCHLD and waitpid(-1) does not see it (only __WCLONE does).
+ * The watcher forks the plugin, waits for it and writes its pid and exit
+ * status into a pipe.  Its stdin is /dev/null, its stdout and stderr are
+ * pipes; the three are read from the host's loop (kle_http_fd_watch).
+ * Nothing else of the host is inherited, and the two run in a process
+ * group of their own, killed whole on the timeout.
  *
  * The credential (token, client certificate and key) goes into the
  * kle_creds_t the transport reads; it never appears in a message.
@@ -39,7 +42,7 @@
 #include "kle_record.h"
 #include "kle_token.h"
 
-#define KLE_EXEC_STACK   (64 * 1024)
+#define KLE_EXEC_STACK   (64 * 1024)   /* the watcher needs little */
 #define KLE_EXEC_REAPS   8          /* killed children not yet reaped */
 
 extern char  **environ;
@@ -47,9 +50,14 @@ extern char  **environ;
 struct kle_exec_s {
     kle_exec_config_t   cfg;
 
-    pid_t               pid;          /* the run in flight, 0 if none */
+    pid_t               pid;          /* the watcher of the run in flight,
+                                         0 if none */
+    pid_t               plugin;       /* the plugin, once the watcher says */
     int                 out;          /* its stdout, -1 once at its end */
     int                 err;          /* its stderr, likewise */
+    int                 st;           /* the watcher's reports, likewise */
+    int                 rep[4];       /* 'P' pid, 'E' errno or 'S' status */
+    size_t              replen;       /* bytes of rep read */
     char               *buf;          /* stdout so far */
     size_t              len;
     char                errbuf[KLE_EXEC_ERR_MAX + 1];
@@ -70,7 +78,7 @@ struct kle_exec_s {
 
 
 static int kle_exec_start(kle_exec_t *x, int64_t now);
-static void kle_exec_end(kle_exec_t *x, int status);
+static void kle_exec_end(kle_exec_t *x);
 static void kle_exec_fail(kle_exec_t *x, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void kle_exec_log(kle_exec_t *x, int level, const char *fmt, ...)
@@ -405,7 +413,15 @@ kle_exec_lookup(const char *command, const char *dir, char *why,
     if (strchr(command, '/') != NULL) {
         if (command[0] == '/' || dir == NULL) {
             path = strdup(command);
+
         } else {
+            /* "./x" is "x" in the kubeconfig's folder, as filepath.Join */
+            while (command[0] == '.' && command[1] == '/') {
+                command += 2;
+                while (command[0] == '/') {
+                    command++;
+                }
+            }
             path = kle_aprintf("%s/%s", dir, command);
         }
 
@@ -573,6 +589,7 @@ kle_exec_create(const kle_exec_config_t *cfg)
     x->cfg = *cfg;
     x->out = -1;
     x->err = -1;
+    x->st = -1;
 
     return x;
 }
@@ -634,9 +651,13 @@ kle_exec_kill(kle_exec_t *x)
 
     kill(-x->pid, SIGKILL);
     kill(x->pid, SIGKILL);
+    if (x->plugin > 0) {
+        kill(x->plugin, SIGKILL);       /* if it left the group */
+    }
 
     kle_exec_close(x, &x->out);
     kle_exec_close(x, &x->err);
+    kle_exec_close(x, &x->st);
 
     if (!kle_exec_wait(x->pid, &status)) {
         for (i = 0; i < KLE_EXEC_REAPS; i++) {
@@ -721,9 +742,11 @@ kle_exec_check(kle_exec_t *x, int64_t now, long *wake)
     wall = kle_wall_us();
 
     if (x->pid != 0) {
-        if (x->out == -1 && x->err == -1 && kle_exec_wait(x->pid, &status)) {
+        if (x->out == -1 && x->err == -1 && x->st == -1
+            && kle_exec_wait(x->pid, &status))
+        {
             x->pid = 0;
-            kle_exec_end(x, status);
+            kle_exec_end(x);
 
         } else if (now >= x->deadline) {
             kle_exec_kill(x);
@@ -732,8 +755,8 @@ kle_exec_check(kle_exec_t *x, int64_t now, long *wake)
 
         } else {
             /* output ended: the exit follows at once, look again soon */
-            *wake = (x->out == -1 && x->err == -1) ? 10
-                                                   : (long) (x->deadline - now);
+            *wake = (x->out == -1 && x->err == -1 && x->st == -1)
+                    ? 10 : (long) (x->deadline - now);
         }
     }
 
@@ -781,8 +804,21 @@ kle_exec_read(int fd, void *data)
 
         if (n <= 0) {
             /* the end (or an error that is one) */
-            kle_exec_close(x, fd == x->out ? &x->out : &x->err);
+            kle_exec_close(x, fd == x->out ? &x->out
+                              : fd == x->err ? &x->err : &x->st);
             break;
+        }
+
+        if (fd == x->st) {
+            room = sizeof(x->rep) - x->replen;
+            n = (size_t) n > room ? (ssize_t) room : n;
+            memcpy((char *) x->rep + x->replen, chunk, n);
+            x->replen += n;
+
+            if (x->replen >= 2 * sizeof(int) && x->rep[0] == 'P') {
+                x->plugin = x->rep[1];
+            }
+            continue;
         }
 
         if (fd == x->err) {
@@ -815,14 +851,14 @@ kle_exec_read(int fd, void *data)
         x->len += n;
     }
 
-    if (x->out != -1 || x->err != -1) {
+    if (x->out != -1 || x->err != -1 || x->st != -1) {
         return;
     }
 
-    /* both at their end: the exit is usually there already */
+    /* all three at their end: the watcher has exited, or is about to */
     if (x->pid != 0 && kle_exec_wait(x->pid, &status)) {
         x->pid = 0;
-        kle_exec_end(x, status);
+        kle_exec_end(x);
     }
 
 done:
@@ -834,58 +870,109 @@ done:
 }
 
 
-/* The child, after clone(): only async-signal-safe calls, then execve. */
+/*
+ * The watcher, after clone(): a copy of the host that only makes
+ * async-signal-safe calls.  Its fds: 0-2 the plugin's stdio, 3 the
+ * reports; nothing else of the host's (listening sockets, connections).
+ */
 
 typedef struct {
     const char   *path;
     char        **argv;
     char        **envp;
-    int           in, out, err, report;
+    int           in, out, err, st;
 } kle_exec_child_t;
 
 
-static int
-kle_exec_child(void *arg)
+static void
+kle_exec_report(int kind, int value)
 {
-    int                i, e;
-    sigset_t           all;
+    int  rec[2];
+
+    rec[0] = kind;
+    rec[1] = value;
+    (void) !write(3, rec, sizeof(rec));
+}
+
+
+static int
+kle_exec_watcher(void *arg)
+{
+    int                i, e, status, rep[2];
+    pid_t              pid;
+    ssize_t            n;
+    sigset_t           none;
     kle_exec_child_t  *ch = arg;
 
-    if (dup2(ch->in, 0) == -1 || dup2(ch->out, 1) == -1
-        || dup2(ch->err, 2) == -1)
-    {
-        goto failed;
+    /* the host's handlers must not run here (nginx's would reap) */
+    for (i = 1; i < NSIG; i++) {
+        signal(i, SIG_DFL);
     }
 
-    /* nginx's listening sockets and connections stay out of the plugin */
+    if (dup2(ch->in, 0) == -1 || dup2(ch->out, 1) == -1
+        || dup2(ch->err, 2) == -1 || dup2(ch->st, 3) == -1)
+    {
+        _exit(126);
+    }
+
 #ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) != 0)
+    if (syscall(SYS_close_range, 4, ~0U, 0) != 0)
 #endif
     {
-        for (i = 3; i < 65536; i++) {
-            if (i != ch->report) {
-                fcntl(i, F_SETFD, FD_CLOEXEC);
-            }
+        for (i = 4; i < 65536; i++) {
+            close(i);
         }
     }
 
     setpgid(0, 0);
 
-    /* the host's handlers and its ignored SIGPIPE do not carry over */
-    for (i = 1; i < NSIG; i++) {
-        signal(i, SIG_DFL);
+    if (pipe2(rep, O_CLOEXEC) != 0) {
+        kle_exec_report('E', errno);
+        _exit(0);
     }
 
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
+    pid = fork();
 
-    execve(ch->path, ch->argv, ch->envp);
+    if (pid == 0) {
+        close(3);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
 
-failed:
+        execve(ch->path, ch->argv, ch->envp);
 
-    e = errno;
-    (void) !write(ch->report, &e, sizeof(e));
-    _exit(127);
+        e = errno;
+        (void) !write(rep[1], &e, sizeof(e));
+        _exit(127);
+    }
+
+    if (pid == -1) {
+        kle_exec_report('E', errno);
+        _exit(0);
+    }
+
+    kle_exec_report('P', (int) pid);
+
+    /* the plugin's stdio stays with the plugin: EOF is its own */
+    close(0);
+    close(1);
+    close(2);
+    close(rep[1]);
+
+    do {
+        n = read(rep[0], &e, sizeof(e));
+    } while (n == -1 && errno == EINTR);
+
+    while (waitpid(pid, &status, 0) == -1 && errno == EINTR) {
+        /* void */
+    }
+
+    if (n == sizeof(e)) {
+        kle_exec_report('E', e);
+    } else {
+        kle_exec_report('S', status);
+    }
+
+    _exit(0);
 }
 
 
@@ -926,24 +1013,27 @@ kle_exec_envp(kle_exec_t *x, char *info)
 static int
 kle_exec_start(kle_exec_t *x, int64_t now)
 {
-    int                e, pin[2], perr[2], prep[2], devnull, flags;
-    char              *info, *stack, err[256];
+    int                e, i, fds[7], flags;
+    char              *info, *entry, *stack, err[256];
     char             **envp;
-    ssize_t            n;
     sigset_t           all, saved;
     kle_exec_child_t   ch;
     kle_exec_conf_t   *conf = x->cfg.creds->exec;
 
-    pin[0] = pin[1] = perr[0] = perr[1] = prep[0] = prep[1] = -1;
-    devnull = -1;
-    info = NULL;
+    /* stdout, stderr and reports: read end, write end; /dev/null */
+    for (i = 0; i < 7; i++) {
+        fds[i] = -1;
+    }
+
     envp = NULL;
-    stack = NULL;
+    entry = NULL;
 
     x->runs++;
     x->len = 0;
     x->errlen = 0;
     x->err_cut = 0;
+    x->replen = 0;
+    x->plugin = 0;
 
     info = kle_exec_info(x->cfg.creds, err, sizeof(err));
     if (info == NULL) {
@@ -951,25 +1041,20 @@ kle_exec_start(kle_exec_t *x, int64_t now)
         return -1;
     }
 
-    /* the env entry: "KUBERNETES_EXEC_INFO=" + the JSON */
-    {
-        char  *entry = kle_aprintf("KUBERNETES_EXEC_INFO=%s", info);
-        free(info);
-        info = entry;
-    }
-
+    entry = kle_aprintf("KUBERNETES_EXEC_INFO=%s", info);
+    free(info);
     stack = malloc(KLE_EXEC_STACK);
 
-    if (info == NULL || stack == NULL
-        || (envp = kle_exec_envp(x, info)) == NULL)
+    if (entry == NULL || stack == NULL
+        || (envp = kle_exec_envp(x, entry)) == NULL)
     {
         kle_exec_fail(x, "out of memory");
         goto failed;
     }
 
-    if (pipe2(pin, O_CLOEXEC) != 0 || pipe2(perr, O_CLOEXEC) != 0
-        || pipe2(prep, O_CLOEXEC) != 0
-        || (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+    if (pipe2(&fds[0], O_CLOEXEC) != 0 || pipe2(&fds[2], O_CLOEXEC) != 0
+        || pipe2(&fds[4], O_CLOEXEC) != 0
+        || (fds[6] = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
     {
         kle_exec_fail(x, "cannot start: %s", strerror(errno));
         goto failed;
@@ -978,30 +1063,30 @@ kle_exec_start(kle_exec_t *x, int64_t now)
     ch.path = conf->path;
     ch.argv = conf->argv;
     ch.envp = envp;
-    ch.in = devnull;
-    ch.out = pin[1];
-    ch.err = perr[1];
-    ch.report = prep[1];
+    ch.out = fds[1];
+    ch.err = fds[3];
+    ch.st = fds[5];
+    ch.in = fds[6];
 
     /*
-     * No exit signal (the low byte of the flags is 0): the host's SIGCHLD
-     * handler is never called for it.  CLONE_VFORK: we go on once it has
-     * called execve() or failed.  Signals stay blocked until the child has
-     * reset its handlers.
+     * No exit signal (the low byte of the flags is 0), no shared memory:
+     * the watcher runs on its own copy, stack included.  Signals stay
+     * blocked until it has reset the host's handlers.
      */
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &saved);
 
-    x->pid = clone(kle_exec_child, stack + KLE_EXEC_STACK, CLONE_VFORK, &ch);
+    x->pid = clone(kle_exec_watcher, stack + KLE_EXEC_STACK, 0, &ch);
     e = errno;
 
     sigprocmask(SIG_SETMASK, &saved, NULL);
 
-    close(pin[1]);
-    close(perr[1]);
-    close(prep[1]);
-    close(devnull);
-    pin[1] = perr[1] = prep[1] = devnull = -1;
+    for (i = 1; i < 7; i += 2) {
+        close(fds[i]);
+        fds[i] = -1;
+    }
+    close(fds[6]);
+    fds[6] = -1;
 
     if (x->pid == -1) {
         x->pid = 0;
@@ -1009,35 +1094,19 @@ kle_exec_start(kle_exec_t *x, int64_t now)
         goto failed;
     }
 
-    /* the child has exec'ed (EOF) or written why it could not */
-    do {
-        n = read(prep[0], &e, sizeof(e));
-    } while (n == -1 && errno == EINTR);
-
-    if (n == sizeof(e)) {
-        int  status;
-
-        while (!kle_exec_wait(x->pid, &status)) {
-            usleep(1000);     /* it is at _exit() already */
-        }
-        x->pid = 0;
-        kle_exec_fail(x, "cannot run \"%s\": %s%s%s", conf->path,
-                      strerror(e), conf->install_hint ? "; " : "",
-                      conf->install_hint ? conf->install_hint : "");
-        goto failed;
+    for (i = 0; i < 6; i += 2) {
+        flags = fcntl(fds[i], F_GETFL);
+        fcntl(fds[i], F_SETFL, flags | O_NONBLOCK);
     }
 
-    flags = fcntl(pin[0], F_GETFL);
-    fcntl(pin[0], F_SETFL, flags | O_NONBLOCK);
-    flags = fcntl(perr[0], F_GETFL);
-    fcntl(perr[0], F_SETFL, flags | O_NONBLOCK);
-
-    x->out = pin[0];
-    x->err = perr[0];
-    pin[0] = perr[0] = -1;
+    x->out = fds[0];
+    x->err = fds[2];
+    x->st = fds[4];
+    fds[0] = fds[2] = fds[4] = -1;
 
     if (kle_http_fd_watch(x->cfg.http, x->out, kle_exec_read, x) != 0
-        || kle_http_fd_watch(x->cfg.http, x->err, kle_exec_read, x) != 0)
+        || kle_http_fd_watch(x->cfg.http, x->err, kle_exec_read, x) != 0
+        || kle_http_fd_watch(x->cfg.http, x->st, kle_exec_read, x) != 0)
     {
         kle_exec_kill(x);
         kle_exec_fail(x, "cannot watch its output");
@@ -1046,27 +1115,25 @@ kle_exec_start(kle_exec_t *x, int64_t now)
 
     x->deadline = now + KLE_EXEC_TIMEOUT_MS;
 
-    kle_exec_log(x, KLE_LOG_DEBUG, "exec plugin \"%s\" started, pid %d",
-                 conf->command, (int) x->pid);
+    kle_exec_log(x, KLE_LOG_DEBUG, "exec plugin \"%s\" started",
+                 conf->command);
 
-    close(prep[0]);
     free(stack);
     free(envp);
-    free(info);
+    free(entry);
     return 0;
 
 failed:
 
-    if (pin[0] != -1) close(pin[0]);
-    if (pin[1] != -1) close(pin[1]);
-    if (perr[0] != -1) close(perr[0]);
-    if (perr[1] != -1) close(perr[1]);
-    if (prep[0] != -1) close(prep[0]);
-    if (prep[1] != -1) close(prep[1]);
-    if (devnull != -1) close(devnull);
+    for (i = 0; i < 7; i++) {
+        if (fds[i] != -1) {
+            close(fds[i]);
+        }
+    }
+
     free(stack);
     free(envp);
-    free(info);
+    free(entry);
     return -1;
 }
 
@@ -1095,12 +1162,31 @@ kle_exec_stderr(kle_exec_t *x, int level)
 
 
 static void
-kle_exec_end(kle_exec_t *x, int status)
+kle_exec_end(kle_exec_t *x)
 {
+    int              status, *last;
     char             err[256], when[32] = "";
     int64_t          wall, life, early;
     kle_creds_t     *c = x->cfg.creds;
     kle_exec_cred_t  cred;
+
+    /* the watcher's last report: 'S' status or 'E' errno */
+    last = x->replen >= 4 * sizeof(int) ? &x->rep[2]
+           : x->replen >= 2 * sizeof(int) ? &x->rep[0] : NULL;
+
+    if (last == NULL || last[0] == 'P') {
+        kle_exec_fail(x, "ended without a word (killed?)");
+        return;
+    }
+
+    if (last[0] == 'E') {
+        kle_exec_fail(x, "cannot run \"%s\": %s%s%s", c->exec->path,
+                      strerror(last[1]), c->exec->install_hint ? "; " : "",
+                      c->exec->install_hint ? c->exec->install_hint : "");
+        return;
+    }
+
+    status = last[1];
 
     if (WIFSIGNALED(status)) {
         kle_exec_stderr(x, KLE_LOG_WARN);
