@@ -207,7 +207,7 @@ demo: deps all
 #       and ASan + UBSan, no libFuzzer: the regression suite make test runs.
 
 FUZZ_TARGETS  ?= time annotation classify paths lock watch kubeconfig base64 \
-                 token args election
+                 token args election execcred
 FUZZ_SECONDS  ?= 60
 FUZZ_CC       ?= clang
 FUZZ_PKGS      = clang libclang-rt-14-dev

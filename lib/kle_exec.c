@@ -1142,6 +1142,7 @@ failed:
 static void
 kle_exec_stderr(kle_exec_t *x, int level)
 {
+    char    text[4 * KLE_EXEC_ERR_MAX + 1];
     size_t  n;
 
     n = x->errlen;
@@ -1155,8 +1156,11 @@ kle_exec_stderr(kle_exec_t *x, int level)
 
     x->errbuf[n] = '\0';
 
+    /* one line, whatever the plugin wrote: every host logs it as such */
+    kle_escape(x->errbuf, text, sizeof(text));
+
     kle_exec_log(x, level, "exec plugin \"%s\" stderr: %s%s",
-                 x->cfg.creds->exec->command, x->errbuf,
+                 x->cfg.creds->exec->command, text,
                  x->err_cut ? "..." : "");
 }
 
@@ -1289,7 +1293,7 @@ kle_exec_fail(kle_exec_t *x, const char *fmt, ...)
 static void
 kle_exec_log(kle_exec_t *x, int level, const char *fmt, ...)
 {
-    char     msg[1024];
+    char     msg[4 * KLE_EXEC_ERR_MAX + 256];
     va_list  ap;
 
     if (x->cfg.log == NULL) {
