@@ -140,7 +140,7 @@ sub plugin_lines {
     return log_lines(qr/exec plugin .*/);
 }
 
-plan tests => 164;
+plan tests => 171;
 
 run_tests();
 
@@ -560,6 +560,29 @@ my ($rc, $out) = kc_with('ok', $v1 . "      command: ./kle-test-plugin\n      in
                                . "      args: [token, --log, $main::Kc/t-ok.log]\n");
 is($rc, 0, 'nginx -t passes a working exec user') or diag $out;
 ok(!-e "$main::Kc/t-ok.log", 'and never ran the plugin');
+--- request
+GET /t
+--- error_code: 404
+
+
+
+=== TEST 17: kle status runs the plugin as the elector does, and says why when it fails
+--- config
+--- init
+my $kle = $ENV{KLE_BIN} // 'kle';
+write_file("$main::Kc/token-good", "exec-token-good\n");
+add_token('exec-token-good', 'exec-good');
+put_lease('exec-cli', holder => 'someone', secs => 30, transitions => 2);
+my $seq = last_seq();
+my $out = `$kle status --kubeconfig $main::Kc/kubeconfig --context good --lock leases/default/exec-cli 2>&1`;
+is($? >> 8, 0, 'kle status with an exec user') or diag $out;
+like($out, qr/"holderIdentity":"someone"/, 'read the Lease');
+is_deeply(users_of('cli', since => $seq), { 'exec-good' => 1 }, 'with the plugin\'s token');
+$out = `$kle status --kubeconfig $main::Kc/kubeconfig --context exit3 --lock leases/default/exec-cli 2>&1`;
+is($? >> 8, 1, 'a failing plugin: exit status 1');
+like($out, qr/^kle: exec plugin "\.\/kle-test-plugin": failed with exit code 3$/m, 'and the reason');
+like($out, qr/stderr: could not reach the identity provider\\x1b\[31m\\x0arun "login" first/,
+     'its stderr, escaped');
 --- request
 GET /t
 --- error_code: 404
