@@ -1,11 +1,10 @@
 /*
  * ExecCredentials: kle_exec_cred_parse on what a plugin printed, for both
  * apiVersions.  Accepted: a token that passes kle_token_check, or a
- * certificate and key together (or both), an expiry after now, each value
- * a substring of the input.  Refused: one printable line of a message.
+ * certificate and key together (or both), each non-empty, an expiry after
+ * now.  Refused: one printable line of a message.
  */
 
-#define _GNU_SOURCE
 #include "fuzz.h"
 #include "kle_exec.h"
 #include "kle_token.h"
@@ -52,9 +51,6 @@ check(const char *text, size_t size, const char *version)
         FUZZ_ASSERT(cred.key_len == strlen((char *) cred.key)
                     && cred.key_len > 0);
     }
-
-    /* a version was named: the one asked for */
-    FUZZ_ASSERT(memmem(text, size, version, strlen(version)) != NULL);
 
     kle_exec_cred_free(&cred);
 }
