@@ -368,8 +368,9 @@ kle_exec_info(const kle_creds_t *c, char *err, size_t errlen)
 
     json_object_object_add(spec, "interactive", json_object_new_boolean(0));
 
-    out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN
-                                                   | JSON_C_TO_STRING_NOSLASHESCAPE));
+    out = strdup(json_object_to_json_string_ext(o,
+                                     JSON_C_TO_STRING_PLAIN
+                                     | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
 
     if (out == NULL) {

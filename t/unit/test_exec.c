@@ -97,11 +97,13 @@ test_parse(void)
                 "text after the object");
     parse_fails("[1]", "the output is not a JSON object", "an array");
     parse_fails("{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\","
-                "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"SECRET\"}}",
+                "\"kind\":\"ExecCredential\","
+                "\"status\":{\"token\":\"SECRET\"}}",
                 "the plugin answered apiVersion "
                 "\"client.authentication.k8s.io/v1beta1\", the kubeconfig "
                 "asks for \"" V1 "\"", "another apiVersion");
-    parse_fails("{\"kind\":\"ExecCredential\",\"status\":{\"token\":\"SECRET\"}}",
+    parse_fails("{\"kind\":\"ExecCredential\","
+                "\"status\":{\"token\":\"SECRET\"}}",
                 "the plugin answered apiVersion \"\", the kubeconfig asks "
                 "for \"" V1 "\"", "no apiVersion");
     parse_fails("{\"apiVersion\":\"" V1 "\",\"kind\":\"Secret\\n\\\"x\","
@@ -166,7 +168,8 @@ test_info(void)
     s = kle_exec_info(&c, err, sizeof(err));
     is_str(s, "{\"kind\":\"ExecCredential\",\"apiVersion\":"
            "\"client.authentication.k8s.io/v1beta1\",\"spec\":"
-           "{\"interactive\":false}}", "without provideClusterInfo: no cluster");
+           "{\"interactive\":false}}",
+           "without provideClusterInfo: no cluster");
     free(s);
 
     x.provide_cluster_info = 1;
@@ -340,7 +343,8 @@ test_runner(void)
     h = kle_http_create(NULL);
 
     ok(run_plugin("#!/bin/sh\n"
-                  "echo '{\"apiVersion\":\"" V1 "\",\"kind\":\"ExecCredential\","
+                  "echo '{\"apiVersion\":\"" V1 "\","
+                  "\"kind\":\"ExecCredential\","
                   "\"status\":{\"token\":\"tok-'$$'\"}}'\n"
                   "echo warming up >&2\n", &c, &x, h),
        "a token plugin: usable");
@@ -400,7 +404,8 @@ test_runner(void)
 
     /* the plugin's own children are the watcher's business */
     ok(run_plugin("#!/bin/sh\nsleep 0 & wait\n"
-                  "echo '{\"apiVersion\":\"" V1 "\",\"kind\":\"ExecCredential\","
+                  "echo '{\"apiVersion\":\"" V1 "\","
+                  "\"kind\":\"ExecCredential\","
                   "\"status\":{\"token\":\"t\",\"expirationTimestamp\":"
                   "\"2999-01-01T00:00:00Z\"}}'\n", &c, &x, h),
        "a plugin with children of its own, expiring far ahead");
