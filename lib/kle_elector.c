@@ -711,7 +711,7 @@ kle_elector_answer(const kle_http_response_t *resp, void *data)
 
         /* the plugin's credential was refused: run it again, as client-go */
         if (el->exec != NULL) {
-            kle_exec_refused(el->exec);
+            kle_exec_refused(el->exec, el->election.request_start);
         }
     }
 
@@ -1011,7 +1011,7 @@ kle_elector_watch_done(const kle_http_response_t *resp, void *data)
     now = kle_now_ms();
 
     if (resp->code == 401 && el->exec != NULL) {
-        kle_exec_refused(el->exec);
+        kle_exec_refused(el->exec, el->watch_start);
     }
 
     if (resp->code == 200) {

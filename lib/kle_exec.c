@@ -67,6 +67,7 @@ struct kle_exec_s {
     pid_t               reap[KLE_EXEC_REAPS];
 
     int                 have;         /* creds hold a plugin credential */
+    int64_t             got_at;       /* mono ms it came */
     int64_t             expires_us;   /* wall; 0: never */
     int64_t             renew_us;     /* wall: run again from then on */
     int                 refused;      /* a 401: run again now */
@@ -721,9 +722,9 @@ kle_exec_forget(kle_exec_t *x)
 
 
 void
-kle_exec_refused(kle_exec_t *x)
+kle_exec_refused(kle_exec_t *x, int64_t sent)
 {
-    if (x->have) {
+    if (x->have && sent >= x->got_at) {
         kle_exec_forget(x);
         x->refused = 1;
     }
@@ -1231,6 +1232,7 @@ kle_exec_end(kle_exec_t *x)
     c->key_len = cred.key_len;
 
     x->have = 1;
+    x->got_at = kle_now_ms();
     x->refused = 0;
     x->backoff = 0;
     x->not_before = 0;

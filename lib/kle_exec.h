@@ -104,8 +104,12 @@ void kle_exec_destroy(kle_exec_t *x);
  * again, -1 for no wish.
  */
 int kle_exec_check(kle_exec_t *x, int64_t now, long *wake);
-/* A 401 with the current credential: it is dropped and the plugin run. */
-void kle_exec_refused(kle_exec_t *x);
+/*
+ * A 401 for a request sent at sent (monotonic ms): if it went out with the
+ * current credential, that is dropped and the plugin runs again; one sent
+ * before the credential changed is ignored, as client-go does.
+ */
+void kle_exec_refused(kle_exec_t *x, int64_t sent);
 /* Why the last run failed, "" if it succeeded or none ended yet. */
 const char *kle_exec_error(const kle_exec_t *x);
 /* Runs started (tests, status). */

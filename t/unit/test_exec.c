@@ -355,8 +355,12 @@ test_runner(void)
     is_str(last_log, "exec plugin \"plugin1.sh\" gave a token, without expiry",
            "logged without the token");
 
-    /* a 401: dropped, and run again */
-    kle_exec_refused(x);
+    /* a 401 for a request sent before this credential: ignored */
+    kle_exec_refused(x, kle_now_ms() - 60000);
+    ok(c.token != NULL, "a 401 to an older credential changes nothing");
+
+    /* a 401 with this one: dropped, and run again */
+    kle_exec_refused(x, kle_now_ms());
     ok(c.token == NULL, "a refused token is dropped");
     ok(!kle_exec_check(x, kle_now_ms(), &wake) || kle_exec_runs(x) == 2,
        "not usable until the plugin ran again");
