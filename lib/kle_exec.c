@@ -653,8 +653,9 @@ kle_exec_kill(kle_exec_t *x)
 
     kill(-x->pid, SIGKILL);
     kill(x->pid, SIGKILL);
-    if (x->plugin > 0) {
-        kill(x->plugin, SIGKILL);       /* if it left the group */
+    /* if it left the group; only while it runs (no final report yet) */
+    if (x->plugin > 0 && x->replen < 4 * sizeof(int)) {
+        kill(x->plugin, SIGKILL);
     }
 
     kle_exec_close(x, &x->out);
@@ -752,8 +753,9 @@ kle_exec_check(kle_exec_t *x, int64_t now, long *wake)
 
         } else if (now >= x->deadline) {
             kle_exec_kill(x);
-            kle_exec_fail(x, "timed out after %d s (killed)",
-                          KLE_EXEC_TIMEOUT_MS / 1000);
+            kle_exec_fail(x, "timed out after %.3g s (killed)",
+                          (x->cfg.timeout_ms ? x->cfg.timeout_ms
+                                             : KLE_EXEC_TIMEOUT_MS) / 1000.0);
 
         } else {
             /* output ended: the exit follows at once, look again soon */
@@ -791,9 +793,15 @@ kle_exec_read(int fd, void *data)
     char         chunk[16384], *p;
     ssize_t      n;
     size_t       room;
-    int          status;
+    int          status, reads;
 
-    for ( ;; ) {
+    /* a few reads per event: a plugin that writes without end must not
+       hold the loop (the fd is level-triggered, the timeout ends it) */
+    for (reads = 0; ; reads++) {
+        if (reads == 4) {
+            return;
+        }
+
         n = read(fd, chunk, sizeof(chunk));
 
         if (n == -1 && errno == EINTR) {
@@ -1115,7 +1123,8 @@ kle_exec_start(kle_exec_t *x, int64_t now)
         goto failed;
     }
 
-    x->deadline = now + KLE_EXEC_TIMEOUT_MS;
+    x->deadline = now + (x->cfg.timeout_ms ? x->cfg.timeout_ms
+                                           : KLE_EXEC_TIMEOUT_MS);
 
     kle_exec_log(x, KLE_LOG_DEBUG, "exec plugin \"%s\" started",
                  conf->command);

@@ -86,6 +86,7 @@ typedef struct {
     kle_creds_t  *creds;           /* with creds->exec set; borrowed */
     kle_http_t   *http;            /* whose loop watches the pipes */
     long          backoff_ms;      /* first wait after a failed run */
+    long          timeout_ms;      /* 0: KLE_EXEC_TIMEOUT_MS */
     /* a run ended (well or not): the host may send again */
     void        (*done)(void *data);
     void        (*log)(void *data, int level, const char *msg);

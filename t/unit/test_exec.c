@@ -269,6 +269,7 @@ on_done(void *data)
 
 
 static char  last_log[1024];
+static int   plugin_n;          /* plugins written so far */
 
 static void
 on_log(void *data, int level, const char *msg)
@@ -289,10 +290,9 @@ run_plugin(const char *script, kle_creds_t *c, kle_exec_t **px,
     long               wake;
     int64_t            deadline;
     kle_exec_config_t  cfg;
-    static int         n;
     char               name[32];
 
-    snprintf(name, sizeof(name), "plugin%d.sh", ++n);
+    snprintf(name, sizeof(name), "plugin%d.sh", ++plugin_n);
     put(name, script);
     chmod(at(name), 0755);
 
@@ -309,6 +309,7 @@ run_plugin(const char *script, kle_creds_t *c, kle_exec_t **px,
     cfg.creds = c;
     cfg.http = h;
     cfg.backoff_ms = 50;
+    cfg.timeout_ms = 2000;
     cfg.done = on_done;
     cfg.log = on_log;
 
@@ -337,6 +338,7 @@ test_runner(void)
     kle_exec_t   *x;
     kle_creds_t   c;
     long          wake;
+    int64_t       t0;
     const char   *vg;
 
     signal(SIGCHLD, on_sigchld);
@@ -404,7 +406,27 @@ test_runner(void)
         is_str(kle_exec_error(x), err, "cannot run: the reason");
         kle_exec_destroy(x);
         kle_creds_free(&c);
+
+    } else {
+        plugin_n++;
     }
+
+    /* endless stderr: the loop still turns, the timeout ends it */
+    t0 = kle_now_ms();
+    ok(!run_plugin("#!/bin/sh\nexec yes 'SECRET? no, noise' >&2\n", &c, &x,
+                   h), "endless stderr: not usable");
+    is_str(kle_exec_error(x), "exec plugin \"plugin6.sh\": timed out after "
+           "2 s (killed)", "endless stderr: killed at the timeout");
+    ok(kle_now_ms() - t0 < 5000, "and not much later");
+    kle_exec_destroy(x);
+    kle_creds_free(&c);
+
+    ok(!run_plugin("#!/bin/sh\nsleep 60\n", &c, &x, h),
+       "a plugin that hangs: not usable");
+    is_str(kle_exec_error(x), "exec plugin \"plugin7.sh\": timed out after "
+           "2 s (killed)", "a hang: killed at the timeout");
+    kle_exec_destroy(x);
+    kle_creds_free(&c);
 
     /* the plugin's own children are the watcher's business */
     ok(run_plugin("#!/bin/sh\nsleep 0 & wait\n"
