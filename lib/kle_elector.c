@@ -242,6 +242,7 @@ kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
     if (cfg->creds->exec != NULL && http != NULL) {
         kle_exec_config_t  xc;
 
+        memset(&xc, 0, sizeof(xc));
         xc.creds = cfg->creds;
         xc.http = http;
         xc.backoff_ms = (long) election.retry_period;
