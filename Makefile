@@ -23,7 +23,7 @@ STREAM_SO   = $(B)/modules/ngx_stream_leader_election_module.so
 LIB_SRCS    = lib/kle_clock.c lib/kle_claim.c lib/kle_record.c lib/kle_lock.c lib/kle_election.c \
               lib/kle_file.c lib/kle_base64.c lib/kle_token.c lib/kle_creds.c \
               lib/kle_kubeconfig.c lib/kle_incluster.c lib/kle_http.c \
-              lib/kle_elector.c lib/kle_events.c lib/kle_args.c
+              lib/kle_exec.c lib/kle_elector.c lib/kle_events.c lib/kle_args.c
 LIB_OBJS    = $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
 LIB_HDRS    = $(wildcard lib/*.h)
 UNIT_SRCS   = $(wildcard t/unit/test_*.c)
@@ -209,7 +209,7 @@ demo: deps all
 #       and ASan + UBSan, no libFuzzer: the regression suite make test runs.
 
 FUZZ_TARGETS  ?= time annotation classify paths lock watch kubeconfig base64 \
-                 token args election
+                 token args election execcred
 FUZZ_SECONDS  ?= 60
 FUZZ_CC       ?= clang
 FUZZ_PKGS      = clang libclang-rt-14-dev

@@ -23,6 +23,7 @@
 
 #include "kle_args.h"
 #include "kle_elector.h"
+#include "kle_exec.h"
 
 typedef struct {
     kle_opts_t             *opts;
@@ -331,6 +332,58 @@ typedef struct {
 } kle_status_t;
 
 
+/*
+ * kle status with an exec user: the plugin runs once, as the elector runs
+ * it (a child read from the loop, killed after its timeout).
+ */
+static void
+kle_status_exec_log(void *data, int level, const char *msg)
+{
+    if (level <= KLE_LOG_NOTICE || *(int *) data) {
+        kle_stderr(level, msg);
+    }
+}
+
+
+static int
+kle_status_exec(kle_creds_t *creds, kle_http_t *http, int verbose)
+{
+    int                usable;
+    long               wake;
+    kle_exec_t        *x;
+    kle_exec_config_t  cfg;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.creds = creds;
+    cfg.http = http;
+    cfg.backoff_ms = 1000;
+    cfg.log = kle_status_exec_log;
+    cfg.data = &verbose;
+
+    x = kle_exec_create(&cfg);
+    if (x == NULL) {
+        fprintf(stderr, "kle: out of memory\n");
+        return -1;
+    }
+
+    for ( ;; ) {
+        usable = kle_exec_check(x, kle_now_ms(), &wake);
+        if (usable || kle_exec_error(x)[0] != '\0') {
+            break;
+        }
+        kle_http_poll(http, wake < 0 || wake > 100 ? 100 : wake + 1);
+    }
+
+    if (!usable) {
+        fprintf(stderr, "kle: %s\n", kle_exec_error(x));
+    }
+
+    kle_exec_destroy(x);
+
+    return usable ? 0 : -1;
+}
+
+
 static void
 kle_status_done(const kle_http_response_t *resp, void *data)
 {
@@ -386,6 +439,12 @@ kle_cmd_status(kle_opts_t *o)
     http = kle_http_create(NULL);
     kle_lock_object_path(&lock, path, sizeof(path));
     snprintf(url, sizeof(url), "%s%s", creds.server, path);
+
+    if (http != NULL && creds.exec != NULL
+        && kle_status_exec(&creds, http, o->verbose) != 0)
+    {
+        goto done;
+    }
 
     if (http == NULL
         || kle_http_send(http, "GET", url, NULL, 10000, &creds,

@@ -94,3 +94,45 @@ invalid:
     errno = EINVAL;
     return NULL;
 }
+
+
+char *
+kle_base64_encode(const unsigned char *data, size_t len)
+{
+    size_t     i;
+    char      *out, *p;
+    uint32_t   v;
+    static const char  abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    out = malloc((len + 2) / 3 * 4 + 1);
+    if (out == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+
+    p = out;
+
+    for (i = 0; i + 2 < len; i += 3) {
+        v = (uint32_t) data[i] << 16 | (uint32_t) data[i + 1] << 8
+            | data[i + 2];
+        *p++ = abc[v >> 18];
+        *p++ = abc[(v >> 12) & 63];
+        *p++ = abc[(v >> 6) & 63];
+        *p++ = abc[v & 63];
+    }
+
+    if (i < len) {
+        v = (uint32_t) data[i] << 16;
+        if (i + 1 < len) {
+            v |= (uint32_t) data[i + 1] << 8;
+        }
+        *p++ = abc[v >> 18];
+        *p++ = abc[(v >> 12) & 63];
+        *p++ = i + 1 < len ? abc[(v >> 6) & 63] : '=';
+        *p++ = '=';
+    }
+
+    *p = '\0';
+    return out;
+}

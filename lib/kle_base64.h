@@ -14,5 +14,7 @@
  * The result is NUL-terminated for convenience; *out_len excludes the NUL.
  */
 unsigned char *kle_base64_decode(const char *s, size_t len, size_t *out_len);
+/* Standard base64 with padding, NUL-terminated; NULL on ENOMEM. */
+char *kle_base64_encode(const unsigned char *data, size_t len);
 
 #endif /* KLE_BASE64_H */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kle_creds.h"
+#include "kle_exec.h"
 #include "kle_file.h"
 #include "kle_token.h"
 
@@ -102,7 +103,7 @@ failed:
 int
 kle_creds_secret(const kle_creds_t *c)
 {
-    return c->token != NULL || c->token_file != NULL
+    return c->token != NULL || c->token_file != NULL || c->exec != NULL
            || c->cert_file != NULL || c->cert_data != NULL
            || c->key_file != NULL || c->key_data != NULL;
 }
@@ -225,7 +226,8 @@ kle_creds_copy(kle_creds_t *dst, const kle_creds_t *src)
         || kle_dup(&dst->proxy_url, src->proxy_url) != 0
         || kle_dup(&dst->namespace, src->namespace) != 0
         || kle_dup(&dst->token, src->token) != 0
-        || kle_dup(&dst->token_file, src->token_file) != 0)
+        || kle_dup(&dst->token_file, src->token_file) != 0
+        || kle_exec_conf_copy(&dst->exec, src->exec) != 0)
     {
         kle_creds_free(dst);
         return -1;
@@ -250,6 +252,7 @@ kle_creds_free(kle_creds_t *c)
     free(c->namespace);
     kle_secret_free(c->token, c->token ? strlen(c->token) : 0);
     free(c->token_file);
+    kle_exec_conf_free(c->exec);
 
     memset(c, 0, sizeof(*c));
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct kle_exec_conf_s  kle_exec_conf_t;   /* kle_exec.h */
+
 typedef struct {
     char           *server;       /* "https://host:port", no trailing '/' */
     char           *ca_file;
@@ -32,6 +34,10 @@ typedef struct {
     char            token_error[256];  /* why the last re-read failed
                                           ("open /path: Permission denied"),
                                           "" after a successful read */
+
+    kle_exec_conf_t *exec;        /* an exec credential plugin, or NULL;
+                                     its credential goes into token,
+                                     cert_data and key_data */
 
     char            source[512];  /* "in-cluster" or the kubeconfig path */
 } kle_creds_t;

@@ -18,6 +18,7 @@
 
 #include "kle_elector.h"
 #include "kle_events.h"
+#include "kle_exec.h"
 
 #define KLE_HOOKS_MAX     8
 #define KLE_HOOK_TIMEOUT  5000    /* ms */
@@ -70,6 +71,9 @@ struct kle_elector_s {
     int                    resume;        /* see kle_elector_config_t */
 
     kle_events_t          *events;        /* "events on", else NULL */
+
+    kle_exec_t            *exec;          /* the credential plugin, or NULL */
+    int                    creds_ready;   /* requests may be sent */
 };
 
 enum { KLE_HOOK_STARTED = 0, KLE_HOOK_STOPPED, KLE_HOOK_NEW_LEADER };
@@ -81,6 +85,9 @@ static const char *kle_hook_events[] = {
 
 static void kle_elector_answer(const kle_http_response_t *resp, void *data);
 static void kle_elector_schedule(kle_elector_t *el);
+static void kle_elector_exec_done(void *data);
+static void kle_elector_exec_note(kle_elector_t *el);
+static void kle_elector_exec_log(void *data, int level, const char *msg);
 
 
 /*
@@ -228,6 +235,23 @@ kle_elector_create(const kle_elector_config_t *cfg, kle_http_t *http,
         el->events = kle_events_create(el->name, cfg->creds, cfg->log,
                                        cfg->data);
         if (el->events == NULL) {
+            goto nomem;
+        }
+    }
+
+    if (cfg->creds->exec != NULL && http != NULL) {
+        kle_exec_config_t  xc;
+
+        memset(&xc, 0, sizeof(xc));
+        xc.creds = cfg->creds;
+        xc.http = http;
+        xc.backoff_ms = (long) election.retry_period;
+        xc.done = kle_elector_exec_done;
+        xc.log = kle_elector_exec_log;
+        xc.data = el;
+
+        el->exec = kle_exec_create(&xc);
+        if (el->exec == NULL) {
             goto nomem;
         }
     }
@@ -734,6 +758,11 @@ kle_elector_answer(const kle_http_response_t *resp, void *data)
     if (res.status == KLE_API_UNAUTHORIZED) {
         /* a projected token may have rotated: read it again now */
         kle_creds_token(el->cfg.creds, kle_now_ms(), 1);
+
+        /* the plugin's credential was refused: run it again, as client-go */
+        if (el->exec != NULL) {
+            kle_exec_refused(el->exec, el->election.request_start);
+        }
     }
 
     ev = kle_election_on_result(&el->election, kle_now_ms(), res.status, got,
@@ -1031,6 +1060,10 @@ kle_elector_watch_done(const kle_http_response_t *resp, void *data)
 
     now = kle_now_ms();
 
+    if (resp->code == 401 && el->exec != NULL) {
+        kle_exec_refused(el->exec, el->watch_start);
+    }
+
     if (resp->code == 200) {
         /* ended by the server: resume, unless it ends them at once */
         el->watch_after = now - el->watch_start < el->election.cfg.retry_period
@@ -1145,7 +1178,8 @@ kle_elector_watch(kle_elector_t *el, int64_t now)
     char             path[768], url[1024];
 
     if (el->stopped || el->watch != NULL
-        || el->relist != NULL || e->state == KLE_STATE_RELEASED
+        || el->relist != NULL || !el->creds_ready
+        || e->state == KLE_STATE_RELEASED
         || e->release_wanted || !e->have_observed || now < el->watch_after)
     {
         return;
@@ -1193,6 +1227,75 @@ kle_elector_watch(kle_elector_t *el, int64_t now)
 }
 
 
+/*
+ * The exec plugin has no usable credential yet (it runs, or failed and
+ * waits out its backoff): the request is not sent, and the state machine
+ * takes it as failed, so that it retries after the retry period and a
+ * leader steps down at its renew deadline as for any failed renewal.
+ */
+static void
+kle_elector_no_creds(kle_elector_t *el, const kle_action_t *act, int64_t now)
+{
+    const char  *why;
+    unsigned     ev;
+
+    why = kle_exec_error(el->exec);
+
+    if (why[0] != '\0') {
+        el->failures++;
+    }
+
+    kle_log(el, KLE_LOG_DEBUG, "%s: waiting for the exec plugin's credential",
+            kle_elector_what(act->kind));
+
+    ev = kle_election_on_result(&el->election, now, KLE_API_UNAUTHORIZED,
+                                NULL, NULL, 0);
+    kle_elector_events(el, ev | KLE_EV_CHANGED);
+}
+
+
+/* The status page tells why nothing is sent, before the next try. */
+static void
+kle_elector_exec_note(kle_elector_t *el)
+{
+    char         text[sizeof(el->last_error)];
+    const char  *why;
+
+    why = kle_exec_error(el->exec);
+    if (why[0] == '\0') {
+        return;
+    }
+
+    kle_escape(why, text, sizeof(text));
+
+    if (strcmp(text, el->last_error) != 0) {
+        memcpy(el->last_error, text, sizeof(text));
+
+        if (el->cfg.on_change) {
+            el->cfg.on_change(el->cfg.data);
+        }
+    }
+}
+
+
+/* A plugin run ended or its output did: see what can be sent now. */
+static void
+kle_elector_exec_done(void *data)
+{
+    kle_elector_t  *el = data;
+
+    kle_elector_exec_note(el);
+    kle_elector_schedule(el);
+}
+
+
+static void
+kle_elector_exec_log(void *data, int level, const char *msg)
+{
+    kle_log(data, level, "%s", msg);
+}
+
+
 long
 kle_elector_run(kle_elector_t *el)
 {
@@ -1200,6 +1303,7 @@ kle_elector_run(kle_elector_t *el)
     kle_action_t     act;
     unsigned         ev;
     int64_t          now, wait, dead;
+    long             exec_wake;
 
     for ( ;; ) {
         if (el->stopped || el->http == NULL) {
@@ -1209,6 +1313,15 @@ kle_elector_run(kle_elector_t *el)
         kle_elector_token_note(el);
 
         now = kle_now_ms();
+
+        exec_wake = -1;
+        el->creds_ready = el->exec == NULL
+                          || kle_exec_check(el->exec, now, &exec_wake);
+
+        if (!el->creds_ready) {
+            kle_elector_exec_note(el);
+        }
+
         ev = kle_election_next(e, now, kle_wall_us(), &act);
         kle_elector_events(el, ev);
         kle_elector_watch_check(el, now);
@@ -1233,6 +1346,11 @@ kle_elector_run(kle_elector_t *el)
             break;
 
         default:
+            if (!el->creds_ready) {
+                kle_elector_no_creds(el, &act, now);
+                continue;
+            }
+
             if (kle_elector_send(el, &act) == 0) {
                 continue;
             }
@@ -1247,6 +1365,11 @@ kle_elector_run(kle_elector_t *el)
                                         NULL, 0);
             kle_elector_events(el, ev | KLE_EV_CHANGED);
             continue;
+        }
+
+        /* the plugin: its timeout, its backoff, the credential's renewal */
+        if (exec_wake >= 0 && (wait < 0 || exec_wake < wait)) {
+            wait = exec_wake;
         }
 
         /* a watch to start again later */
@@ -1422,6 +1545,7 @@ kle_elector_destroy(kle_elector_t *el)
         }
     }
 
+    kle_exec_destroy(el->exec);
     kle_events_destroy(el->events);
     kle_lock_free(&el->lock);
     free(el->name);

@@ -82,6 +82,12 @@ struct kle_http_s {
     kle_http_req_t    *reqs;
     int                pending;
     kle_http_sock_t   *socks;    /* fds the host watches */
+    struct {
+        int              fd;       /* -1: free */
+        void            *sock;     /* what the host's watch() returned */
+        kle_http_fd_pt   ready;
+        void            *data;
+    }                  fds[KLE_HTTP_FDS];
 };
 
 static int kle_http_curl_ready;
@@ -379,6 +385,7 @@ kle_http_multi_free(kle_http_t *h, kle_http_multi_t *m)
 kle_http_t *
 kle_http_create(const kle_http_loop_t *loop)
 {
+    int          i;
     kle_http_t  *h;
 
     if (!kle_http_curl_ready) {
@@ -391,6 +398,10 @@ kle_http_create(const kle_http_loop_t *loop)
     h = calloc(1, sizeof(kle_http_t));
     if (h == NULL) {
         return NULL;
+    }
+
+    for (i = 0; i < KLE_HTTP_FDS; i++) {
+        h->fds[i].fd = -1;
     }
 
     if (loop != NULL) {
@@ -460,12 +471,20 @@ kle_http_req_free(kle_http_t *h, kle_http_req_t *r)
 void
 kle_http_destroy(kle_http_t *h)
 {
+    int  i;
+
     if (h == NULL) {
         return;
     }
 
     while (h->reqs) {
         kle_http_req_free(h, h->reqs);
+    }
+
+    for (i = 0; i < KLE_HTTP_FDS; i++) {
+        if (h->fds[i].fd != -1) {
+            kle_http_fd_unwatch(h, h->fds[i].fd);
+        }
     }
 
     /* may still call the socket and close callbacks for cached connections */
@@ -986,11 +1005,85 @@ kle_http_finish(kle_http_t *h)
 }
 
 
+int
+kle_http_fd_watch(kle_http_t *h, int fd, kle_http_fd_pt ready, void *data)
+{
+    int  i;
+
+    for (i = 0; i < KLE_HTTP_FDS; i++) {
+        if (h->fds[i].fd == -1) {
+            break;
+        }
+    }
+
+    if (i == KLE_HTTP_FDS) {
+        return -1;
+    }
+
+    h->fds[i].sock = NULL;
+
+    if (h->has_loop) {
+        h->fds[i].sock = h->loop.watch(h->loop.host, fd, KLE_HTTP_IN, NULL);
+        if (h->fds[i].sock == NULL) {
+            return -1;
+        }
+    }
+
+    h->fds[i].fd = fd;
+    h->fds[i].ready = ready;
+    h->fds[i].data = data;
+
+    return 0;
+}
+
+
+void
+kle_http_fd_unwatch(kle_http_t *h, int fd)
+{
+    int  i;
+
+    for (i = 0; i < KLE_HTTP_FDS; i++) {
+        if (h->fds[i].fd != fd) {
+            continue;
+        }
+
+        if (h->has_loop) {
+            h->loop.watch(h->loop.host, fd, KLE_HTTP_REMOVE, h->fds[i].sock);
+        }
+
+        h->fds[i].fd = -1;
+        h->fds[i].sock = NULL;
+        return;
+    }
+}
+
+
+/* 1 if fd is one of the watched fds (its callback has run). */
+static int
+kle_http_fd_event(kle_http_t *h, int fd)
+{
+    int  i;
+
+    for (i = 0; i < KLE_HTTP_FDS; i++) {
+        if (h->fds[i].fd == fd) {
+            h->fds[i].ready(fd, h->fds[i].data);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 void
 kle_http_socket_action(kle_http_t *h, int fd, int what)
 {
     kle_http_sock_t  *s;
     int               running, ev = 0;
+
+    if (kle_http_fd_event(h, fd)) {
+        return;
+    }
 
     if (what & KLE_HTTP_IN) {
         ev |= CURL_CSELECT_IN;
@@ -1043,6 +1136,10 @@ kle_http_perform(kle_http_t *h)
 void
 kle_http_poll(kle_http_t *h, long ms)
 {
+    int                  i;
+    unsigned             n;
+    struct curl_waitfd   wait[KLE_HTTP_FDS];
+
     kle_http_perform(h);
 
     if (ms > 0) {
@@ -1051,7 +1148,25 @@ kle_http_poll(kle_http_t *h, long ms)
             ms = ms < 50 ? ms : 50;
         }
 
-        curl_multi_poll(h->multi->multi, NULL, 0, (int) ms, NULL);
+        n = 0;
+        for (i = 0; i < KLE_HTTP_FDS; i++) {
+            if (h->fds[i].fd != -1) {
+                wait[n].fd = h->fds[i].fd;
+                wait[n].events = CURL_WAIT_POLLIN;
+                wait[n].revents = 0;
+                n++;
+            }
+        }
+
+        curl_multi_poll(h->multi->multi, wait, n, (int) ms, NULL);
+
+        /* a callback may unwatch others: look each one up again */
+        for (i = 0; i < (int) n; i++) {
+            if (wait[i].revents != 0) {
+                kle_http_fd_event(h, wait[i].fd);
+            }
+        }
+
         kle_http_perform(h);
     }
 }

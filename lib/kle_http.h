@@ -90,6 +90,19 @@ int kle_http_pending(const kle_http_t *h);   /* requests in flight */
 /* Monotonic ms r last received bytes (headers or body), or started. */
 int64_t kle_http_heard(const kle_http_req_t *r);
 
+/*
+ * Other fds on the same loop (an exec credential plugin's pipes): ready is
+ * called, outside curl, when fd can be read (or is at its end).  At most
+ * KLE_HTTP_FDS at once; unwatch before closing fd.  -1 if full.
+ */
+#define KLE_HTTP_FDS  4
+
+typedef void (*kle_http_fd_pt)(int fd, void *data);
+
+int kle_http_fd_watch(kle_http_t *h, int fd, kle_http_fd_pt ready,
+    void *data);
+void kle_http_fd_unwatch(kle_http_t *h, int fd);
+
 /* Event loop entry points. */
 void kle_http_socket_action(kle_http_t *h, int fd, int what);
 void kle_http_timeout(kle_http_t *h);

@@ -15,11 +15,13 @@
 #include <yaml.h>
 
 #include "kle_base64.h"
+#include "kle_exec.h"
 #include "kle_file.h"
 #include "kle_kubeconfig.h"
 #include "kle_token.h"
 
-#define KLE_NO_PLUGINS  "; use a token, tokenFile or client certificates"
+#define KLE_NO_PLUGINS  "; use a token, tokenFile, client certificates " \
+                        "or an exec plugin"
 
 typedef struct {
     const char       *path;      /* the kubeconfig, for messages */
@@ -40,6 +42,8 @@ static int kle_kc_config(kle_kc_t *kc, const char *context);
 static int kle_kc_cluster(kle_kc_t *kc, const char *name, yaml_node_t *cl,
     const char *pfx);
 static int kle_kc_user(kle_kc_t *kc, const char *name, yaml_node_t *u,
+    const char *pfx);
+static int kle_kc_exec(kle_kc_t *kc, const char *name, yaml_node_t *ex,
     const char *pfx);
 static int kle_kc_find(kle_kc_t *kc, const char *list, const char *item,
     const char *name, yaml_node_t **body, char *pfx, size_t pfxlen);
@@ -539,14 +543,10 @@ static int
 kle_kc_user(kle_kc_t *kc, const char *name, yaml_node_t *u,
     const char *pfx)
 {
-    char          why[256];
+    char          why[256], epfx[80];
     kle_creds_t  *c = kc->c;
     const char   *token, *bad;
-
-    if (kle_kc_get(kc, u, "exec") != NULL) {
-        return kle_kc_error(kc, "user \"%s\": exec credential plugins are "
-                            "not supported" KLE_NO_PLUGINS, name);
-    }
+    yaml_node_t  *ex;
 
     if (kle_kc_get(kc, u, "auth-provider") != NULL) {
         return kle_kc_error(kc, "user \"%s\": auth-provider plugins are "
@@ -611,6 +611,198 @@ kle_kc_user(kle_kc_t *kc, const char *name, yaml_node_t *u,
     if ((c->key_data || c->key_file) && !(c->cert_data || c->cert_file)) {
         return kle_kc_error(kc, "user \"%s\": client-key without "
                             "client-certificate", name);
+    }
+
+    ex = kle_kc_get(kc, u, "exec");
+    if (ex == NULL) {
+        return 0;
+    }
+
+    /* client-go would use these and never run the plugin: say so */
+    if (c->token || c->token_file || c->cert_data || c->cert_file) {
+        return kle_kc_error(kc, "user \"%s\": exec together with %s: "
+                            "client-go uses the %s and never runs the "
+                            "plugin; keep one of them", name,
+                            c->token_file ? "tokenFile"
+                            : c->token ? "token" : "client-certificate",
+                            c->token || c->token_file ? "token"
+                                                      : "certificate");
+    }
+
+    snprintf(epfx, sizeof(epfx), "%s.exec", pfx);
+
+    return kle_kc_exec(kc, name, ex, epfx);
+}
+
+
+/*
+ * users[].user.exec, validated as client-go's clientcmd validates it; the
+ * command is looked up now, so that "nginx -t" reports a missing plugin
+ * (it never runs it).
+ */
+
+static int
+kle_kc_exec(kle_kc_t *kc, const char *name, yaml_node_t *ex, const char *pfx)
+{
+    int                 i, n;
+    char                why[512], ipfx[112];
+    const char         *command, *av, *hint, *mode, *en, *ev;
+    yaml_node_t        *args, *env, *item;
+    kle_exec_conf_t    *x;
+    yaml_node_item_t   *it;
+
+    if (ex->type != YAML_MAPPING_NODE) {
+        return kle_kc_error(kc, "%s: expected a mapping", pfx);
+    }
+
+    if (kle_kc_str(kc, ex, "command", pfx, &command) != 0
+        || kle_kc_str(kc, ex, "apiVersion", pfx, &av) != 0
+        || kle_kc_str(kc, ex, "installHint", pfx, &hint) != 0
+        || kle_kc_str(kc, ex, "interactiveMode", pfx, &mode) != 0)
+    {
+        return -1;
+    }
+
+    if (command == NULL || command[0] == '\0') {
+        return kle_kc_error(kc, "user \"%s\": %s.command must be given to "
+                            "use an exec credential plugin", name, pfx);
+    }
+
+    if (av == NULL || av[0] == '\0') {
+        return kle_kc_error(kc, "user \"%s\": %s.apiVersion must be given "
+                            "(\"" KLE_EXEC_V1 "\" or \"" KLE_EXEC_V1BETA1
+                            "\")", name, pfx);
+    }
+
+    if (strcmp(av, KLE_EXEC_V1) != 0 && strcmp(av, KLE_EXEC_V1BETA1) != 0) {
+        return kle_kc_error(kc, "%s.apiVersion \"%s\" is not supported: use "
+                            "\"" KLE_EXEC_V1 "\" or \"" KLE_EXEC_V1BETA1
+                            "\"", pfx, av);
+    }
+
+    /* v1 asks for it; v1beta1 takes IfAvailable, as client-go defaults */
+    if (mode == NULL || mode[0] == '\0') {
+        if (strcmp(av, KLE_EXEC_V1) == 0) {
+            return kle_kc_error(kc, "user \"%s\": %s.interactiveMode must be "
+                                "given with " KLE_EXEC_V1 " (Never or "
+                                "IfAvailable)", name, pfx);
+        }
+        mode = "IfAvailable";
+    }
+
+    if (strcmp(mode, "Always") == 0) {
+        return kle_kc_error(kc, "user \"%s\": %s.interactiveMode \"Always\" "
+                            "needs a terminal, and the plugin runs without "
+                            "one here (stdin is /dev/null): use a plugin "
+                            "that works with \"Never\" or \"IfAvailable\"",
+                            name, pfx);
+    }
+
+    if (strcmp(mode, "Never") != 0 && strcmp(mode, "IfAvailable") != 0) {
+        return kle_kc_error(kc, "%s.interactiveMode \"%s\" is invalid: "
+                            "Never, IfAvailable or Always", pfx, mode);
+    }
+
+    x = calloc(1, sizeof(kle_exec_conf_t));
+    if (x == NULL) {
+        return kle_kc_error(kc, "out of memory");
+    }
+
+    kc->c->exec = x;
+
+    if (kle_kc_bool(kc, ex, "provideClusterInfo", pfx,
+                    &x->provide_cluster_info) != 0)
+    {
+        return -1;
+    }
+
+    args = kle_kc_get(kc, ex, "args");
+    env = kle_kc_get(kc, ex, "env");
+
+    if ((args && args->type != YAML_SEQUENCE_NODE)
+        || (env && env->type != YAML_SEQUENCE_NODE))
+    {
+        return kle_kc_error(kc, "%s.%s: expected a list", pfx,
+                            args && args->type != YAML_SEQUENCE_NODE
+                            ? "args" : "env");
+    }
+
+    n = args ? (int) (args->data.sequence.items.top
+                      - args->data.sequence.items.start) : 0;
+
+    x->argv = calloc(n + 2, sizeof(char *));
+    if (x->argv == NULL || (x->argv[0] = strdup(command)) == NULL) {
+        return kle_kc_error(kc, "out of memory");
+    }
+
+    for (i = 0; i < n; i++) {
+        item = yaml_document_get_node(kc->doc,
+                                      args->data.sequence.items.start[i]);
+
+        if (item == NULL || item->type != YAML_SCALAR_NODE
+            || strlen((char *) item->data.scalar.value)
+               != item->data.scalar.length)
+        {
+            return kle_kc_error(kc, "%s.args[%d]: expected a string", pfx, i);
+        }
+
+        x->argv[i + 1] = strdup((char *) item->data.scalar.value);
+        if (x->argv[i + 1] == NULL) {
+            return kle_kc_error(kc, "out of memory");
+        }
+    }
+
+    if (env != NULL) {
+        n = (int) (env->data.sequence.items.top
+                   - env->data.sequence.items.start);
+
+        x->env = calloc(n + 1, sizeof(char *));
+        if (x->env == NULL) {
+            return kle_kc_error(kc, "out of memory");
+        }
+
+        for (it = env->data.sequence.items.start, i = 0;
+             it < env->data.sequence.items.top;
+             it++, i++)
+        {
+            item = yaml_document_get_node(kc->doc, *it);
+            snprintf(ipfx, sizeof(ipfx), "%s.env[%d]", pfx, i);
+
+            if (item == NULL || item->type != YAML_MAPPING_NODE) {
+                return kle_kc_error(kc, "%s: expected a mapping", ipfx);
+            }
+
+            if (kle_kc_str(kc, item, "name", ipfx, &en) != 0
+                || kle_kc_str(kc, item, "value", ipfx, &ev) != 0)
+            {
+                return -1;
+            }
+
+            if (en == NULL || en[0] == '\0' || strchr(en, '=') != NULL) {
+                return kle_kc_error(kc, "%s.name: an environment variable "
+                                    "name must be given (without \"=\")",
+                                    ipfx);
+            }
+
+            x->env[i] = kle_aprintf("%s=%s", en, ev ? ev : "");
+            if (x->env[i] == NULL) {
+                return kle_kc_error(kc, "out of memory");
+            }
+        }
+    }
+
+    if ((x->command = strdup(command)) == NULL
+        || (x->api_version = strdup(av)) == NULL
+        || (hint && hint[0] && (x->install_hint = strdup(hint)) == NULL))
+    {
+        return kle_kc_error(kc, "out of memory");
+    }
+
+    x->path = kle_exec_lookup(command, kc->dir, why, sizeof(why));
+    if (x->path == NULL) {
+        return kle_kc_error(kc, "user \"%s\": %s.command: %s%s%s", name, pfx,
+                            why, x->install_hint ? "; " : "",
+                            x->install_hint ? x->install_hint : "");
     }
 
     return 0;

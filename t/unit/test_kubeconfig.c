@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kle_exec.h"
 #include "kle_kubeconfig.h"
 #include "kle_test.h"
 #include "kle_test_dir.h"
@@ -372,9 +373,9 @@ test_errors(void)
               "    exec:\n"
               "      command: aws\n");
     load_fails("e6", NULL,
-               kerr("e6", "user \"u\": exec credential plugins are not "
-                    "supported; use a token, tokenFile or client "
-                    "certificates"), "exec plugin");
+               kerr("e6", "user \"u\": exec together with token: client-go "
+                    "uses the token and never runs the plugin; keep one of "
+                    "them"), "exec plugin beside a token");
 
     put("e7", "current-context: x\n"
               "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
@@ -912,6 +913,177 @@ test_bounds(void)
                                  "string"), "a self-referring alias");
 }
 
+/* users[].user.exec, as client-go's clientcmd reads and validates it */
+
+#define EXEC_HEAD                                                            \
+    "current-context: x\n"                                                   \
+    "contexts: [{name: x, context: {cluster: c, user: u}}]\n"                \
+    "clusters: [{name: c, cluster: {server: 'https://h:6443',\n"             \
+    "  certificate-authority-data: " CA_B64 "}}]\n"                          \
+    "users:\n"                                                               \
+    "- name: u\n"                                                            \
+    "  user:\n"                                                              \
+    "    exec:\n"
+
+static void
+test_exec(void)
+{
+    char         *plugin;
+    kle_creds_t   c, d;
+
+    /* a plugin beside the kubeconfig, named relative to it */
+    put("plugin.sh", "#!/bin/sh\necho hi\n");
+    plugin = strdup(at("plugin.sh"));
+    chmod(plugin, 0755);
+    put("noexec.sh", "#!/bin/sh\n");
+
+    put("x1", EXEC_HEAD
+              "      apiVersion: client.authentication.k8s.io/v1\n"
+              "      command: ./plugin.sh\n"
+              "      args: [eks, get-token, --cluster-name, \"a b\"]\n"
+              "      env: [{name: AWS_PROFILE, value: prod}, {name: EMPTY}]\n"
+              "      installHint: get it\n"
+              "      provideClusterInfo: true\n"
+              "      interactiveMode: Never\n");
+    err[0] = '\0';
+    is_int(kle_kubeconfig_load(&c, at("x1"), NULL, err, sizeof(err)), 0,
+           "an exec user loads");
+    is_str(err, "", "no error");
+    ok(c.exec != NULL, "exec set");
+    if (c.exec != NULL) {
+        is_str(c.exec->command, "./plugin.sh", "command as written");
+        is_str(c.exec->path, plugin, "relative to the kubeconfig's folder");
+        is_str(c.exec->argv[0], "./plugin.sh", "argv[0] is the command");
+        is_str(c.exec->argv[4], "a b", "args in order");
+        ok(c.exec->argv[5] == NULL, "argv ends");
+        is_str(c.exec->env[0], "AWS_PROFILE=prod", "env");
+        is_str(c.exec->env[1], "EMPTY=", "env without a value");
+        ok(c.exec->env[2] == NULL, "env ends");
+        is_str(c.exec->api_version, KLE_EXEC_V1, "apiVersion");
+        is_str(c.exec->install_hint, "get it", "installHint");
+        is_int(c.exec->provide_cluster_info, 1, "provideClusterInfo");
+    }
+    ok(c.token == NULL && c.cert_data == NULL, "no credential before a run");
+    ok(kle_creds_secret(&c), "an exec user counts as a secret (https only)");
+
+    is_int(kle_creds_copy(&d, &c), 0, "copy");
+    ok(d.exec != NULL && d.exec != c.exec
+       && strcmp(d.exec->argv[4], "a b") == 0
+       && strcmp(d.exec->env[0], "AWS_PROFILE=prod") == 0,
+       "the copy has its own exec configuration");
+    kle_creds_free(&d);
+    kle_creds_free(&c);
+
+    /* v1beta1 may leave interactiveMode out; PATH lookup for a bare name */
+    put("x2", EXEC_HEAD
+              "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+              "      command: sh\n");
+    is_int(kle_kubeconfig_load(&c, at("x2"), NULL, err, sizeof(err)), 0,
+           "v1beta1 without interactiveMode");
+    ok(c.exec && c.exec->path[0] == '/'
+       && strcmp(strrchr(c.exec->path, '/'), "/sh") == 0,
+       "a bare command is found in PATH");
+    ok(c.exec && c.exec->env == NULL && c.exec->argv[1] == NULL,
+       "no env, no args");
+    kle_creds_free(&c);
+
+    put("x3", EXEC_HEAD
+              "      apiVersion: client.authentication.k8s.io/v1\n"
+              "      command: ./plugin.sh\n");
+    load_fails("x3", NULL,
+               kerr("x3", "user \"u\": users[0].user.exec.interactiveMode "
+                    "must be given with client.authentication.k8s.io/v1 "
+                    "(Never or IfAvailable)"), "v1 needs interactiveMode");
+
+    put("x4", EXEC_HEAD
+              "      apiVersion: client.authentication.k8s.io/v1\n"
+              "      command: ./plugin.sh\n"
+              "      interactiveMode: Always\n");
+    load_fails("x4", NULL,
+               kerr("x4", "user \"u\": users[0].user.exec.interactiveMode "
+                    "\"Always\" needs a terminal, and the plugin runs "
+                    "without one here (stdin is /dev/null): use a plugin "
+                    "that works with \"Never\" or \"IfAvailable\""),
+               "interactiveMode Always");
+
+    put("x5", EXEC_HEAD
+              "      apiVersion: client.authentication.k8s.io/v1\n"
+              "      command: ./plugin.sh\n"
+              "      interactiveMode: Sometimes\n");
+    load_fails("x5", NULL,
+               kerr("x5", "users[0].user.exec.interactiveMode \"Sometimes\" "
+                    "is invalid: Never, IfAvailable or Always"),
+               "interactiveMode unknown");
+
+    put("x6", EXEC_HEAD
+              "      apiVersion: client.authentication.k8s.io/v1alpha1\n"
+              "      command: ./plugin.sh\n");
+    load_fails("x6", NULL,
+               kerr("x6", "users[0].user.exec.apiVersion "
+                    "\"client.authentication.k8s.io/v1alpha1\" is not "
+                    "supported: use \"client.authentication.k8s.io/v1\" or "
+                    "\"client.authentication.k8s.io/v1beta1\""),
+               "v1alpha1");
+
+    put("x7", EXEC_HEAD
+              "      command: ./plugin.sh\n");
+    load_fails("x7", NULL,
+               kerr("x7", "user \"u\": users[0].user.exec.apiVersion must "
+                    "be given (\"client.authentication.k8s.io/v1\" or "
+                    "\"client.authentication.k8s.io/v1beta1\")"),
+               "no apiVersion");
+
+    put("x8", EXEC_HEAD
+              "      apiVersion: client.authentication.k8s.io/v1\n"
+              "      interactiveMode: Never\n");
+    load_fails("x8", NULL,
+               kerr("x8", "user \"u\": users[0].user.exec.command must be "
+                    "given to use an exec credential plugin"), "no command");
+
+    put("x9", EXEC_HEAD
+              "      apiVersion: client.authentication.k8s.io/v1\n"
+              "      command: ./noexec.sh\n"
+              "      interactiveMode: Never\n"
+              "      installHint: brew install it\n");
+    load_fails("x9", NULL,
+               kerr("x9", "user \"u\": users[0].user.exec.command: \"%s\" is "
+                    "not executable: Permission denied; brew install it",
+                    at("noexec.sh")), "not executable, with the hint");
+
+    put("x10", EXEC_HEAD
+               "      apiVersion: client.authentication.k8s.io/v1\n"
+               "      command: ./plugin.sh\n"
+               "      interactiveMode: Never\n"
+               "      env: [{value: x}]\n");
+    load_fails("x10", NULL,
+               kerr("x10", "users[0].user.exec.env[0].name: an environment "
+                    "variable name must be given (without \"=\")"),
+               "env without a name");
+
+    put("x11", EXEC_HEAD
+               "      apiVersion: client.authentication.k8s.io/v1\n"
+               "      command: ./plugin.sh\n"
+               "      interactiveMode: Never\n"
+               "      args: [a, [b]]\n");
+    load_fails("x11", NULL,
+               kerr("x11", "users[0].user.exec.args[1]: expected a string"),
+               "args not strings");
+
+    put("x12", "current-context: x\n"
+               "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+               "clusters: [{name: c, cluster: {server: 'http://h'}}]\n"
+               "users: [{name: u, user: {exec: {command: ./plugin.sh,\n"
+               "  apiVersion: client.authentication.k8s.io/v1beta1}}}]\n");
+    load_fails("x12", NULL,
+               kerr("x12", "context \"x\": user \"u\" with cluster \"c\" "
+                    "(http://h): credentials (a bearer token or a client "
+                    "certificate) are only sent over https://"),
+               "an exec user over http://");
+
+    free(plugin);
+}
+
+
 int
 main(void)
 {
@@ -928,6 +1100,7 @@ main(void)
     test_inline();
     test_rules();
     test_bounds();
+    test_exec();
 
     kle_test_dir_remove();
 
