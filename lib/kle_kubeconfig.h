@@ -20,8 +20,10 @@
 
 /*
  * kubeconfig: context NULL means current-context.  Relative paths resolve
- * against the file's folder; *-data is kept in memory.  On error -1 and one
- * line in err naming the file, the key and the problem.
+ * against the file's folder; *-data is kept in memory.  A user's exec
+ * plugin is checked and its command looked up (c->exec), never run: the
+ * elector runs it (kle_exec.h).  On error -1 and one line in err naming
+ * the file, the key and the problem.
  */
 int kle_kubeconfig_load(kle_creds_t *c, const char *path, const char *context,
     char *err, size_t errlen);
