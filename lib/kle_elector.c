@@ -985,7 +985,6 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
         return;
     }
 
-
     if (kle_lock_watch_event(&el->lock, line, len, &wev, err, sizeof(err))
         != 0)
     {
@@ -1002,8 +1001,7 @@ kle_elector_watch_line(const char *line, size_t len, void *data)
         el->event_gap = el->event_at != 0 ? now - el->event_at : 0;
         el->event_at = now;
         memcpy(el->watch_rv, wev.rv, sizeof(el->watch_rv));
-        ev = kle_election_observe(&el->election, kle_now_ms(), &wev.rec,
-                                  wev.rv);
+        ev = kle_election_observe(&el->election, now, &wev.rec, wev.rv);
         kle_elector_keep(el, wev.object, wev.rv);
         break;
 
@@ -1082,7 +1080,10 @@ kle_elector_watch_done(const kle_http_response_t *resp, void *data)
          * restart) or failed: followers poll meanwhile, and the watch is
          * tried again, as any failed request is.
          */
-        if (resp->code >= 400 && resp->code < 500 && !el->watch_refused) {
+        if ((resp->code == 400 || resp->code == 403 || resp->code == 404
+             || resp->code == 405)
+            && !el->watch_refused)
+        {
             el->watch_refused = 1;
             kle_log(el, KLE_LOG_NOTICE, "watching the lock was refused "
                     "(HTTP %d); following by polling, and trying again "
