@@ -217,8 +217,9 @@ int kle_election_exhausted(const kle_election_t *e);
 /*
  * When the lease of the holder last observed ends in our eyes: client-go's
  * observedTime (on kle_now_ms()'s clock, when the record last changed as
- * we saw it) + its leaseDurationSeconds; 0 if no holder is known.  Remote times are
- * never read, so this is late by at most the delay of that observation.
+ * we saw it) + its leaseDurationSeconds; 0 if no holder is known.  Remote
+ * times are never read, so this is late by at most the delay of that
+ * observation.
  */
 int64_t kle_election_lease_until(const kle_election_t *e);
 
