@@ -284,6 +284,7 @@ typedef struct {
     /* configuration */
     int               n;
     int               whole_seconds; /* a configmaps-like store */
+    int               twins;         /* instances 0 and 1 share an identity */
     int               secs;          /* client-go-like followers too */
     sim_timing_t      pool[SIM_POOL];
     int               npool;
@@ -363,6 +364,9 @@ void sim_watch_open(int i, unsigned tok);
 void sim_watch_cancel(sim_elector_t *el);
 void sim_watch_close_at(int i, unsigned tok);
 int sim_names(const kle_record_t *rec, const char *id);
+/* instance i's nonce: new with each process of it (a restart), kept by
+   reloads and respawned workers */
+void sim_nonce(int i, char *buf);
 
 /* sim_host.c */
 void sim_host_start(int i, int pool, int new_id);

@@ -158,12 +158,17 @@ static void
 sim_check_leader(int i)
 {
     sim_inst_t  *in;
-    char         buf[160];
+    char         buf[160], nonce[KLE_INSTANCE_MAX];
     int          k, excused;
 
     in = &sim.inst[i];
+    sim_nonce(i, nonce);
 
-    if (!sim.exists || !sim_names(&sim.rec, in->pub.id)) {
+    /* named, and not in another instance's nonce (a twin's) */
+    if (!sim.exists || !sim_names(&sim.rec, in->pub.id)
+        || (sim.rec.instance[0] != '\0'
+            && strcmp(sim.rec.instance, nonce) != 0))
+    {
         excused = 0;
         for (k = 0; k < sim.nforeign && k < SIM_FOREIGN; k++) {
             if (sim_unread_foreign(in, &sim.foreign[k])) {
@@ -353,7 +358,12 @@ sim_check_write(int i, int kind, const kle_record_t *old, int existed,
         return;
     }
 
-    if (rec->holder[0] != '\0' && strcmp(rec->holder, old->holder) != 0) {
+    /* a new holder: another identity, or another instance of ours */
+    if (rec->holder[0] != '\0'
+        && (strcmp(rec->holder, old->holder) != 0
+            || (old->instance[0] != '\0'
+                && strcmp(rec->instance, old->instance) != 0)))
+    {
         want = old->transitions < INT32_MAX ? old->transitions + 1
                                             : INT32_MAX;
     } else {

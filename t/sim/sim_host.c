@@ -45,7 +45,8 @@ sim_host_start(int i, int pool, int new_id)
     if (new_id) {
         in->ids++;
     }
-    snprintf(el->id, sizeof(el->id), "c%d", i);
+    /* twins: a copied configuration gives instance 1 instance 0's name */
+    snprintf(el->id, sizeof(el->id), "c%d", sim.twins && i == 1 ? 0 : i);
     if (in->ids) {
         snprintf(el->id + strlen(el->id), 8, "-%d", in->ids);
     }
@@ -61,6 +62,7 @@ sim_host_start(int i, int pool, int new_id)
     memset(&cfg, 0, sizeof(cfg));
     snprintf(cfg.identity, sizeof(cfg.identity), "%s", el->id);
     snprintf(cfg.address, sizeof(cfg.address), "10.0.0.%d:8080", i + 1);
+    sim_nonce(i, cfg.instance);
     cfg.lease_duration = el->tm.ld;
     cfg.renew_deadline = el->tm.rd;
     cfg.retry_period = el->tm.rp;
@@ -85,6 +87,14 @@ sim_host_start(int i, int pool, int new_id)
        el->tm.rp / 1e3);
 
     sim_host_run(i);
+}
+
+
+void
+sim_nonce(int i, char *buf)
+{
+    snprintf(buf, KLE_INSTANCE_MAX, "%016x%016x", (unsigned) i + 1,
+             (unsigned) sim.inst[i].life + 1);
 }
 
 
