@@ -172,19 +172,19 @@ def rbac_refuses(t, k, workdir, port):
 
 
 def detector_sees_two(t, k, workdir, port):
-    """The checks can fail: two replicas given one identity both lead (each
-    takes the record for its own), and the sampler and the lock watch must
-    say so."""
-    lock = 'leases/default/nginx-web'
+    """The checks can fail: two replicas that each lead a lock of their own
+    (as a split brain would look) are two leaders to the sampler.  And two
+    replicas given one identity on one lock, which both led before each
+    record carried its writer's instance nonce, never do now."""
     cands = {}
     sampler = Sampler(cands)
     try:
         sampler.start()
-        for i in range(2):
-            cands['twin-%d' % i] = Nginx(workdir, 'twin-%d' % i, lock,
-                                         k.kubeconfig, port + i,
-                                         identity='twin',
-                                         timings=TIMINGS).start()
+        for i, lock in enumerate(('leases/default/nginx-web',
+                                  'leases/default/nginx-split')):
+            cands['split-%d' % i] = Nginx(workdir, 'split-%d' % i, lock,
+                                          k.grant(lock), port + i,
+                                          timings=TIMINGS).start()
         s = sampler.wait_for(lambda ls: len(ls) == 2, 10)
         time.sleep(0.5)
     finally:
@@ -192,7 +192,27 @@ def detector_sees_two(t, k, workdir, port):
         for c in cands.values():
             c.kill()
     t.ok(s is not None and sampler.overlaps(),
-         'the sampler sees two replicas of one identity lead at once',
+         'the sampler sees two replicas lead at once',
+         sampler.samples[-3:])
+
+    lock = 'leases/default/nginx-twin'
+    cands = {}
+    sampler = Sampler(cands)
+    try:
+        sampler.start()
+        for i in range(2):
+            cands['twin-%d' % i] = Nginx(workdir, 'twin-%d' % i, lock,
+                                         k.grant(lock), port + i,
+                                         identity='twin',
+                                         timings=TIMINGS).start()
+        one = sampler.wait_for(lambda ls: len(ls) == 1, 10)
+        time.sleep(3)
+    finally:
+        sampler.stop()
+        for c in cands.values():
+            c.kill()
+    t.ok(one is not None and not sampler.overlaps(),
+         'two replicas of one identity: one leads, never both',
          sampler.samples[-3:])
 
 
