@@ -74,6 +74,8 @@ static ngx_msec_t ngx_http_leader_election_release_wait(
     ngx_http_leader_election_t *le);
 static void ngx_http_leader_election_retire(
     ngx_http_leader_election_runner_t *rn);
+static ngx_uint_t ngx_http_leader_election_unrevoked(
+    ngx_http_leader_election_runner_t *rn);
 static void ngx_http_leader_election_destroy(
     ngx_http_leader_election_runner_t *rn);
 static void ngx_http_leader_election_schedule(void *data, long ms);
@@ -396,13 +398,7 @@ ngx_http_leader_election_quit(ngx_http_leader_election_runner_t *rn)
 
     /* no release while the claim may still be visible: it lapses instead */
 
-    if (ngx_http_leader_election_limit(le, rn->generation, 0) == NGX_BUSY) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "leader_election \"%V\": the claim could not be "
-                      "revoked (process %L is writing the shared state), "
-                      "the lock is not released, it expires after "
-                      "lease_duration", &le->name, le->sh->lock.writer);
-        ngx_http_leader_election_destroy(rn);
+    if (ngx_http_leader_election_unrevoked(rn)) {
         return;
     }
 
@@ -506,15 +502,7 @@ ngx_http_leader_election_retire(ngx_http_leader_election_runner_t *rn)
         left = rn->release_end - kle_now_ms();
         timeout = ngx_min(timeout, (ngx_msec_t) ngx_max(left, 1));
 
-    } else if (ngx_http_leader_election_limit(le, rn->generation, 0)
-               == NGX_BUSY)
-    {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "leader_election \"%V\": the claim could not be "
-                      "revoked (process %L is writing the shared state), "
-                      "the lock is not released, it expires after "
-                      "lease_duration", &le->name, le->sh->lock.writer);
-        ngx_http_leader_election_destroy(rn);
+    } else if (ngx_http_leader_election_unrevoked(rn)) {
         return;
     }
 
@@ -530,6 +518,35 @@ ngx_http_leader_election_retire(ngx_http_leader_election_runner_t *rn)
 
 
 /* never from within the elector's callbacks */
+
+/*
+ * Revokes the claim before a release is sent.  When a live writer holds
+ * the shared state, the claim may still be visible: no release then (the
+ * lock expires instead), and the runner is destroyed.  1 if so.
+ */
+
+static ngx_uint_t
+ngx_http_leader_election_unrevoked(ngx_http_leader_election_runner_t *rn)
+{
+    ngx_http_leader_election_t  *le;
+
+    le = rn->le;
+
+    if (ngx_http_leader_election_limit(le, rn->generation, 0) != NGX_BUSY) {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "leader_election \"%V\": the claim could not be "
+                  "revoked (process %L is writing the shared state), "
+                  "the lock is not released, it expires after "
+                  "lease_duration", &le->name, le->sh->lock.writer);
+
+    ngx_http_leader_election_destroy(rn);
+
+    return 1;
+}
+
 
 static void
 ngx_http_leader_election_destroy(ngx_http_leader_election_runner_t *rn)

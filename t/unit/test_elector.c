@@ -1518,7 +1518,14 @@ test_dead_leader(void)
     is_int(lapsed, 0, "dead leader: leading at every sample");
     ok(srv_count(m, "PUT", OBJ) >= 3, "dead leader: renewing again");
     is_int(seen.stopped, 0, "dead leader: never stopped leading");
-    ok(logged("timed out") >= 1, "dead leader: a renewal timed out");
+    /*
+     * Not asserted: whether a renewal was caught in flight on a frozen
+     * connection depends on which connection curl picked (6 of 26 runs
+     * under load caught none).  Over HTTP/1.1 curl closes a connection
+     * whose request timed out anyway; the HTTP/2 case is t/024's and
+     * t/kube/test_kube_deadconn.py's.
+     */
+    printf("#   renewals timed out: %d\n", logged("timed out"));
 
     kle_elector_destroy(el);
     srv_freeze(1);
