@@ -124,3 +124,20 @@ kle_claim_begin(kle_seqlock_t *sl, kle_claim_t *claim, int64_t pid,
 
     return rc;
 }
+
+
+int
+kle_claim_limit(kle_claim_t *claim, int64_t until)
+{
+    if (claim->until == 0 || (until != 0 && claim->until <= until)) {
+        return 0;
+    }
+
+    claim->until = until;
+
+    if (until == 0) {
+        claim->term = 0;
+    }
+
+    return 1;
+}

@@ -57,6 +57,16 @@ int kle_seqlock_read(const kle_seqlock_t *sl, void *to, const void *from,
 int kle_claim_begin(kle_seqlock_t *sl, kle_claim_t *claim, int64_t pid,
     int64_t wait_ms);
 
+/*
+ * Inside a write: the claim ends no later than until, and 0 revokes it.
+ * A reload or a respawn caps the claim it inherits at its elector's start
+ * plus its renew deadline before that elector writes (a record with a
+ * shorter lease may follow, and followers time their takeover from it); a
+ * release revokes it before the release record is sent (others may take
+ * the free lock before its answer is read).  1 if the claim changed.
+ */
+int kle_claim_limit(kle_claim_t *claim, int64_t until);
+
 
 static inline void
 kle_cpu_pause(void)

@@ -272,17 +272,9 @@ ngx_http_leader_election_limit(ngx_http_leader_election_t *le,
 
     snap = &le->sh->snap;
 
-    if (snap->claim.until == 0
-        || (until != 0 && snap->claim.until <= until))
-    {
+    if (!kle_claim_limit(&snap->claim, until)) {
         ngx_http_leader_election_write_end(le);
         return NGX_OK;
-    }
-
-    snap->claim.until = until;
-
-    if (until == 0) {
-        snap->claim.term = 0;
     }
 
     term = snap->claim.term;

@@ -18,6 +18,7 @@ static void sim_host_wake(int i, int64_t until);
 static void sim_host_watch_keep(int i);
 static void sim_host_watch_closed(int i, int relist, int64_t backoff);
 static void sim_host_cancel(int i);
+static void sim_zone_limit(int i, int64_t until);
 static void sim_host_seen(sim_inst_t *in, int64_t rv,
     const kle_record_t *rec);
 
@@ -72,15 +73,12 @@ sim_host_start(int i, int pool, int new_id)
 
     /*
      * The module caps an inherited claim at this elector's start plus its
-     * renew deadline: any record it writes (perhaps with a shorter lease)
-     * is written later, and followers time their takeover from it.
+     * renew deadline (ngx_http_leader_election_limit(), kle_claim_limit()):
+     * any record it writes (perhaps with a shorter lease) is written
+     * later, and followers time their takeover from it.
      */
     now = sim_mono(in, sim.t);
-    if (in->pub.claim_until > now + el->tm.rd) {
-        TR(i, "the inherited claim is capped at +%.3fs", el->tm.rd / 1e3);
-        in->pub.claim_until = now + el->tm.rd;
-        sim_zone_write(i);
-    }
+    sim_zone_limit(i, now + el->tm.rd);
 
     TR(i, "elector #%d starts as %s: lease %.3fs, renew deadline %.3fs, "
        "retry %.3fs", el->gen, el->id, el->tm.ld / 1e3, el->tm.rd / 1e3,
@@ -282,14 +280,17 @@ sim_host_publish(int i)
         }
     }
 
+    /*
+     * As ngx_http_leader_election_publish() reads kle_elector_status():
+     * the claim is kle_election_claim_until()'s, none once a release is
+     * asked for.
+     */
     memset(&p, 0, sizeof(p));
 
-    if (e->state == KLE_STATE_LEADING && !e->release_wanted) {
-        p.leading = 1;
-        p.claim_until = kle_election_claim_until(e);
-        p.term = kle_election_term(e);
-        p.renew_start = e->renew_start;
-    }
+    p.leading = (e->state == KLE_STATE_LEADING);
+    p.claim_until = p.leading ? kle_election_claim_until(e) : 0;
+    p.term = p.claim_until ? kle_election_term(e) : 0;
+    p.renew_start = p.leading ? e->renew_start : 0;
 
     if (p.leading == in->pub.leading && p.claim_until == in->pub.claim_until
         && p.term == in->pub.term)
@@ -312,7 +313,7 @@ sim_host_publish(int i)
     in->pub = p;
     sim_zone_write(i);
 
-    if (p.leading) {
+    if (p.claim_until != 0) {
         TR(i, "publish: claim term=%d until +%.3fs (write rv=%" PRId64 ")",
            (int) p.term, (p.claim_until - sim_mono(in, sim.t)) / 1e3,
            p.claim_rv);
@@ -353,6 +354,49 @@ sim_zone_write(int i)
     if (until != 0) {
         sim_push(sim_at_mono(in, until), SIM_EV_CLAIM_END, i, 0);
     }
+}
+
+
+/*
+ * The module's ngx_http_leader_election_limit(): the published claim ends
+ * no later than until (0: at once), by lib/kle_claim's kle_claim_limit();
+ * what the zone then holds is what the instance has published.
+ */
+static void
+sim_zone_limit(int i, int64_t until)
+{
+    int          changed;
+    sim_inst_t  *in;
+
+    in = &sim.inst[i];
+
+    if (kle_claim_begin(&in->zlock, &in->zclaim, 1, 0) != KLE_SEQ_OK) {
+        sim_violation(SIM_V_HOST, "%s: the zone was left mid-write",
+                      in->name);
+        return;
+    }
+
+    changed = kle_claim_limit(&in->zclaim, until);
+
+    kle_seqlock_write_end(&in->zlock);
+
+    if (!changed) {
+        return;
+    }
+
+    if (in->zclaim.until == 0) {
+        memset(&in->pub, 0, sizeof(in->pub));
+        TR(i, "publish: claim none (revoked)");
+        return;
+    }
+
+    in->pub.claim_until = in->zclaim.until;
+    in->pub.term = in->zclaim.term;
+
+    sim_push(sim_at_mono(in, in->zclaim.until), SIM_EV_CLAIM_END, i, 0);
+
+    TR(i, "the published claim is capped at +%.3fs",
+       (in->zclaim.until - sim_mono(in, sim.t)) / 1e3);
 }
 
 
@@ -756,11 +800,8 @@ sim_host_release(int i)
 
     in->release_at = sim.t;
 
-    if (in->pub.leading || in->pub.claim_until != 0) {
-        memset(&in->pub, 0, sizeof(in->pub));
-        sim_zone_write(i);
-        TR(i, "publish: claim none (release)");
-    }
+    /* the module revokes the claim before the release is sent */
+    sim_zone_limit(i, 0);
 
     el->inherit = 0;
 

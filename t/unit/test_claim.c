@@ -119,6 +119,23 @@ main(void)
     ok(!kle_claim_leads(&sh->lock, &sh->claim, NULL),
        "nor one that is not leading");
 
+    /* the cap a reload puts on the claim it inherits, the revoke of a quit */
+    {
+        kle_claim_t  c = { 5000, 7, 1 };
+
+        is_int(kle_claim_limit(&c, 6000), 0, "a cap after the claim's end: "
+               "no change");
+        is_int(c.until, 5000, "the claim keeps its end");
+        is_int(kle_claim_limit(&c, 4000), 1, "a cap before its end");
+        is_int(c.until, 4000, "ends the claim at the cap");
+        is_int(c.term, 7, "with its term");
+        is_int(kle_claim_limit(&c, 0), 1, "a revoke");
+        is_int(c.until, 0, "ends it");
+        is_int(c.term, 0, "and its token");
+        is_int(kle_claim_limit(&c, 3000), 0, "no cap revives a revoked claim");
+        is_int(c.until, 0, "which stays revoked");
+    }
+
     /*
      * A writer stopped inside its write (SIGSTOP, swap): the finding of
      * issue 14.  Another writer (here: a revocation) must wait for it, not
