@@ -41,7 +41,7 @@ from kube_server import KubeServer                  # noqa: E402
 TIMINGS = (4, 3, 0.5)
 LEASE, RENEW, RETRY = TIMINGS
 LOCK = 'leases/default/nginx-web'
-PORT = int(os.environ.get('TEST_NGINX_PORT', '1984')) + 90
+PORT = int(os.environ.get('TEST_NGINX_PORT', '1984')) + 100
 PROXY = os.path.join(ROOT, 't', 'chaos', 'proxy.py')
 
 

@@ -30,7 +30,7 @@ from electors import Nginx                          # noqa: E402
 from kube_server import KubeServer                  # noqa: E402
 
 PLUGIN = os.path.join(ROOT, 't', 'exec', 'kle-test-plugin')
-PORT = int(os.environ.get('TEST_NGINX_PORT', '1984')) + 90
+PORT = int(os.environ.get('TEST_NGINX_PORT', '1984')) + 110
 LOCK = 'leases/default/exec-real'
 
 
