@@ -7,8 +7,13 @@
 //	    [--lease-duration 4s --renew-deadline 3s --retry-period 500ms] \
 //	    [--listen 127.0.0.1:0] [--port-file F]
 //
-// GET /  answers {"identity": ID, "leader": IsLeader(), "holder":
-// GetLeader()}.  SIGTERM or SIGINT cancels the election: with
+// GET /  answers {"identity": ID, "leader": L, "holder": GetLeader(),
+// "observed_self": IsLeader()}.  L is what a client-go controller acts on:
+// true from OnStartedLeading until the context it was given is done.
+// IsLeader() is not that: it compares the last record the elector saw, so
+// it stays true after the context is cancelled, through the release write
+// until the release's answer is stored (a follower can lead by then), and
+// after a failed renewal.  SIGTERM or SIGINT cancels the election: with
 // ReleaseOnCancel the lock is released (holderIdentity "") before it exits.
 // When leadership is lost otherwise, it campaigns again.
 package main
@@ -24,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,6 +67,14 @@ func main() {
 		klog.Fatalf("lock: %v", err)
 	}
 
+	// the context of the current term; a term ends when it is done, which
+	// client-go does before it sends the release
+	var term atomic.Value
+	leading := func() bool {
+		ctx, _ := term.Load().(context.Context)
+		return ctx != nil && ctx.Err() == nil
+	}
+
 	var le *leaderelection.LeaderElector
 	le, err = leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            rl,
@@ -70,7 +84,10 @@ func main() {
 		ReleaseOnCancel: true,
 		Name:            *identity,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(context.Context) { klog.Infof("started leading") },
+			OnStartedLeading: func(ctx context.Context) {
+				term.Store(ctx)
+				klog.Infof("started leading")
+			},
 			OnStoppedLeading: func() { klog.Infof("stopped leading") },
 			OnNewLeader:      func(id string) { klog.Infof("new leader %q", id) },
 		},
@@ -86,8 +103,8 @@ func main() {
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]interface{}{
-			"identity": *identity, "leader": le.IsLeader(),
-			"holder": le.GetLeader()})
+			"identity": *identity, "leader": leading(),
+			"holder": le.GetLeader(), "observed_self": le.IsLeader()})
 	})
 	go http.Serve(ln, nil)
 	port := ln.Addr().(*net.TCPAddr).Port
