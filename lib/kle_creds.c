@@ -224,6 +224,7 @@ kle_creds_copy(kle_creds_t *dst, const kle_creds_t *src)
         || kle_dupmem(&dst->key_data, src->key_data, src->key_len) != 0
         || kle_dup(&dst->tls_server_name, src->tls_server_name) != 0
         || kle_dup(&dst->proxy_url, src->proxy_url) != 0
+        || kle_dup(&dst->exec_config, src->exec_config) != 0
         || kle_dup(&dst->namespace, src->namespace) != 0
         || kle_dup(&dst->token, src->token) != 0
         || kle_dup(&dst->token_file, src->token_file) != 0
@@ -249,6 +250,7 @@ kle_creds_free(kle_creds_t *c)
     kle_secret_free(c->key_data, c->key_len);
     free(c->tls_server_name);
     free(c->proxy_url);
+    free(c->exec_config);
     free(c->namespace);
     kle_secret_free(c->token, c->token ? strlen(c->token) : 0);
     free(c->token_file);

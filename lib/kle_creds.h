@@ -25,6 +25,9 @@ typedef struct {
     size_t          key_len;
     char           *tls_server_name;
     char           *proxy_url;
+    char           *exec_config;  /* JSON: the cluster's extension
+                                     "client.authentication.k8s.io/exec",
+                                     an exec plugin's spec.cluster.config */
     int             insecure;     /* insecure-skip-tls-verify */
     char           *namespace;    /* context's or the in-cluster one; NULL */
 

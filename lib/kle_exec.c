@@ -365,6 +365,12 @@ kle_exec_info(const kle_creds_t *c, char *err, size_t errlen)
             json_object_object_add(cl, "proxy-url",
                                    json_object_new_string(c->proxy_url));
         }
+
+        /* kle_kubeconfig.c wrote it, so it parses */
+        if (c->exec_config) {
+            json_object_object_add(cl, "config",
+                                   json_tokener_parse(c->exec_config));
+        }
     }
 
     json_object_object_add(spec, "interactive", json_object_new_boolean(0));

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <json-c/json.h>
 #include <yaml.h>
 
 #include "kle_base64.h"
@@ -45,6 +46,11 @@ static int kle_kc_user(kle_kc_t *kc, const char *name, yaml_node_t *u,
     const char *pfx);
 static int kle_kc_exec(kle_kc_t *kc, const char *name, yaml_node_t *ex,
     const char *pfx);
+static int kle_kc_exec_config(kle_kc_t *kc, yaml_node_t *cl,
+    const char *pfx);
+static int kle_kc_json(kle_kc_t *kc, yaml_node_t *n, int depth,
+    size_t *nodes, json_object **out);
+static int kle_kc_json_scalar(yaml_node_t *n, json_object **out);
 static int kle_kc_find(kle_kc_t *kc, const char *list, const char *item,
     const char *name, yaml_node_t **body, char *pfx, size_t pfxlen);
 static yaml_node_t *kle_kc_get(kle_kc_t *kc, yaml_node_t *map,
@@ -535,7 +541,238 @@ kle_kc_cluster(kle_kc_t *kc, const char *name, yaml_node_t *cl,
         return kle_kc_error(kc, "out of memory");
     }
 
+    return kle_kc_exec_config(kc, cl, pfx);
+}
+
+
+/*
+ * The cluster's extension "client.authentication.k8s.io/exec", kept as JSON:
+ * client-go hands it to an exec plugin as spec.cluster.config.  Other
+ * extensions are not read, as client-go ignores them.
+ */
+
+#define KLE_KC_EXEC_EXTENSION  "client.authentication.k8s.io/exec"
+
+static int
+kle_kc_exec_config(kle_kc_t *kc, yaml_node_t *cl, const char *pfx)
+{
+    int                i, found;
+    char               ipfx[300];
+    size_t             nodes;
+    const char        *name;
+    json_object       *o;
+    yaml_node_t       *seq, *entry, *ext;
+    yaml_node_item_t  *it;
+
+    seq = kle_kc_get(kc, cl, "extensions");
+    if (seq == NULL) {
+        return 0;
+    }
+
+    if (seq->type != YAML_SEQUENCE_NODE) {
+        return kle_kc_error(kc, "%s.extensions: expected a list", pfx);
+    }
+
+    found = 0;
+
+    for (it = seq->data.sequence.items.start, i = 0;
+         it < seq->data.sequence.items.top;
+         it++, i++)
+    {
+        entry = yaml_document_get_node(kc->doc, *it);
+        snprintf(ipfx, sizeof(ipfx), "%s.extensions[%d]", pfx, i);
+
+        if (entry == NULL || entry->type != YAML_MAPPING_NODE) {
+            return kle_kc_error(kc, "%s: expected a mapping", ipfx);
+        }
+
+        if (kle_kc_str(kc, entry, "name", ipfx, &name) != 0) {
+            return -1;
+        }
+
+        if (name == NULL || strcmp(name, KLE_KC_EXEC_EXTENSION) != 0) {
+            continue;
+        }
+
+        /* a kubeconfig's named lists refuse duplicate names */
+        if (found++) {
+            return kle_kc_error(kc, "%s: duplicate extension \"%s\"", ipfx,
+                                name);
+        }
+
+        ext = kle_kc_get(kc, entry, "extension");
+        if (ext == NULL) {
+            continue;
+        }
+
+        nodes = 0;
+        if (kle_kc_json(kc, ext, 0, &nodes, &o) != 0) {
+            return kle_kc_error(kc, "%s.extension: nested deeper than %d "
+                                "levels or more than %d nodes (through "
+                                "aliases), or out of memory", ipfx,
+                                KLE_KC_DEPTH_MAX, KLE_KC_NODES_MAX);
+        }
+
+        kc->c->exec_config = strdup(json_object_to_json_string_ext(o,
+                                        JSON_C_TO_STRING_PLAIN
+                                        | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+
+        if (kc->c->exec_config == NULL) {
+            return kle_kc_error(kc, "out of memory");
+        }
+    }
+
     return 0;
+}
+
+
+/*
+ * A node as JSON, as client-go reads YAML (through JSON): mappings become
+ * objects, lists arrays, plain scalars null, booleans or numbers when they
+ * read as such, every other scalar a string.  *out NULL is JSON's null.
+ * Aliases are followed, so the walk is bounded again: the scan bounded the
+ * text, not its expansion.  0, or -1 past a bound or out of memory.
+ */
+
+static int
+kle_kc_json(kle_kc_t *kc, yaml_node_t *n, int depth, size_t *nodes,
+    json_object **out)
+{
+    json_object       *o, *v;
+    yaml_node_t       *k;
+    yaml_node_pair_t  *pair;
+    yaml_node_item_t  *it;
+
+    *out = NULL;
+
+    if (n == NULL || depth > KLE_KC_DEPTH_MAX || ++*nodes > KLE_KC_NODES_MAX)
+    {
+        return -1;
+    }
+
+    switch (n->type) {
+
+    case YAML_MAPPING_NODE:
+        o = json_object_new_object();
+        if (o == NULL) {
+            return -1;
+        }
+
+        for (pair = n->data.mapping.pairs.start;
+             pair < n->data.mapping.pairs.top;
+             pair++)
+        {
+            k = yaml_document_get_node(kc->doc, pair->key);
+
+            /* a key is written as its text, as Go's YAML does */
+            if (k == NULL || k->type != YAML_SCALAR_NODE
+                || kle_kc_json(kc, yaml_document_get_node(kc->doc,
+                                                          pair->value),
+                               depth + 1, nodes, &v) != 0)
+            {
+                json_object_put(o);
+                return -1;
+            }
+
+            json_object_object_add(o, (const char *) k->data.scalar.value, v);
+        }
+
+        *out = o;
+        return 0;
+
+    case YAML_SEQUENCE_NODE:
+        o = json_object_new_array();
+        if (o == NULL) {
+            return -1;
+        }
+
+        for (it = n->data.sequence.items.start;
+             it < n->data.sequence.items.top;
+             it++)
+        {
+            if (kle_kc_json(kc, yaml_document_get_node(kc->doc, *it),
+                            depth + 1, nodes, &v) != 0)
+            {
+                json_object_put(o);
+                return -1;
+            }
+
+            json_object_array_add(o, v);
+        }
+
+        *out = o;
+        return 0;
+
+    case YAML_SCALAR_NODE:
+        return kle_kc_json_scalar(n, out);
+
+    default:
+        return -1;
+    }
+}
+
+
+/* YAML 1.1's plain null, booleans and numbers, as Go's YAML resolves them */
+
+static int
+kle_kc_json_scalar(yaml_node_t *n, json_object **out)
+{
+    char          *end;
+    double         d;
+    size_t         i;
+    long long      ll;
+    const char    *s;
+
+    static const char  *nulls[] = { "", "~", "null", "Null", "NULL" };
+    static const char  *yes[] = { "y", "Y", "yes", "Yes", "YES", "true",
+                                  "True", "TRUE", "on", "On", "ON" };
+    static const char  *no[] = { "n", "N", "no", "No", "NO", "false",
+                                 "False", "FALSE", "off", "Off", "OFF" };
+
+    s = (const char *) n->data.scalar.value;
+    *out = NULL;
+
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE
+        || strlen(s) != n->data.scalar.length)
+    {
+        goto string;
+    }
+
+    for (i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
+        if (strcmp(s, nulls[i]) == 0) {
+            return 0;
+        }
+    }
+
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcmp(s, yes[i]) == 0 || strcmp(s, no[i]) == 0) {
+            *out = json_object_new_boolean(strcmp(s, yes[i]) == 0);
+            return *out ? 0 : -1;
+        }
+    }
+
+    /* decimal numbers only: no hex, octal, infinity or NaN in JSON */
+    if (strspn(s, "+-0123456789.eE") == n->data.scalar.length) {
+        errno = 0;
+        ll = strtoll(s, &end, 10);
+        if (*end == '\0' && errno == 0) {
+            *out = json_object_new_int64(ll);
+            return *out ? 0 : -1;
+        }
+
+        errno = 0;
+        d = strtod(s, &end);
+        if (*end == '\0' && errno == 0 && end != s) {
+            *out = json_object_new_double(d);
+            return *out ? 0 : -1;
+        }
+    }
+
+string:
+
+    *out = json_object_new_string_len(s, (int) n->data.scalar.length);
+    return *out ? 0 : -1;
 }
 
 

@@ -64,6 +64,11 @@ sub kubeconfig {
           . "clusters:\n- name: emu\n  cluster:\n"
           . "    server: $ENV{TEST_NGINX_API_URL}\n"
           . "    certificate-authority: $Dir/ca.crt\n"
+          . "    extensions:\n"
+          . "    - name: client.authentication.k8s.io/exec\n"
+          . "      extension: {audience: sts.example.com, port: 8443}\n"
+          . "    - name: example.com/other\n"
+          . "      extension: {not: passed}\n"
           . "contexts:\n";
     $y .= "- name: $_\n  context: {cluster: emu, user: $_}\n" for sort keys %Users;
     $y .= "users:\n";
@@ -169,8 +174,10 @@ is_deeply($info, { kind => 'ExecCredential',
                    apiVersion => 'client.authentication.k8s.io/v1',
                    spec => { interactive => JSON::PP::false,
                              cluster => { server => $ENV{TEST_NGINX_API_URL},
-                                          'certificate-authority-data' => $ca } } },
-          'KUBERNETES_EXEC_INFO: the cluster, as client-go sends it');
+                                          'certificate-authority-data' => $ca,
+                                          config => { audience => 'sts.example.com',
+                                                      port => 8443 } } } },
+          'KUBERNETES_EXEC_INFO: the cluster and its exec extension, as client-go sends them');
 is($r->{env}{KLE_PLUGIN_NAME}, 'good', 'env from the kubeconfig');
 ok(defined $r->{stdin_tty} && !$r->{stdin_tty}, 'stdin is not a terminal');
 is_deeply([grep { $_ > 4 } @{ $r->{fds} // [99] }], [],

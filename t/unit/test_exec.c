@@ -196,6 +196,19 @@ test_info(void)
     json_object_put(o);
     free(s);
 
+    c.exec_config = "{\"audience\":\"sts\",\"n\":[1,null]}";
+    s = kle_exec_info(&c, err, sizeof(err));
+    o = s ? json_tokener_parse(s) : NULL;
+    json_object_object_get_ex(o, "spec", &v);
+    json_object_object_get_ex(v, "cluster", &cl);
+    json_object_object_get_ex(cl, "config", &v);
+    is_str(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+           "{\"audience\":\"sts\",\"n\":[1,null]}",
+           "the cluster's exec extension as spec.cluster.config");
+    json_object_put(o);
+    free(s);
+    c.exec_config = NULL;
+
     c.ca_data = NULL;
     c.ca_file = "/nonexistent/ca.crt";
     s = kle_exec_info(&c, err, sizeof(err));

@@ -1084,6 +1084,95 @@ test_exec(void)
 }
 
 
+/* the cluster's exec extension, as JSON for spec.cluster.config */
+
+#define EXT_HEAD                                                             \
+    "current-context: x\n"                                                   \
+    "contexts: [{name: x, context: {cluster: c}}]\n"                         \
+    "clusters:\n"                                                            \
+    "- name: c\n"                                                            \
+    "  cluster:\n"                                                           \
+    "    server: https://h:6443\n"
+
+static void
+test_exec_extension(void)
+{
+    kle_creds_t  c, d;
+
+    put("e1", EXT_HEAD
+              "    extensions:\n"
+              "    - name: other.example.com/x\n"
+              "      extension: {ignored: true}\n"
+              "    - name: client.authentication.k8s.io/exec\n"
+              "      extension:\n"
+              "        audience: sts.example.com\n"
+              "        port: 8443\n"
+              "        ratio: 0.5\n"
+              "        big: 99999999999999999999\n"
+              "        enabled: yes\n"
+              "        quoted: 'yes'\n"
+              "        version: \"1.20\"\n"
+              "        none: ~\n"
+              "        range: 1-2\n"
+              "        hex: 0x1F\n"
+              "        list: [a, 2, {k: v}]\n"
+              "        anchor: &a {x: 1}\n"
+              "        alias: *a\n");
+    err[0] = '\0';
+    is_int(kle_kubeconfig_load(&c, at("e1"), NULL, err, sizeof(err)), 0,
+           "a cluster with extensions loads");
+    is_str(err, "", "no error");
+    is_str(c.exec_config,
+           "{\"audience\":\"sts.example.com\",\"port\":8443,\"ratio\":0.5,"
+           "\"big\":1e+20,\"enabled\":true,\"quoted\":\"yes\","
+           "\"version\":\"1.20\",\"none\":null,\"range\":\"1-2\","
+           "\"hex\":\"0x1F\",\"list\":[\"a\",2,{\"k\":\"v\"}],"
+           "\"anchor\":{\"x\":1},\"alias\":{\"x\":1}}",
+           "only the exec extension, typed as Go's YAML reads it");
+    is_int(kle_creds_copy(&d, &c), 0, "copy");
+    ok(d.exec_config && d.exec_config != c.exec_config
+       && strcmp(d.exec_config, c.exec_config) == 0,
+       "the copy has its own extension");
+    kle_creds_free(&d);
+    kle_creds_free(&c);
+
+    put("e2", EXT_HEAD "    extensions: [{name: other, extension: 1}]\n");
+    is_int(kle_kubeconfig_load(&c, at("e2"), NULL, err, sizeof(err)), 0,
+           "other extensions only");
+    ok(c.exec_config == NULL, "no exec extension, no config");
+    kle_creds_free(&c);
+
+    put("e3", EXT_HEAD "    extensions: {name: x}\n");
+    is_int(kle_kubeconfig_load(&c, at("e3"), NULL, err, sizeof(err)), -1,
+           "extensions not a list");
+    ok(strstr(err, "clusters[0].cluster.extensions: expected a list") != NULL,
+       "says where");
+
+    put("e4", EXT_HEAD
+              "    extensions:\n"
+              "    - {name: client.authentication.k8s.io/exec, extension: 1}\n"
+              "    - {name: client.authentication.k8s.io/exec, extension: 2}\n");
+    is_int(kle_kubeconfig_load(&c, at("e4"), NULL, err, sizeof(err)), -1,
+           "the exec extension twice");
+    ok(strstr(err, "extensions[1]: duplicate extension") != NULL, "refused");
+
+    /* aliases expand: a few lines may stand for more nodes than the scan
+       counted */
+    put("e5", EXT_HEAD
+              "    extensions:\n"
+              "    - name: client.authentication.k8s.io/exec\n"
+              "      extension:\n"
+              "        a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+              "        b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+              "        c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+              "        d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+              "        e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n");
+    is_int(kle_kubeconfig_load(&c, at("e5"), NULL, err, sizeof(err)), -1,
+           "an alias bomb in the extension");
+    ok(strstr(err, "more than 100000 nodes") != NULL, "is bounded");
+}
+
+
 int
 main(void)
 {
@@ -1101,6 +1190,7 @@ main(void)
     test_rules();
     test_bounds();
     test_exec();
+    test_exec_extension();
 
     kle_test_dir_remove();
 
