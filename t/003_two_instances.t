@@ -1,7 +1,10 @@
 # Two nginx instances on one lock: Test::Nginx's ("a") and a second one
 # started here ("b", its own prefix t/servroot_003_b, port and identity).
 # Exactly one leads; the follower names the leader and its address; when
-# the leader quits, the other takes over at once.
+# the leader quits, the other takes over at once.  Nothing here waits for
+# a lease to run out, so the lease is long: a machine loaded enough to
+# stall b's renewals for its renew deadline would otherwise hand the lock
+# to a before b's release is tested.
 
 use Kle::Emulator;
 use Kle::Nginx;
@@ -19,8 +22,8 @@ our $B = Kle::Nginx->new(name => 'b', http_config => <<"_EOC_", config => <<'_EO
         lock            leases default/shared;
         identity        b;
         address         127.0.0.1:\${KLE_B_PORT};
-        lease_duration  3s;
-        renew_deadline  2s;
+        lease_duration  6s;
+        renew_deadline  4s;
         retry_period    1s;
         api_server      kubeconfig $ENV{TEST_NGINX_KUBECONFIG};
     }
@@ -70,8 +73,8 @@ __DATA__
         lock            leases default/shared;
         identity        a;
         address         127.0.0.1:$TEST_NGINX_SERVER_PORT;
-        lease_duration  3s;
-        renew_deadline  2s;
+        lease_duration  6s;
+        renew_deadline  4s;
         retry_period    1s;
         api_server      kubeconfig $TEST_NGINX_KUBECONFIG;
     }
@@ -144,7 +147,7 @@ ok($s && $took < 1.5, sprintf('a leads %.2f s after the release (watch, not a po
 my $o = get_object('leases', 'default', 'shared');
 is($o->{spec}{holderIdentity}, 'a', 'the Lease names a');
 is($o->{spec}{leaseTransitions}, 1, 'leaseTransitions 1');
-is($o->{spec}{leaseDurationSeconds}, 3, 'leaseDurationSeconds 3');
+is($o->{spec}{leaseDurationSeconds}, 6, 'leaseDurationSeconds 6');
 is($o->{metadata}{annotations}{'leader-election.nginx.org/address'},
    "127.0.0.1:$main::PA", "the annotation is a's address");
 --- request
