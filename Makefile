@@ -449,7 +449,7 @@ bench-deps:
 # make chaos-plants builds patched copies of the module (t/chaos/plants/,
 # applied to a copy of the sources in build/) and shows each is caught.
 
-CHAOS_SECONDS  ?= 1800
+CHAOS_SECONDS  ?= 3600
 CHAOS_CHANGES  ?= 1000
 CHAOS_REPLICAS ?= 5
 CHAOS_SEED     ?=
