@@ -316,6 +316,8 @@ def write_dat(out, r):
                         kind, timing, system, server))
                     with open(path, 'w') as f:
                         f.write('# ms fraction (every sample)\n')
+                        if xs:          # the step up from 0 at the least
+                            f.write('%.3f 0\n' % (1000 * xs[0]))
                         for i, x in enumerate(xs):
                             f.write('%.3f %.5f\n' % (1000 * x,
                                                      (i + 1) / len(xs)))
