@@ -709,6 +709,9 @@ def versions():
             return None
     return {
         'git': sh('git describe --always --dirty --abbrev=12'),
+        # what was measured, as git trees: they survive a rebase
+        'lib_module_trees': sh('git rev-parse HEAD:lib HEAD:module | '
+                               'cut -c1-12 | paste -sd" "'),
         'nginx': sh('%s -v 2>&1' % NGINX),
         'kube-apiserver': sh('%s --version' % kube_server.APISERVER),
         'etcd': sh('%s --version | head -1' % kube_server.ETCD),
