@@ -294,7 +294,9 @@ def machine(r, res, extra):
             'per run (1-minute load at start -> end): %s.  election.py ran '
             '%.0f s%s.  Lock groups that failed: %s.' % (
                 time.strftime('%Y-%m-%d %H:%M', time.gmtime(r['start'])),
-                v['cpus'], (v['cpu'] or '').strip(), v['kernel'], v['git'],
+                v['cpus'], (v['cpu'] or '').strip(), v['kernel'],
+                v['git'] + (' (lib/, module/ trees %s)' % v['lib_module_trees']
+                            if v.get('lib_module_trees') else ''),
                 v['nginx'], v['kube-apiserver'], v['client-go'],
                 v['python-kubernetes'], v['etcd'],
                 ' '.join('%.2f' % x for x in r['loadavg_start']),
