@@ -69,6 +69,12 @@ def ms(x):
     return '%.1f' % v
 
 
+def msu(x):
+    """ms() with its unit."""
+    t = ms(x)
+    return t if t.endswith(' s') or t == '>max' else t + ' ms'
+
+
 def cell(s, ci=True):
     if not s:
         return 'n/a'
@@ -237,25 +243,26 @@ def headline(r):
     for system in SYSTEMS:
         c = s(system, 'crash')
         if c:
-            out.append('- %s: %s ms past the expiry at the median (95 %% CI '
+            out.append('- %s: %s past the expiry at the median (95 %% CI '
                        '%s to %s), %s at p99, %s to %s (n = %d);' % (
-                           NAMES[system], ms(c['median']),
-                           ms(c['median_ci'][0]), ms(c['median_ci'][1]),
-                           ms(c['p99']), ms(c['min']), ms(c['max']), c['n']))
+                           NAMES[system], msu(c['median']),
+                           msu(c['median_ci'][0]), msu(c['median_ci'][1]),
+                           msu(c['p99']), msu(c['min']), msu(c['max']),
+                           c['n']))
     for system in SYSTEMS:
         h = s(system, 'handoff')
         if h:
-            out.append('- release handoff, %s: median %s ms, max %s ms '
+            out.append('- release handoff, %s: median %s, max %s '
                        '(n = %d)%s;' % (
-                           NAMES[system], ms(h['median']), ms(h['max']),
+                           NAMES[system], msu(h['median']), msu(h['max']),
                            h['n'], ' (it never releases: the successor '
                            'waits out the lease)' if system == 'python'
                            else ''))
     goal = m['p99'] <= 0.010
     out.append('\nGoal "takeover past expiry <= 10 ms at p99 for the module '
-               'on the real server, at equal timings": **%s** (p99 %s ms, '
-               'max %s ms).' % ('met' if goal else 'not met', ms(m['p99']),
-                                ms(m['max'])))
+               'on the real server, at equal timings": **%s** (p99 %s, '
+               'max %s).' % ('met' if goal else 'not met', msu(m['p99']),
+                             msu(m['max'])))
     sp = [x for x in r['samples'] if x['kind'] == 'spurious' and
           x['server'] == 'emu200' and x['timing'] == 'default' and
           x['system'] == 'module']
