@@ -76,13 +76,11 @@ run() {
     local out=$work/cg.out pid body
     conf "$1"
     rm -f "$out" "$work/nginx/logs/error.log"
+    bench_fresh_lock
     valgrind --tool=callgrind --callgrind-out-file="$out" \
         "$nginx" -p "$work/nginx" -c conf/nginx.conf 2> "$work/vg.log" &
     pid=$!
-    for _ in $(seq 2400); do   # a failed first GET: retried after 80 s
-        grep -qs "started leading" "$work/nginx/logs/error.log" && break
-        sleep 0.1
-    done
+    bench_wait_leading
     sleep 0.5
     for _ in $(seq "$(( $2 - 1 ))"); do
         printf 'url = "http://127.0.0.1:%s/b"\noutput = /dev/null\n' "$port"
@@ -98,37 +96,8 @@ run() {
     awk '/^summary:/ { print $2 }' "$out"
 }
 
-run lua 2 > /dev/null      # creates the Lease
 
-printf '%-5s %-8s %14s %14s %12s\n' round variant "instr@$n1" "instr@$n2" \
-    "per request"
-declare -A per mina minb
-for r in $(seq "$repeat"); do
-    for v in "${variants[@]}"; do
-        a=$(run "$v" "$n1")
-        b=$(run "$v" "$n2")
-        x=$(awk -v a="$a" -v b="$b" -v n="$(( n2 - n1 ))" \
-                'BEGIN { printf "%.1f", (b - a) / n }')
-        per[$v]+="$x "
-        [ -z "${mina[$v]:-}" ] || [ "$a" -lt "${mina[$v]}" ] && mina[$v]=$a
-        [ -z "${minb[$v]:-}" ] || [ "$b" -lt "${minb[$v]}" ] && minb[$v]=$b
-        printf '%-5s %-8s %14d %14d %12s\n' "$r" "$v" "$a" "$b" "$x"
-    done
-done
-
-echo
-printf '%-8s %14s %14s %12s %18s\n' variant "min@$n1" "min@$n2" \
-    "per request" "rounds min..max"
-declare -A est
-for v in "${variants[@]}"; do
-    est[$v]=$(awk -v a="${mina[$v]}" -v b="${minb[$v]}" \
-                  -v n="$(( n2 - n1 ))" 'BEGIN { printf "%.1f", (b - a) / n }')
-    printf '%-8s %14d %14d %12s %18s\n' "$v" "${mina[$v]}" "${minb[$v]}" \
-        "${est[$v]}" "$(echo "${per[$v]}" | tr ' ' '\n' | grep . | sort -n \
-                        | sed -n '1p;$p' | paste -sd' ' | sed 's/ /../')"
-done
-
-echo
+bench_estimate "${variants[@]}"
 for v in var ffi token state; do
     awk -v v="$v" -v p="${est[lua]}" -v x="${est[$v]}" \
         'BEGIN { printf "%s: %+.1f instructions per request vs lua\n", v, x - p }'

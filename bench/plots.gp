@@ -1,48 +1,55 @@
-# The two plots of bench/README.md, from the data files report.py writes.
+# bench/README.md's plots, from the data files report.py writes.
 # gnuplot -e "data='DIR'; out='DIR'" bench/plots.gp
+#
+# Every sample is drawn (empirical distribution functions, linear axes:
+# nothing raised to a floor, negative values where they are).
 
-set terminal pngcairo size 800,520 font ",10"
+set terminal pngcairo size 1200,760 font ",9"
 set grid
-
-# crash failover: the next holder's write after the dead holder's lease
-set output out.'/failover.png'
-set title "kill -9 the holder: next holder's write - (last write + lease)"
-set xlabel "excess over the lease (ms, log scale)"
-set ylabel "fraction of takeovers"
-set logscale x
-set xrange [0.5:3000]
 set yrange [0:1.02]
-set key below
-set arrow 1 from 10,0 to 10,1.02 nohead dt 2 lc rgb "#555555"
-set arrow 2 from 50,0 to 50,1.02 nohead dt 2 lc rgb "#555555"
-set label 1 "target: median <= 10 ms" at 10,0.5 center rotate by 90 \
-    offset 1,0 tc rgb "#555555"
-set label 2 "target: max <= 50 ms" at 50,0.5 center rotate by 90 \
-    offset -1,0 tc rgb "#555555"
-plot data.'/failover_module.dat' using 1:2 with steps lw 2 \
-         lc rgb "#1f77b4" title 'this module, 3 replicas', \
-     data.'/failover_module100.dat' using 1:2 with steps lw 2 dt 3 \
-         lc rgb "#1f77b4" title 'this module, 100 candidates', \
-     data.'/failover_model.dat' using 1:2 with steps lw 2 \
-         lc rgb "#2ca02c" title 'client-go (model), 3 replicas', \
-     data.'/failover_python.dat' using 1:2 with steps lw 2 \
-         lc rgb "#d62728" title 'Python client, 3 replicas'
+set key bottom right
 
-# API requests per retry period in steady state
-unset arrow
-unset label
-set output out.'/requests.png'
-set title "API requests per retry period in steady state (lease 4 s, retry 0.5 s)"
+systems = "module client-go python"
+titles = "'this module' 'client-go' 'Python client'"
+servers = "real emu5 emu50 emu200"
+stitles = "'real kube-apiserver' 'emulator 5 ms' 'emulator 50 ms' 'emulator 200 ms'"
+colors = "#1f77b4 #2ca02c #ff7f0e #d62728"
+timings = "default tight"
+ttitles = "'15/10/2 s' '4/3/0.5 s'"
+
+do for [kind in "crash handoff"] {
+    set output out.'/'.(kind eq 'crash' ? 'takeover' : 'handoff').'.png'
+    set multiplot layout 2,3 title (kind eq 'crash' ? \
+        "kill -9 the holder: successor's acquireTime - (last renewTime + lease), ms" : \
+        "graceful stop: successor's acquireTime - release record's renewTime, ms (Python: it never releases: - (last renewTime + lease))")
+    do for [t=1:2] {
+        do for [s=1:3] {
+            set title word(titles, s).', '.word(ttitles, t)
+            set xlabel "ms"
+            set ylabel "fraction"
+            plot for [v=1:4] data.'/'.kind.'_'.word(timings, t).'_'.word(systems, s).'_'.word(servers, v).'.dat' \
+                using 1:2 with steps lw 2 lc rgb word(colors, v) title word(stitles, v)
+        }
+    }
+    unset multiplot
+}
+
+# API cost against candidates, real kube-apiserver, 15/10/2 s
+set output out.'/cost.png'
+set terminal pngcairo size 1000,420 font ",9"
+set multiplot layout 1,2 title "real kube-apiserver, 15/10/2 s, one lock"
+set logscale x
+set xtics (3, 10, 100, 1000)
+set xrange [2:1500]
+set autoscale y
+set key top left
 set xlabel "candidates"
-set ylabel "requests per retry period (log scale)"
-set logscale xy
-set xrange [2.5:130]
-set yrange [0.5:200]
-set key inside top left vertical maxcols 1
-set xtics (3, 10, 100)
-plot data.'/requests.dat' using 1:4 with linespoints lw 2 pt 7 \
-         lc rgb "#d62728" title 'Python client (GET + PUT)', \
-     data.'/requests.dat' using 1:3 with linespoints lw 2 pt 5 \
-         lc rgb "#2ca02c" title 'client-go (model; GET + PUT)', \
-     data.'/requests.dat' using 1:2 with linespoints lw 2 pt 9 \
-         lc rgb "#1f77b4" title 'this module (all verbs: PUT only)'
+set title "requests per retry period (all verbs)"
+set ylabel "requests"
+plot for [s=0:2] data.'/cost.dat' using ($2==s ? $1 : NaN):3 \
+    with linespoints lw 2 pt 7 title word(titles, s+1)
+set title "kube-apiserver CPU per retry period, above idle"
+set ylabel "ms"
+plot for [s=0:2] data.'/cost.dat' using ($2==s ? $1 : NaN):4 \
+    with linespoints lw 2 pt 7 title word(titles, s+1)
+unset multiplot

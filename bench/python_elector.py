@@ -25,7 +25,7 @@ import time
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--api-dir', required=True)
+    p.add_argument('--kubeconfig', required=True)
     p.add_argument('--lock', required=True, help='NAMESPACE/NAME')
     p.add_argument('--identity', required=True)
     p.add_argument('--count', type=int, default=1)
@@ -40,7 +40,7 @@ def main():
     from kubernetes.leaderelection.resourcelock.configmaplock import \
         ConfigMapLock
     logging.getLogger().setLevel(logging.WARNING)
-    config.load_kube_config(config_file=os.path.join(a.api_dir, 'kubeconfig'))
+    config.load_kube_config(config_file=a.kubeconfig)
 
     def candidate(ident):
         def started():

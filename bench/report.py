@@ -1,237 +1,396 @@
 #!/usr/bin/python3
-"""Turns a `make bench` run into bench/README.md's figures and plots.
+"""bench/README.md's figures and plots, from the raw results alone.
 
-    report.py OUT     (OUT: election.json, instructions.txt, wrk.txt)
+    report.py [RESULTS [DOCS]]   RESULTS (bench/results): election.json,
+                                 resources.json, instructions.txt,
+                                 machine.json; DOCS (bench): README.md
 
-Writes OUT/*.dat, runs gnuplot on bench/plots.gp (bench/failover.png,
-bench/requests.png) and replaces the parts of bench/README.md between
-<!-- bench:KEY --> and <!-- /bench:KEY --> (table, instructions, wrk,
-machine).  The prose around them is written by hand.
+Draws DOCS/takeover.png, handoff.png and cost.png (gnuplot, bench/plots.gp,
+from data files in a temporary directory) and replaces the parts of
+DOCS/README.md between <!-- bench:KEY --> and <!-- /bench:KEY -->.  No
+figure is typed by hand: rerun this after any change of the results.
 """
 
 import json
+import math
 import os
-import platform
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-README = os.path.join(HERE, 'README.md')
+SYSTEMS = ('module', 'client-go', 'python')
+NAMES = {'module': 'this module', 'client-go': 'client-go',
+         'python': 'Python client'}
+SERVERS = ('real', 'emu5', 'emu50', 'emu200')
+SNAMES = {'real': 'real kube-apiserver', 'emu5': 'emulator, 5 ms',
+          'emu50': 'emulator, 50 ms', 'emu200': 'emulator, 200 ms'}
+TNAMES = {'default': '15/10/2 s', 'tight': '4/3/0.5 s'}
+
+
+# --- statistics --------------------------------------------------------------
+
+def order_ci(n, q, z=1.96):
+    """1-based ranks (j, k) of a 95 % order-statistic confidence interval
+    for the q-quantile (normal approximation of the binomial); k > n means
+    the interval is open above (beyond the largest value)."""
+    j = int(math.floor(n * q - z * math.sqrt(n * q * (1 - q))))
+    k = int(math.ceil(n * q + z * math.sqrt(n * q * (1 - q)))) + 1
+    return max(j, 1), k
+
+
+def stats(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    if not n:
+        return None
+    out = {'n': n, 'min': xs[0], 'max': xs[-1],
+           'median': xs[(n - 1) // 2] if n % 2 else
+           (xs[n // 2 - 1] + xs[n // 2]) / 2}
+    for name, q in (('median', 0.5), ('p99', 0.99)):
+        if name == 'p99':
+            out['p99'] = xs[min(n, math.ceil(0.99 * n)) - 1]
+        j, k = order_ci(n, q)
+        out[name + '_ci'] = (xs[j - 1], xs[k - 1] if k <= n else None)
+    return out
 
 
 def ms(x):
-    return '%.1f' % x if x < 100 else '%.0f' % x
+    if x is None:
+        return '>max'
+    v = 1000 * x
+    if abs(v) >= 1000:
+        return '%.2f s' % x
+    if abs(v) >= 100:
+        return '%.0f' % v
+    return '%.1f' % v
 
 
-def dist(s, unit=' ms'):
+def msu(x):
+    """ms() with its unit."""
+    t = ms(x)
+    return t if t.endswith(' s') or t == '>max' else t + ' ms'
+
+
+def cell(s, ci=True):
     if not s:
         return 'n/a'
-    return 'median %s, p95 %s, max %s%s (n = %d)' % (
-        ms(s['median']), ms(s['p95']), ms(s['max']), unit, s['n'])
+    out = '%s [%s, %s]' % (ms(s['median']), ms(s['median_ci'][0]),
+                           ms(s['median_ci'][1])) if ci else ms(s['median'])
+    out += '; p99 %s; %s to %s; n = %d' % (ms(s['p99']), ms(s['min']),
+                                           ms(s['max']), s['n'])
+    return out
 
 
-def dist_s(s):
-    if not s:
-        return 'n/a'
-    return 'median %.3f s, p95 %.3f s, max %.3f s (n = %d)' % (
-        s['median'] / 1000, s['p95'] / 1000, s['max'] / 1000, s['n'])
+# --- the tables --------------------------------------------------------------
+
+def values(r, server, timing, system, kind, released=None):
+    out = []
+    for s in r['samples']:
+        if (s['server'], s['timing'], s['system'], s['kind']) != \
+                (server, timing, system, kind) or s.get('value') is None:
+            continue
+        out.append(s['value'])
+    return out
 
 
-def verbs(st):
-    p = st['per_period']
-    out = '%.2f PUT + %.2f GET' % (p['PUT'], p['GET'])
-    extra = ['%.2f %s' % (p[v], v) for v in ('POST', 'watch') if p[v]]
-    return out + (' + ' + ' + '.join(extra) if extra else '')
+def election_tables(r):
+    parts = []
+    for timing in ('default', 'tight'):
+        run = [x for x in r['runs'] if x['timing'] == timing]
+        if not run:
+            continue
+        parts.append('\n**%s** (lease, renew deadline, retry; every '
+                     'system alike)\n' % TNAMES[timing])
+        parts.append('| server | system | crash: excess past expiry, ms: '
+                     'median [95 % CI]; p99; min to max; n | release '
+                     'handoff, ms | time to first leader, ms |')
+        parts.append('| --- | --- | --- | --- | --- |')
+        for server in SERVERS:
+            for system in SYSTEMS:
+                c = stats(values(r, server, timing, system, 'crash'))
+                if c is None:
+                    continue
+                h = stats(values(r, server, timing, system, 'handoff'))
+                f = stats(values(r, server, timing, system, 'first'))
+                hc = cell(h, ci=False)
+                if system == 'python':
+                    hc += ' (never releases: successor - (last renew + '\
+                          'lease))'
+                parts.append('| %s | %s | %s | %s | %s |' % (
+                    SNAMES[server], NAMES[system], cell(c), hc,
+                    cell(f, ci=False)))
+    return '\n'.join(parts)
 
 
-def ratio(path, pattern):
-    try:
-        with open(path) as f:
-            m = re.search(pattern, f.read())
-        return m.group(1) if m else None
-    except OSError:
-        return None
-
-
-def write_dat(out, r):
-    def cdf(name, xs):
-        xs = sorted(max(x, 0.5) for x in xs)
-        with open(os.path.join(out, name), 'w') as f:
-            f.write('# excess_ms fraction\n')
-            for i, x in enumerate(xs):
-                f.write('%.3f %.4f\n' % (x, (i + 1) / len(xs)))
-            if not xs:
-                f.write('1 0\n')
-    for kind in ('module', 'python', 'model'):
-        tk = r.get(kind, {}).get('crash', {}).get('takeovers', [])
-        cdf('failover_%s.dat' % kind, [t['excess_ms'] for t in tk])
-    tk = r.get('scale', {}).get('module', {}).get('100', {}) \
-        .get('crash', {}).get('takeovers', [])
-    cdf('failover_module100.dat', [t['excess_ms'] for t in tk])
-    with open(os.path.join(out, 'requests.dat'), 'w') as f:
-        f.write('# candidates module model python (requests per retry '
-                'period, all verbs)\n')
-        for n in (3, 10, 100):
-            row = []
-            for kind in ('module', 'model', 'python'):
-                if n == 3:
-                    st = r.get(kind, {}).get('steady')
-                else:
-                    st = r.get('scale', {}).get(kind, {}).get(str(n), {}) \
-                        .get('steady')
-                row.append('%.3f' % st['total_per_period'] if st else 'NaN')
-            f.write('%d %s\n' % (n, ' '.join(row)))
-
-
-def table(r, out):
-    g = lambda *k: _get(r, *k)      # noqa: E731
-    rows = []
-    t = r.get('timings', {})
-    rows.append('| | this module (now) | client-go (model) | Python client '
-                '| target |')
-    rows.append('| --- | --- | --- | --- | --- |')
-    rows.append('| crash, 3 replicas: next holder\'s write − (dead holder\'s '
-                'last write + lease) | %s | %s | %s | ≤ 50 ms max, ≤ 10 ms '
-                'median |' % tuple(dist(g(k, 'crash', 'excess_ms'))
-                                   for k in ('module', 'model', 'python')))
-    py = g('python', 'handoff')
-    py_txt = 'never releases: the next write comes %s after its last ' \
-        '(a lease, %d s, + the crash excess)' % (
-            dist(py.get('ms')) if py else 'n/a', t.get('lease', 4)) \
-        if py else 'n/a'
-    rows.append('| graceful handoff: release record → next holder\'s write '
-                '| %s | %s | %s | ≤ 20 ms |' % (
-                    dist(g('module', 'handoff', 'ms')),
-                    dist(g('model', 'handoff', 'ms')), py_txt))
-    for n in (3, 10, 100):
-        cells = []
-        for k in ('module', 'model', 'python'):
-            st = g(k, 'steady') if n == 3 else g('scale', k, str(n), 'steady')
-            cells.append(verbs(st) if st else 'n/a')
-        rows.append('| API requests per retry period, steady state, %d '
-                    'candidates | %s | %s | %s | 1 PUT + 0 GET |'
-                    % (n, *cells))
-    c100 = g('scale', 'module', '100', 'crash', 'excess_ms')
-    rows.append('| crash, 100 candidates (100 nginx, master_process off) '
-                '| %s | | | ≤ 50 ms max, ≤ 10 ms median |' % dist(c100))
-    cpu = g('scale', 'module', '100', 'steady')
-    if cpu and cpu.get('cpu_follower'):
-        f = cpu['cpu_follower']
-        rows.append('| elector CPU per follower, 100 candidates, over %.0f s '
-                    '| %.3f %% of a core median (max %.3f %%); leader %.3f %% '
-                    '| | | measured |' % (
-                        cpu['seconds'], 100 * f['median'], 100 * f['max'],
-                        100 * cpu.get('cpu_leader', 0)))
-    cg = ratio(os.path.join(out, 'instructions.txt'),
-               r'leader: \S+ instructions per request vs core, a throughput '
-               r'ratio of (\S+)')
-    wrk = ratio(os.path.join(out, 'wrk.txt'),
-                r'(?m)^/leader\s+\d+\s+\S+\s+(\S+)\s*$')
-    rows.append('| `$leader_election_is_leader` vs a core variable | '
-                'callgrind %s; wrk %s (noise ±10 %%) | — | — | ≥ 0.99 |'
-                % (cg or 'n/a', wrk or 'n/a'))
-    h = r.get('headline')
-    if h:
-        ct, mt = h['clientgo_timings'], h['module_timings']
-        gap = h.get('crash', {}).get('gap_ms')
-        # the model's crash excess at retry 0.5 s, scaled to client-go's
-        # retry period: the excess is two jittered polls' residues
-        ex = g('model', 'crash', 'excess_ms')
-        k = ct['retry'] / t.get('retry', 0.5)
-        est = ('; scaled from the model\'s excess at %g s: median %.1f s, '
-               'max %.1f s' % (t.get('retry', 0.5), ct['lease'] +
-                               k * ex['median'] / 1000, ct['lease'] +
-                               k * ex['max'] / 1000)) if ex else ''
-        rows.append(
-            '| **headline**: crash failover (dead holder\'s last write → '
-            'next holder\'s write) within client-go\'s request rate at its '
-            'defaults, 3 replicas | **%s** at %g/%g/%g s, spending %.2f '
-            'requests/s | %g s + up to %.1f s (two polls of up to 2.2 × %g s)'
-            '%s; at %g/%g/%g s, spending %.2f requests/s (measured) | | '
-            'the same request rate |' % (
-                dist_s(gap),
-                mt['lease'], mt['renew'], mt['retry'],
-                h['module_total_per_second'], ct['lease'],
-                2 * 2.2 * ct['retry'], ct['retry'], est, ct['lease'],
-                ct['renew'], ct['retry'], h['clientgo_total_per_second']))
+def spurious_table(r):
+    rows = ['| server | timing | this module | client-go | Python client |',
+            '| --- | --- | --- | --- | --- |']
+    for server in SERVERS:
+        for timing in ('default', 'tight'):
+            cells = []
+            for system in SYSTEMS:
+                ss = [s for s in r['samples'] if s['kind'] == 'spurious' and
+                      (s['server'], s['timing'], s['system']) ==
+                      (server, timing, system)]
+                if not ss:
+                    cells.append('')
+                    continue
+                h = sum(s['seconds'] for s in ss) / 3600
+                n = sum(len(s['changes']) for s in ss)
+                cells.append('%d in %.2f lock-hours' % (n, h))
+            if any(cells):
+                rows.append('| %s | %s | %s |' % (
+                    SNAMES[server], TNAMES[timing], ' | '.join(cells)))
     return '\n'.join(rows)
 
 
-def _get(r, *keys):
-    for k in keys:
-        if not isinstance(r, dict) or k not in r:
-            return None
-        r = r[k]
-    return r
+LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
-def machine(r):
-    cpu = ''
-    try:
-        with open('/proc/cpuinfo') as f:
-            m = re.search(r'model name\s*:\s*(.*)', f.read())
-            cpu = m.group(1).strip() if m else ''
-    except OSError:
-        pass
-    deb = ''
-    try:
-        with open('/etc/debian_version') as f:
-            deb = 'Debian ' + f.read().strip()
-    except OSError:
-        pass
-    ngx = subprocess.run([os.environ.get('NGINX', '/usr/sbin/nginx'), '-v'],
-                         stderr=subprocess.PIPE, universal_newlines=True)
-    ngx = ngx.stderr.strip().replace('nginx version: ', '')
-    return ('Measured %s on %s, %d CPUs (%s), %s, kernel %s, %s; load '
-            'average %s at the start of the election run (the machine is '
-            'shared). Election run: %.0f s.' % (
-                r.get('date', '?'), platform.node() or 'this machine',
-                os.cpu_count(), cpu, deb, platform.release(), ngx,
-                r.get('loadavg_start', '?'), r.get('wall_s', 0)))
+def cost_row(c, idle):
+    per = c['periods']
+    req = {}
+    writes = watch = 0
+    for k, v in c['metrics'].items():
+        name = k.split('{', 1)[0]
+        lab = dict(LABEL.findall(k))
+        if name == 'apiserver_request_total':
+            req[lab['verb']] = req.get(lab['verb'], 0) + v
+            if lab['verb'] in ('PUT', 'POST', 'PATCH', 'CREATE', 'UPDATE') \
+                    and lab.get('code', '').startswith('2'):
+                writes += v
+        elif name == 'apiserver_watch_events_total':
+            watch += v
+    secs = c['seconds']
+    srv = {}
+    for w in ('apiserver', 'etcd'):
+        x = c['server'].get(w)
+        i = idle['server'].get(w) if idle else None
+        if x:
+            base = i['cpu_s'] / idle['seconds'] * secs if i else 0
+            srv[w] = ((x['cpu_s'] - base) * 1000 / per, x['rss'] / 2**20,
+                      x['cpu_s'] * 1000 / per)
+    verbs = ', '.join('%s %.2f' % (v, n / per) for v, n in sorted(req.items()))
+    return [
+        NAMES[c['system']], str(c['candidates']),
+        verbs or 'none',
+        '%.2f (%.2f to candidates)' % (watch / per,
+                                       max(watch - writes, 0) / per),
+        '%.1f / %.1f' % (c['bytes_to_server'] / 1024 / per,
+                         c['bytes_from_server'] / 1024 / per),
+        '%.1f (%.1f)' % (srv['apiserver'][0], srv['apiserver'][2])
+        if 'apiserver' in srv else '',
+        '%.1f (%.1f)' % (srv['etcd'][0], srv['etcd'][2])
+        if 'etcd' in srv else '',
+        '%.0f / %.0f' % (srv['apiserver'][1], srv['etcd'][1])
+        if 'etcd' in srv else '',
+        '%d' % c['processes']]
 
 
-def block(path, head=None):
-    try:
-        with open(path) as f:
-            text = f.read().rstrip('\n')
-    except OSError:
-        return '(not run)'
-    return '```\n' + text + '\n```'
+def cost_table(r):
+    rows = ['| system | candidates | requests per retry period, by verb | '
+            'watch events per period | KiB per period to / from the server '
+            '| kube-apiserver CPU ms per period above idle (raw) | etcd CPU '
+            'ms per period above idle (raw) | RSS MiB apiserver / etcd | '
+            'processes |',
+            '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+    for c in r.get('cost', []):
+        rows.append('| ' + ' | '.join(cost_row(c, r.get('cost_idle')))
+                    + ' |')
+    idle = r.get('cost_idle')
+    if idle:
+        rows.append('\nIdle (no candidate) over %.0f s: kube-apiserver %.1f '
+                    'ms of CPU per second, etcd %.1f ms per second.' % (
+                        idle['seconds'],
+                        1000 * idle['server']['apiserver']['cpu_s'] /
+                        idle['seconds'],
+                        1000 * idle['server']['etcd']['cpu_s'] /
+                        idle['seconds']))
+    return '\n'.join(rows)
 
 
-def replace(text, key, body):
-    pat = re.compile(r'(<!-- bench:%s -->\n)(?:.*?\n)?(<!-- /bench:%s -->)'
-                     % (key, key), re.S)
-    if not pat.search(text):
-        print('README has no bench:%s section' % key, file=sys.stderr)
-        return text
-    return pat.sub(lambda m: m.group(1) + body + '\n' + m.group(2), text)
+def resources_table(res):
+    rows = ['| nginx | master RSS / PSS KiB | worker RSS / PSS KiB | master '
+            'CPU ms/s | worker CPU ms/s |', '| --- | --- | --- | --- | --- |']
+    w = res['window_s']
+    for k, v in res['instances'].items():
+        m, wk = v['master'], v['worker']
+        rows.append('| %s | %d / %d | %d / %d | %.3f | %.3f |' % (
+            k, m['rss_kb'], m['pss_kb'], wk['rss_kb'], wk['pss_kb'],
+            1000 * m['cpu_s'] / w, 1000 * wk['cpu_s'] / w))
+    rows.append('\nOver %.0f s, load average %s; holders: %s.' % (
+        w, ' '.join('%.2f' % x for x in res['loadavg']),
+        ', '.join('%s %s' % kv for kv in sorted(res['holders'].items()))))
+    return '\n'.join(rows)
+
+
+def headline(r):
+    def s(system, kind, server='real', timing='default'):
+        return stats(values(r, server, timing, system, kind))
+    out = []
+    m = s('module', 'crash')
+    if not m:
+        return 'n/a'
+    out.append('On the real kube-apiserver, every system at 15/10/2 s, '
+               '3 candidates a lock, %d locks a system at once: a crashed '
+               "leader's successor holds the lock" % next(
+                   x['groups_per_system'] for x in r['runs']
+                   if x['server'] == 'real' and x['timing'] == 'default'))
+    for system in SYSTEMS:
+        c = s(system, 'crash')
+        if c:
+            out.append('- %s: %s past the expiry at the median (95 %% CI '
+                       '%s to %s), %s at p99, %s to %s (n = %d);' % (
+                           NAMES[system], msu(c['median']),
+                           msu(c['median_ci'][0]), msu(c['median_ci'][1]),
+                           msu(c['p99']), msu(c['min']), msu(c['max']),
+                           c['n']))
+    for system in SYSTEMS:
+        h = s(system, 'handoff')
+        if h:
+            out.append('- release handoff, %s: median %s, max %s '
+                       '(n = %d)%s;' % (
+                           NAMES[system], msu(h['median']), msu(h['max']),
+                           h['n'], ' (it never releases: the successor '
+                           'waits out the lease)' if system == 'python'
+                           else ''))
+    goal = m['p99'] <= 0.010
+    out.append('\nGoal "takeover past expiry <= 10 ms at p99 for the module '
+               'on the real server, at equal timings": **%s** (p99 %s, '
+               'max %s).' % ('met' if goal else 'not met', msu(m['p99']),
+                             msu(m['max'])))
+    sp = [x for x in r['samples'] if x['kind'] == 'spurious' and
+          x['server'] == 'emu200' and x['timing'] == 'default' and
+          x['system'] == 'module']
+    if sp:
+        h = sum(x['seconds'] for x in sp) / 3600
+        n = sum(len(x['changes']) for x in sp)
+        out.append('Goal "no spurious leadership change in an hour at '
+                   '15/10/2 s with 200 ms latency" (module): %d changes in '
+                   '%.2f lock-hours observed (%d locks at once, not one '
+                   'lock for an hour): **%s**.' % (
+                       n, h, len(sp), 'no change seen' if n == 0 else
+                       'not met'))
+    big = [c for c in r.get('cost', []) if c['candidates'] ==
+           max(x['candidates'] for x in r['cost'])] if r.get('cost') else []
+    if big:
+        cpu = {c['system']: cost_row(c, r.get('cost_idle'))[5] for c in big}
+        out.append('At %d candidates (the largest measured; 1,000 were not '
+                   'run, see below) kube-apiserver CPU per retry period above '
+                   'idle (raw), ms: %s.' % (
+                       big[0]['candidates'], '; '.join(
+                           '%s %s' % (NAMES[k], v) for k, v in cpu.items())))
+    return '\n'.join(out)
+
+
+def machine(r, res, extra):
+    v = r['versions']
+    runs = '; '.join('%s %s: %.0f s, load %s -> %s' % (
+        x['server'], TNAMES[x['timing']], x['wall_s'],
+        '%.1f' % x['loadavg_start'][0], '%.1f' % x['loadavg_end'][0])
+        for x in r['runs'])
+    errs = {k: v for x in r['runs'] for k, v in x['errors'].items()}
+    return ('Measured %s UTC on %s CPUs (%s), kernel %s; git %s; %s; %s; '
+            'client-go %s; python3-kubernetes %s; %s.\n\n'
+            'The machine is shared with other engineers\' jobs: load '
+            'average %s at the start of the election run, %s at its end; '
+            'per run (1-minute load at start -> end): %s.  election.py ran '
+            '%.0f s%s.  Lock groups that failed: %s.' % (
+                time.strftime('%Y-%m-%d %H:%M', time.gmtime(r['start'])),
+                v['cpus'], (v['cpu'] or '').strip(), v['kernel'],
+                v['git'] + (' (lib/, module/ trees %s)' % v['lib_module_trees']
+                            if v.get('lib_module_trees') else ''),
+                v['nginx'], v['kube-apiserver'], v['client-go'],
+                v['python-kubernetes'], v['etcd'],
+                ' '.join('%.2f' % x for x in r['loadavg_start']),
+                ' '.join('%.2f' % x for x in r['loadavg_end']), runs,
+                r['wall_s'], ('; make bench in all %s' % extra['make_bench'])
+                if extra.get('make_bench') else '',
+                ', '.join('%s (%s)' % kv for kv in errs.items()) or 'none'))
+
+
+# --- the plots ---------------------------------------------------------------
+
+def write_dat(out, r):
+    for kind in ('crash', 'handoff'):
+        for timing in ('default', 'tight'):
+            for system in SYSTEMS:
+                for server in SERVERS:
+                    xs = sorted(values(r, server, timing, system, kind))
+                    path = os.path.join(out, '%s_%s_%s_%s.dat' % (
+                        kind, timing, system, server))
+                    with open(path, 'w') as f:
+                        f.write('# ms fraction (every sample)\n')
+                        if xs:          # the step up from 0 at the least
+                            f.write('%.3f 0\n' % (1000 * xs[0]))
+                        for i, x in enumerate(xs):
+                            f.write('%.3f %.5f\n' % (1000 * x,
+                                                     (i + 1) / len(xs)))
+                        if not xs:      # an empty panel: nothing drawn
+                            f.write('0 NaN\n')
+    with open(os.path.join(out, 'cost.dat'), 'w') as f:
+        f.write('# candidates system requests_per_period apiserver_cpu_ms\n')
+        for c in r.get('cost', []):
+            row = cost_row(c, r.get('cost_idle'))
+            reqs = sum(c['metrics'][k] for k in c['metrics']
+                       if k.startswith('apiserver_request_total')) / \
+                c['periods']
+            f.write('%d %d %.3f %s\n' % (
+                c['candidates'], SYSTEMS.index(c['system']), reqs,
+                row[5].split()[0] if row[5] else 'NaN'))
+
+
+def splice(text, key, body):
+    a, b = '<!-- bench:%s -->' % key, '<!-- /bench:%s -->' % key
+    if a not in text:
+        raise SystemExit('README has no %s marker' % a)
+    i, j = text.index(a) + len(a), text.index(b)
+    return text[:i] + '\n' + body.strip('\n') + '\n' + text[j:]
 
 
 def main():
-    out = sys.argv[1]
+    out = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+                          os.path.join(HERE, 'results'))
     with open(os.path.join(out, 'election.json')) as f:
         r = json.load(f)
-    write_dat(out, r)
-    if shutil.which('gnuplot'):
-        subprocess.run(['gnuplot', '-e', "data='%s'; out='%s'" % (out, HERE),
+    res = None
+    if os.path.exists(os.path.join(out, 'resources.json')):
+        with open(os.path.join(out, 'resources.json')) as f:
+            res = json.load(f)
+    extra = {}
+    if os.path.exists(os.path.join(out, 'machine.json')):
+        with open(os.path.join(out, 'machine.json')) as f:
+            extra = json.load(f)
+    docs = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else HERE)
+    readme = os.path.join(docs, 'README.md')
+    tmp = tempfile.mkdtemp(prefix='bench-plot-')
+    try:
+        write_dat(tmp, r)
+        subprocess.run(['gnuplot', '-e', "data='%s'; out='%s'" % (tmp, docs),
                         os.path.join(HERE, 'plots.gp')], check=True)
-    else:
-        print('gnuplot is not installed: plots not redrawn', file=sys.stderr)
-    with open(README) as f:
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    with open(readme) as f:
         text = f.read()
-    text = replace(text, 'table', table(r, out))
-    text = replace(text, 'machine', machine(r))
-    text = replace(text, 'instructions',
-                   block(os.path.join(out, 'instructions.txt')))
-    text = replace(text, 'wrk', block(os.path.join(out, 'wrk.txt')))
-    with open(README, 'w') as f:
+    text = splice(text, 'machine', machine(r, res, extra))
+    text = splice(text, 'headline', headline(r))
+    text = splice(text, 'election', election_tables(r))
+    text = splice(text, 'spurious', spurious_table(r))
+    text = splice(text, 'cost', cost_table(r))
+    if res:
+        text = splice(text, 'resources', resources_table(res))
+    ins = os.path.join(out, 'instructions.txt')
+    if os.path.exists(ins):
+        with open(ins) as f:
+            text = splice(text, 'instructions', '```\n%s```' % f.read())
+    with open(readme, 'w') as f:
         f.write(text)
-    print(table(r, out))
-    return 0
+    print('report: %s and its plots from %s' % (readme, out))
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()

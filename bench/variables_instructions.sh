@@ -8,11 +8,13 @@
 # variant is served at the same URI by the same one-location server (only
 # the returned expression differs: bench_one in lib.sh):
 #   plain   a literal;  core  $nginx_version, a core variable, so that the
-#   script engine's own cost is not charged to ours;  leader
-#   $leader_election_is_leader;  all  five $leader_election_* variables.
-# Every run finds the Lease held by its own identity and renews it once (a
-# warm-up run creates it; nothing is released; the lease is long enough
-# that no further renew happens during a run), and readiness is read from
+#   script engine's own cost is not charged to ours;  then each of the
+#   module's variables (leader = $leader_election_is_leader, leader_named
+#   = $leader_election_is_leader_bench, ...);  all  the five variables of
+#   the status at once;  map  $backend through the top README's map on
+#   $leader_election_route.
+# Every run creates the Lease (bench_fresh_lock in lib.sh; the lease is
+# long enough that no renew happens during a run), and readiness is read from
 # the log, not by requests.  REPEAT rounds, the variants interleaved.
 # What varies between runs is work added by the run itself, never taken
 # away (the TLS handshakes' random numbers, curl's timers, which fire more
@@ -59,13 +61,11 @@ run() {
     local out=$work/cg.out pid
     conf "$1"
     rm -f "$out" "$work/nginx/logs/error.log"
+    bench_fresh_lock
     valgrind --tool=callgrind --callgrind-out-file="$out" \
         "$nginx" -p "$work/nginx" -c conf/nginx.conf 2> "$work/vg.log" &
     pid=$!
-    for _ in $(seq 300); do
-        grep -qs "started leading" "$work/nginx/logs/error.log" && break
-        sleep 0.1
-    done
+    bench_wait_leading
     sleep 0.5
     for _ in $(seq "$2"); do
         printf 'url = "http://127.0.0.1:%s/b"\noutput = /dev/null\n' "$port"
@@ -75,40 +75,11 @@ run() {
     awk '/^summary:/ { print $2 }' "$out"
 }
 
-run plain 1 > /dev/null      # creates the Lease
 
-printf '%-5s %-8s %14s %14s %12s\n' round variant "instr@$n1" "instr@$n2" \
-    "per request"
-declare -A per mina minb
-for r in $(seq "$repeat"); do
-    for v in plain core leader all; do
-        a=$(run "$v" "$n1")
-        b=$(run "$v" "$n2")
-        x=$(awk -v a="$a" -v b="$b" -v n="$(( n2 - n1 ))" \
-                'BEGIN { printf "%.1f", (b - a) / n }')
-        per[$v]+="$x "
-        [ -z "${mina[$v]:-}" ] || [ "$a" -lt "${mina[$v]}" ] && mina[$v]=$a
-        [ -z "${minb[$v]:-}" ] || [ "$b" -lt "${minb[$v]}" ] && minb[$v]=$b
-        printf '%-5s %-8s %14d %14d %12s\n' "$r" "$v" "$a" "$b" "$x"
-    done
-done
-
-echo
-printf '%-8s %14s %14s %12s %18s\n' variant "min@$n1" "min@$n2" \
-    "per request" "rounds min..max"
-declare -A est
-for v in plain core leader all; do
-    est[$v]=$(awk -v a="${mina[$v]}" -v b="${minb[$v]}" \
-                  -v n="$(( n2 - n1 ))" 'BEGIN { printf "%.1f", (b - a) / n }')
-    printf '%-8s %14d %14d %12s %18s\n' "$v" "${mina[$v]}" "${minb[$v]}" \
-        "${est[$v]}" "$(echo "${per[$v]}" | tr ' ' '\n' | grep . | sort -n \
-                        | sed -n '1p;$p' | paste -sd' ' | sed 's/ /../')"
-done
-
-echo
-for v in leader all; do
-    for base in plain core; do
-        awk -v v="$v" -v b="$base" -v p="${est[$base]}" -v x="${est[$v]}" \
-            'BEGIN { printf "%s: %+.1f instructions per request vs %s, a throughput ratio of %.4f\n", v, x - p, b, p / x }'
-    done
+variants=(plain core leader leader_named holder holder_address identity
+          transitions route fencing_token all map)
+bench_estimate "${variants[@]}"
+for v in "${variants[@]:2}"; do
+    awk -v v="$v" -v p="${est[plain]}" -v c="${est[core]}" -v x="${est[$v]}" \
+        'BEGIN { printf "%-15s %+8.1f instructions per request vs plain, %+8.1f vs core (throughput ratio vs core %.4f)\n", v, x - p, x - c, c / x }'
 done

@@ -855,7 +855,9 @@ class State:
                         if f['kind'] != 'stall':
                             self.held.pop(f['id'], None)
                 if f['kind'] == 'latency':
-                    delays.append(float(f.get('ms', 0)) / 1000.0)
+                    # jitter_ms: a uniform extra delay, per request
+                    delays.append((float(f.get('ms', 0)) + random.uniform(
+                        0, float(f.get('jitter_ms', 0)))) / 1000.0)
                 else:
                     chosen = f
         return sum(delays), chosen

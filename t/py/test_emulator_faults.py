@@ -424,6 +424,17 @@ def concurrency(t, emu):
     t.ok(done['slow'][0] == 200 and done['slow'][1] >= 1.4,
          'latency fault delays its own request (%.2fs)' % done['slow'][1])
     emu.admin('DELETE', '/_emulator/faults')
+    # jitter_ms: ms + a uniform 0 to jitter_ms, drawn for each request
+    fault(emu, kind='latency', ms=100, jitter_ms=200, path='/leases/fast')
+    took = []
+    for _ in range(8):
+        t0 = time.monotonic()
+        emu.request('GET', LEASES + '/fast')
+        took.append(time.monotonic() - t0)
+    t.ok(min(took) >= 0.099 and max(took) - min(took) > 0.02,
+         'latency jitter_ms: each request waits its own 100 to 300 ms '
+         '(%s)' % ' '.join('%.3f' % x for x in took))
+    emu.admin('DELETE', '/_emulator/faults')
     code, body = emu.admin('POST', '/_emulator/reset')
     t.is_(emu.request('GET', LEASES)[2]['items'], [],
           'reset empties the store')
