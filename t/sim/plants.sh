@@ -12,13 +12,16 @@ SEEDS=${SEEDS:-10000}
 SIM_JOBS=${SIM_JOBS:-2}
 CC=${CC:-cc}
 SIM_CFLAGS=${SIM_CFLAGS:--g -O2}
+SIM_CORE=${SIM_CORE:?the Makefile passes the lib/ sources}
+SIM_LIBS=${SIM_LIBS:?the Makefile passes the libraries}
 OUT=build/plants
 
 build() {                       # build DIR: sources in DIR/lib, DIR/t/sim
+    local f core=
+    for f in $SIM_CORE; do core="$core $1/$f"; done
+    # shellcheck disable=SC2086
     $CC $SIM_CFLAGS -I"$1/lib" -I"$1/t/sim" -o "$1/sim" "$1"/t/sim/*.c \
-        "$1/lib/kle_election.c" "$1/lib/kle_record.c" "$1/lib/kle_clock.c" \
-        "$1/lib/kle_claim.c" \
-        -ljson-c
+        $core $SIM_LIBS
 }
 
 tree() {                        # tree NAME: a patched copy, built
