@@ -1,8 +1,9 @@
 /*
  * A deterministic simulation of the election: 2 to 7 nginx instances, each
- * running the real kle_election state machine under a model of its host
- * (kle_elector) and of the module's readers, against a simulated API
- * server, on one simulated clock.  One seed decides every delay, loss,
+ * running the shipped lib/kle_elector.c (and the state machine, the lock
+ * and its JSON under it) over a simulated transport (sim_http.c), with the
+ * module's publication and readers (lib/kle_claim), against a simulated
+ * API server, on one simulated clock.  One seed decides every delay, loss,
  * pause, crash, reload and foreign write; invariants are checked after
  * every event.  docs/simulation.md describes what is modelled and why.
  */

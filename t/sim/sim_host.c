@@ -155,7 +155,8 @@ sim_host_start(int i, int pool, int new_id)
     cfg.on_stopped_leading = sim_host_stopped;
     cfg.on_change = sim_host_changed;
     cfg.schedule = sim_host_schedule;
-    cfg.log = sim_host_log;
+    /* its log lines go into the trace; formatting them is the cost */
+    cfg.log = sim.trace ? sim_host_log : NULL;
     cfg.data = in;
 
     sim_host_enter(i);

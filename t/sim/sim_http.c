@@ -21,6 +21,8 @@
 
 static char sim_http_error_timeout[] = "Operation timed out";
 
+static char *sim_http_text(json_object *o);
+
 
 /* The stored object as the server renders it, to instance i. */
 static json_object *
@@ -111,6 +113,51 @@ sim_http_object(const kle_record_t *rec, const sim_raw_t *raw, int64_t rv,
     json_object_object_add(o, "metadata", meta);
 
     return o;
+}
+
+
+/*
+ * The object's text at version rv, as instance i is sent it: rendered
+ * once for every instance that reads it (a cache of the last few, by
+ * seed, version and granularity); borrowed until the next call.
+ */
+#define SIM_HTTP_CACHE  8
+
+static struct {
+    uint64_t  seed;
+    int64_t   rv;
+    int       secs;
+    char     *text;
+} sim_http_cache[SIM_HTTP_CACHE];
+
+static unsigned  sim_http_cache_next;
+
+
+static const char *
+sim_http_object_text(const kle_record_t *rec, const sim_raw_t *raw,
+    int64_t rv, int secs)
+{
+    unsigned  k;
+
+    for (k = 0; k < SIM_HTTP_CACHE; k++) {
+        if (sim_http_cache[k].text != NULL
+            && sim_http_cache[k].seed == sim.seed
+            && sim_http_cache[k].rv == rv && sim_http_cache[k].secs == secs)
+        {
+            return sim_http_cache[k].text;
+        }
+    }
+
+    k = sim_http_cache_next++ % SIM_HTTP_CACHE;
+    free(sim_http_cache[k].text);
+
+    sim_http_cache[k].seed = sim.seed;
+    sim_http_cache[k].rv = rv;
+    sim_http_cache[k].secs = secs;
+    sim_http_cache[k].text = sim_http_text(sim_http_object(rec, raw, rv,
+                                                           secs));
+
+    return sim_http_cache[k].text;
 }
 
 
@@ -564,7 +611,7 @@ sim_http_answer(int r, int timed_out)
     sim_inst_t           *in;
     sim_req_t            *q;
     kle_http_response_t   resp;
-    json_object          *o, *list, *items, *meta;
+    json_object          *list, *items, *meta;
     kle_record_t         *got;
     char                  ra[16], buf[200], lrv[32];
     char                 *body;
@@ -636,9 +683,8 @@ sim_http_answer(int r, int timed_out)
 
         if (q->has_result) {
             got = &q->result;
-            o = sim_http_object(&q->result, &q->result_raw, q->result_rv,
-                                in->secs);
-            body = sim_http_text(o);
+            body = strdup(sim_http_object_text(&q->result, &q->result_raw,
+                                               q->result_rv, in->secs));
             sim_http_seen(in, q->result_rv, got);
             if (q->kind != KLE_DO_GET) {
                 in->el.write_rv = q->result_rv;
@@ -753,7 +799,8 @@ sim_http_watch_event(int i)
     sim_req_t            *q;
     sim_change_t          c;
     kle_http_response_t   resp;
-    json_object          *o, *obj, *meta;
+    json_object          *obj, *meta;
+    const char           *text;
     const kle_record_t   *seen;
     char                 *line, rvs[32], buf[200];
     int                   r;
@@ -793,7 +840,7 @@ sim_http_watch_event(int i)
         TR(i, "watch %s rv=%s %s",
            c.kind == SIM_W_DELETED ? "DELETED" : "MODIFIED", rvs,
            sim_rec_text(&c.rec, buf, sizeof(buf)));
-        obj = sim_http_object(&c.rec, &c.raw, c.rv, in->secs);
+        obj = NULL;
         break;
 
     case SIM_W_BOOKMARK:
@@ -816,13 +863,19 @@ sim_http_watch_event(int i)
         break;
     }
 
-    o = json_object_new_object();
-    json_object_object_add(o, "type", json_object_new_string(
-        c.kind == SIM_W_CHANGE ? "MODIFIED"
-        : c.kind == SIM_W_DELETED ? "DELETED"
-        : c.kind == SIM_W_BOOKMARK ? "BOOKMARK" : "ERROR"));
-    json_object_object_add(o, "object", obj);
-    line = sim_http_text(o);
+    if (obj == NULL) {
+        text = sim_http_object_text(&c.rec, &c.raw, c.rv, in->secs);
+        line = malloc(strlen(text) + 40);
+        sprintf(line, "{\"type\":\"%s\",\"object\":%s}",
+                c.kind == SIM_W_CHANGE ? "MODIFIED" : "DELETED", text);
+
+    } else {
+        text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
+        line = malloc(strlen(text) + 40);
+        sprintf(line, "{\"type\":\"%s\",\"object\":%s}",
+                c.kind == SIM_W_BOOKMARK ? "BOOKMARK" : "ERROR", text);
+        json_object_put(obj);
+    }
 
     sim_host_enter(i);
     q->on_line(line, strlen(line), q->data);
