@@ -237,6 +237,7 @@ typedef struct {
     int               ws;
     unsigned          wtok;
     int64_t           resume_rv;
+    int64_t           wlimit;        /* ms: its timeoutSeconds, 0: none */
     sim_wq_t          wq[SIM_WQ];
     int               wq_head;
     int               wq_n;
@@ -392,7 +393,7 @@ int sim_send(int i, int role, int kind, const kle_record_t *rec,
 int sim_wq_pop(int i, sim_change_t *c);
 void sim_apply(int r);
 void sim_foreign_write(int kind);
-void sim_watch_start(int i, int64_t rv);
+void sim_watch_start(int i, int64_t rv, int64_t limit);
 void sim_watch_open(int i, unsigned tok);
 void sim_watch_cancel(sim_elector_t *el);
 void sim_watch_close_at(int i, unsigned tok);

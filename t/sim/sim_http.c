@@ -361,7 +361,7 @@ kle_http_watch(kle_http_t *h, const char *url, long timeout_ms,
     sim_inst_t   *in;
     sim_req_t    *q;
     const char   *p;
-    int64_t       rv;
+    int64_t       rv, limit;
     int           i, r;
 
     i = h->inst;
@@ -403,9 +403,11 @@ kle_http_watch(kle_http_t *h, const char *url, long timeout_ms,
 
     p = strstr(url, "resourceVersion=");
     rv = p ? strtoll(p + 16, NULL, 10) : 0;
+    p = strstr(url, "timeoutSeconds=");
+    limit = p ? strtoll(p + 15, NULL, 10) * 1000 : 0;
 
     in->el.watch_req = r;
-    sim_watch_start(i, rv);
+    sim_watch_start(i, rv, limit);
 
     return q;
 }

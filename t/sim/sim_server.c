@@ -468,13 +468,14 @@ sim_wq_pop(int i, sim_change_t *c)
 
 
 void
-sim_watch_start(int i, int64_t rv)
+sim_watch_start(int i, int64_t rv, int64_t limit)
 {
     sim_elector_t  *el;
 
     el = &sim.inst[i].el;
 
     el->resume_rv = rv;
+    el->wlimit = limit;
     el->ws = SIM_WS_CONNECTING;
     el->wtok = ++sim.tok;
     el->wq_head = 0;
@@ -503,6 +504,7 @@ sim_watch_cancel(sim_elector_t *el)
 void
 sim_watch_open(int i, unsigned tok)
 {
+    int64_t         end;
     sim_elector_t  *el;
     sim_change_t    g;
     int             k;
@@ -542,9 +544,13 @@ sim_watch_open(int i, unsigned tok)
         }
     }
 
-    /* the server ends every watch after a while */
-    sim_push(sim.t + sim_between(sim.wclose_min, 2 * sim.wclose_min),
-             SIM_EV_WATCH_END, i, el->wtok);
+    /* the server ends every watch after a while, at the latest when the
+       client's timeoutSeconds runs out */
+    end = sim_between(sim.wclose_min, 2 * sim.wclose_min);
+    if (el->wlimit > 0 && end > el->wlimit) {
+        end = el->wlimit;
+    }
+    sim_push(sim.t + end, SIM_EV_WATCH_END, i, el->wtok);
 
     sim_http_watch_opened(i);
 }
