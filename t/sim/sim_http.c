@@ -19,8 +19,6 @@
 #include "kle_lock.h"
 #include "sim.h"
 
-static char sim_http_error_timeout[] = "Operation timed out";
-
 static char *sim_http_text(json_object *o);
 
 
@@ -638,7 +636,7 @@ sim_http_answer(int r, int timed_out)
                               : q->kind == KLE_DO_GET ? "GET"
                               : q->kind == KLE_DO_CREATE ? "CREATE"
                               : "UPDATE");
-        resp.error = sim_http_error_timeout;
+        resp.error = "Operation timed out";
         resp.timed_out = 1;
 
         /* as lib/kle_http.c: retired before the callback */
