@@ -288,15 +288,18 @@ SIM_JOBS   ?= 2
 SIM_CFLAGS  = -g -O2 -Wall -Wextra -Werror=implicit-function-declaration
 SIM_SRCS    = $(wildcard t/sim/*.c)
 SIM_HDRS    = $(wildcard t/sim/*.h)
-SIM_CORE    = lib/kle_election.c lib/kle_record.c lib/kle_clock.c \
-              lib/kle_claim.c
+# every lib/ object but the transport, which t/sim/sim_http.c replaces;
+# the state machine's seed comes from the simulation (--wrap)
+SIM_CORE    = $(filter-out lib/kle_http.c,$(LIB_SRCS))
+SIM_LIBS    = -Wl,--wrap=kle_election_init -ljson-c -lyaml
 SIM_BIN     = $(B)/sim/sim
 
 .PHONY: sim sim-plants asan
 
 $(SIM_BIN): $(SIM_SRCS) $(SIM_HDRS) $(SIM_CORE) $(LIB_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(SIM_CFLAGS) -Ilib -It/sim -o $@ $(SIM_SRCS) $(SIM_CORE) -ljson-c
+	$(CC) $(SIM_CFLAGS) -Ilib -It/sim -o $@ $(SIM_SRCS) $(SIM_CORE) \
+	    $(SIM_LIBS)
 
 sim: $(SIM_BIN)
 	@if [ -n "$(SEED)" ]; then $(SIM_BIN) --seed $(SEED); \
@@ -305,11 +308,14 @@ sim: $(SIM_BIN)
 sim-plants:
 	@SEEDS=$(SEEDS) SIM_JOBS=$(SIM_JOBS) CC="$(CC)" \
 	    SIM_CFLAGS="$(SIM_CFLAGS)" PLANT="$(PLANT)" SEED="$(SEED)" \
+	    SIM_CORE="$(SIM_CORE)" SIM_LIBS="$(SIM_LIBS)" \
 	    bash t/sim/plants.sh
 
 # The unit suites and the simulation under AddressSanitizer and
 # UndefinedBehaviorSanitizer (the library: above): any finding aborts the run.
-ASAN_SEEDS ?= 10000
+# 2,000 seeds: the simulation runs the real elector and its JSON, 42 ms of
+# CPU a seed under ASan (every path of the transport is taken in 60 seeds).
+ASAN_SEEDS ?= 2000
 ASAN_UNITS  = $(UNIT_SRCS:t/unit/%.c=$(ASAN_B)/t/%)
 
 $(ASAN_B)/t/%: t/unit/%.c t/unit/kle_test.h t/unit/kle_test_dir.h $(ASAN_B)/libkle.a
@@ -319,7 +325,7 @@ $(ASAN_B)/t/%: t/unit/%.c t/unit/kle_test.h t/unit/kle_test_dir.h $(ASAN_B)/libk
 $(ASAN_B)/sim: $(SIM_SRCS) $(SIM_HDRS) $(SIM_CORE) $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(ASAN_CC) $(ASAN_FLAGS) -Ilib -It/sim -o $@ $(SIM_SRCS) $(SIM_CORE) \
-	    -ljson-c
+	    $(SIM_LIBS)
 
 asan: $(ASAN_UNITS) $(ASAN_B)/sim
 	@export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

@@ -1,8 +1,9 @@
 /*
  * A deterministic simulation of the election: 2 to 7 nginx instances, each
- * running the real kle_election state machine under a model of its host
- * (kle_elector) and of the module's readers, against a simulated API
- * server, on one simulated clock.  One seed decides every delay, loss,
+ * running the shipped lib/kle_elector.c (and the state machine, the lock
+ * and its JSON under it) over a simulated transport (sim_http.c), with the
+ * module's publication and readers (lib/kle_claim), against a simulated
+ * API server, on one simulated clock.  One seed decides every delay, loss,
  * pause, crash, reload and foreign write; invariants are checked after
  * every event.  docs/simulation.md describes what is modelled and why.
  */
@@ -15,6 +16,8 @@
 
 #include "kle_claim.h"
 #include "kle_election.h"
+#include "kle_elector.h"
+#include "kle_http.h"
 
 #define SIM_INST_MAX   7
 #define SIM_REQ_MAX    96     /* requests in flight, senders gone or not */
@@ -119,7 +122,8 @@ typedef enum {
     SIM_EV_EXIT,         /* a quitting instance exits */
     SIM_EV_RESTART,      /* a crashed or quit instance starts again */
     SIM_EV_CALM,         /* faults stop */
-    SIM_EV_CLAIM_END     /* a published claim ends: the readers checked */
+    SIM_EV_CLAIM_END,    /* a published claim ends: the readers checked */
+    SIM_EV_REAP          /* retired requests fail (kle_http_retire()) */
 } sim_ev_type_t;
 
 typedef struct {
@@ -140,10 +144,19 @@ typedef enum {
     SIM_W_END_CLOSE      /* the server ends the watch */
 } sim_wkind_t;
 
+/* What the stored object holds beyond the record: its raw holder (which
+   may not fit a record) and a hand-written annotation (the Python client) */
+typedef struct {
+    char          holder[320];
+    int           hlen;
+    char          ann[400];
+} sim_raw_t;
+
 typedef struct {
     int           kind;
     int64_t       rv;
     kle_record_t  rec;
+    sim_raw_t     raw;
 } sim_change_t;
 
 typedef struct {
@@ -153,11 +166,19 @@ typedef struct {
 } sim_wq_t;
 
 typedef enum {
-    SIM_REQ_MACHINE = 0,   /* what kle_election_next() asked for */
-    SIM_REQ_RELIST         /* the host's GET after a 410 */
+    SIM_REQ_MACHINE = 0,   /* the elector's GET, POST or PUT of the lock */
+    SIM_REQ_RELIST,        /* its list after a 410 */
+    SIM_REQ_WATCH          /* its watch */
 } sim_req_role_t;
 
-typedef struct {
+/* The simulated transport (sim_http.c): one per elector generation. */
+struct kle_http_s {
+    int               inst;
+    int               gen;
+};
+
+/* A request of the transport, as kle_http.h's callers hold it. */
+typedef struct kle_http_req_s {
     int               used;
     unsigned          tok;
     int               inst;
@@ -181,8 +202,18 @@ typedef struct {
     kle_api_status_t  status;
     kle_record_t      result;
     int64_t           result_rv;
+    int64_t           list_rv;       /* a list's version */
+    kle_record_t      result_raw_rec;
+    sim_raw_t         result_raw;
     int               has_result;
     int               pending;       /* the host still waits for it */
+    /* the transport's side */
+    int               retired;       /* kle_http_retire(): fails soon */
+    int64_t           heard;         /* mono ms: kle_http_heard() */
+    kle_http_done_pt  done;
+    kle_http_open_pt  on_open;
+    kle_http_line_pt  on_line;
+    void             *data;
 } sim_req_t;
 
 typedef enum {
@@ -196,27 +227,27 @@ typedef struct {
     int               running;
     char              id[SIM_ID_MAX];
     sim_timing_t      tm;
-    kle_election_t    e;
-    int               req;           /* the machine's request, -1 */
-    int               relist;        /* the host's GET, -1 */
-    int               want_relist;
+    kle_elector_t    *elector;       /* lib/kle_elector.c, the real one */
+    struct kle_http_s http;          /* its transport */
+    kle_creds_t       creds;
     unsigned          wake_tok;
     int64_t           paused_until;  /* its worker SIGSTOPped */
-    /* the watch */
+    /* the watch: the request, and the server's stream to it */
+    int               watch_req;     /* -1: none */
     int               ws;
     unsigned          wtok;
     int64_t           resume_rv;
-    int64_t           watch_after;   /* no new watch before */
+    int64_t           wlimit;        /* ms: its timeoutSeconds, 0: none */
     sim_wq_t          wq[SIM_WQ];
     int               wq_head;
     int               wq_n;
     int64_t           wq_last;
     int               wq_armed;      /* a WATCH_EVENT is queued */
     int               wending;       /* no more events in this stream */
-    int               watching;      /* what the machine was told */
-    /* as the events tell it */
+    /* as the callbacks tell it */
     int               leading;
     int               inherit;
+    int               releasing;
     int64_t           write_rv;      /* rv of the last successful write */
     int64_t           spin_t;        /* runs at one instant, to catch */
     int               spin;          /* a machine that never waits */
@@ -312,6 +343,8 @@ typedef struct {
     int               nforeign;
     int64_t           foreign_rv;    /* the last foreign write's rv */
     int64_t           foreign_lease; /* the longest foreign record's, ms */
+    sim_raw_t         raw;           /* of the object */
+    kle_lock_t        lock;          /* the lock's kind, to read bodies */
     /* the world */
     sim_inst_t        inst[SIM_INST_MAX];
     /* the checker */
@@ -355,11 +388,12 @@ int sim_run(uint64_t seed, int trace, sim_stats_t *st);
 
 /* sim_server.c */
 void sim_server_init(void);
-int sim_send(int i, int role, const kle_action_t *act);
+int sim_send(int i, int role, int kind, const kle_record_t *rec,
+    const char *rv, int64_t timeout);
 int sim_wq_pop(int i, sim_change_t *c);
 void sim_apply(int r);
 void sim_foreign_write(int kind);
-void sim_watch_start(int i);
+void sim_watch_start(int i, int64_t rv, int64_t limit);
 void sim_watch_open(int i, unsigned tok);
 void sim_watch_cancel(sim_elector_t *el);
 void sim_watch_close_at(int i, unsigned tok);
@@ -368,16 +402,23 @@ int sim_names(const kle_record_t *rec, const char *id);
    reloads and respawned workers */
 void sim_nonce(int i, char *buf);
 
+/* sim_http.c: lib/kle_http.h over the simulated network */
+void sim_http_answer(int r, int timed_out);
+void sim_http_watch_opened(int i);
+void sim_http_watch_failed(int i);
+void sim_http_watch_event(int i);
+void sim_http_reap(int i);
+void sim_http_free(int r);
+
 /* sim_host.c */
 void sim_host_start(int i, int pool, int new_id);
 void sim_host_run(int i);
-void sim_host_answer(int r, int timed_out);
-void sim_host_watch_event(int i, unsigned tok);
-void sim_host_watch_end(int i, unsigned tok, int clean);
-void sim_host_watch_opened(int i);
+void sim_host_enter(int i);
+void sim_host_leave(int i);
 void sim_host_stop(int i);
 void sim_host_release(int i);
 void sim_host_reload(int i, int pool, int new_id);
+void sim_host_end(void);
 int sim_reader_leader(sim_inst_t *in, int64_t t, int32_t *token);
 int sim_claim_holds(const sim_inst_t *in, int64_t t);
 void sim_zone_write(int i);

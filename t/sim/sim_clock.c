@@ -20,6 +20,13 @@
 static const sim_inst_t  *sim_clock_in;
 static int64_t            sim_clock_t;
 
+/* entries nest: the elector's callbacks ask the simulator for times */
+#define SIM_CLOCK_DEPTH  8
+
+static const sim_inst_t  *sim_clock_in_saved[SIM_CLOCK_DEPTH];
+static int64_t            sim_clock_t_saved[SIM_CLOCK_DEPTH];
+static int                sim_clock_depth;
+
 
 int
 clock_gettime(clockid_t id, struct timespec *ts)
@@ -63,6 +70,12 @@ clock_gettime(clockid_t id, struct timespec *ts)
 void
 sim_clock_enter(const sim_inst_t *in, int64_t t)
 {
+    if (sim_clock_depth < SIM_CLOCK_DEPTH) {
+        sim_clock_in_saved[sim_clock_depth] = sim_clock_in;
+        sim_clock_t_saved[sim_clock_depth] = sim_clock_t;
+    }
+    sim_clock_depth++;
+
     sim_clock_in = in;
     sim_clock_t = t;
 }
@@ -71,7 +84,12 @@ sim_clock_enter(const sim_inst_t *in, int64_t t)
 void
 sim_clock_leave(void)
 {
-    sim_clock_in = NULL;
+    sim_clock_depth--;
+
+    if (sim_clock_depth < SIM_CLOCK_DEPTH) {
+        sim_clock_in = sim_clock_in_saved[sim_clock_depth];
+        sim_clock_t = sim_clock_t_saved[sim_clock_depth];
+    }
 }
 
 

@@ -1,10 +1,10 @@
 /*
- * A model of each instance's host: what lib/kle_elector.c does around the
- * state machine (sends exactly the actions, feeds every answer with its
- * resourceVersion, keeps one watch and reports it, restarts it on
- * becoming leader, ignores events naming us while leading, revokes then
- * sends on release), and what the module publishes to its readers and
- * how they read it (docs/simulation.md).
+ * The host around the real elector: what the module's worker does with
+ * lib/kle_elector.c (start a generation, run it when it asks, publish its
+ * status into the shared zone on every change, cap an inherited claim,
+ * revoke before a release, stop it on a reload or a crash), and what the
+ * module's readers read.  The elector itself, the state machine, the lock
+ * and its JSON are the shipped code; its transport is sim_http.c.
  */
 
 #include <inttypes.h>
@@ -12,24 +12,102 @@
 
 #include "sim.h"
 
-static void sim_host_events(int i, unsigned ev);
+static void sim_host_wake(int i, long ms);
 static void sim_host_publish(int i);
-static void sim_host_wake(int i, int64_t until);
-static void sim_host_watch_keep(int i);
-static void sim_host_watch_closed(int i, int relist, int64_t backoff);
-static void sim_host_cancel(int i);
 static void sim_zone_limit(int i, int64_t until);
-static void sim_host_seen(sim_inst_t *in, int64_t rv,
-    const kle_record_t *rec);
+
+void __real_kle_election_init(kle_election_t *e,
+    const kle_election_config_t *cfg, uint64_t seed);
+void __wrap_kle_election_init(kle_election_t *e,
+    const kle_election_config_t *cfg, uint64_t seed);
+
+static char  sim_server_url[] = "https://sim.invalid";
+
+
+/*
+ * kle_elector_create() seeds the state machine's jitter from the wall
+ * clock, the pid and an address: the seed decides it here (the link
+ * wraps kle_election_init, -Wl,--wrap), so that a run replays.
+ */
+void
+__wrap_kle_election_init(kle_election_t *e, const kle_election_config_t *cfg,
+    uint64_t seed)
+{
+    (void) seed;
+    __real_kle_election_init(e, cfg, sim.seed * 131 + (uint64_t) sim.gens);
+}
+
+
+static int
+sim_host_index(void *data)
+{
+    return (int) ((sim_inst_t *) data - sim.inst);
+}
+
+
+static void
+sim_host_started(void *data)
+{
+    sim_inst_t  *in = data;
+    int          i = sim_host_index(data);
+
+    if (in->el.leading) {
+        sim_violation(SIM_V_EVENTS, "%s: STARTED_LEADING twice", in->name);
+    }
+    in->el.leading = 1;
+    sim.st->started++;
+    TR(i, "STARTED_LEADING");
+}
+
+
+static void
+sim_host_stopped(void *data)
+{
+    sim_inst_t  *in = data;
+    int          i = sim_host_index(data);
+
+    if (!in->el.leading) {
+        sim_violation(SIM_V_EVENTS, "%s: STOPPED_LEADING while not leading",
+                      in->name);
+    }
+    in->el.leading = 0;
+    TR(i, "STOPPED_LEADING");
+}
+
+
+static void
+sim_host_changed(void *data)
+{
+    sim_host_publish(sim_host_index(data));
+}
+
+
+static void
+sim_host_schedule(void *data, long ms)
+{
+    sim_host_wake(sim_host_index(data), ms);
+}
+
+
+static void
+sim_host_log(void *data, int level, const char *msg)
+{
+    static const char  *levels[] = { "error", "warn", "notice", "info",
+                                     "debug" };
+
+    TR(sim_host_index(data), "%s: %s", levels[level], msg);
+}
 
 
 void
 sim_host_start(int i, int pool, int new_id)
 {
     int64_t                now;
-    kle_election_config_t  cfg;
+    int32_t                token;
     sim_inst_t            *in;
     sim_elector_t         *el;
+    kle_elector_config_t   cfg;
+    char                   err[256];
 
     in = &sim.inst[i];
     el = &in->el;
@@ -37,10 +115,12 @@ sim_host_start(int i, int pool, int new_id)
     memset(el, 0, sizeof(*el));
     el->gen = ++sim.gens;
     el->running = 1;
-    el->req = -1;
-    el->relist = -1;
+    el->watch_req = -1;
     el->inherit = 1;
     el->tm = sim.pool[pool];
+    el->http.inst = i;
+    el->http.gen = el->gen;
+    el->creds.server = sim_server_url;
     in->pool = pool;
 
     if (new_id) {
@@ -53,7 +133,7 @@ sim_host_start(int i, int pool, int new_id)
     }
 
     if (in->pub.id[0] != '\0' && strcmp(in->pub.id, el->id) != 0) {
-        /* the claim published before is another identity's */
+        /* the master revokes the claim of another identity */
         TR(i, "identity %s: the published claim of %s is cleared", el->id,
            in->pub.id);
         memset(&in->pub, 0, sizeof(in->pub));
@@ -61,24 +141,51 @@ sim_host_start(int i, int pool, int new_id)
     }
 
     memset(&cfg, 0, sizeof(cfg));
-    snprintf(cfg.identity, sizeof(cfg.identity), "%s", el->id);
-    snprintf(cfg.address, sizeof(cfg.address), "10.0.0.%d:8080", i + 1);
-    sim_nonce(i, cfg.instance);
-    cfg.lease_duration = el->tm.ld;
-    cfg.renew_deadline = el->tm.rd;
-    cfg.retry_period = el->tm.rp;
-    cfg.whole_seconds = sim.whole_seconds;
+    cfg.name = "sim";
+    snprintf(cfg.election.identity, sizeof(cfg.election.identity), "%s",
+             el->id);
+    sim_nonce(i, cfg.election.instance);
+    cfg.election.lease_duration = el->tm.ld;
+    cfg.election.renew_deadline = el->tm.rd;
+    cfg.election.retry_period = el->tm.rp;
+    cfg.lock_kind = sim.whole_seconds ? "configmaps" : "leases";
+    cfg.lock_where = "sim/lock";
+    cfg.creds = &el->creds;
+    cfg.on_started_leading = sim_host_started;
+    cfg.on_stopped_leading = sim_host_stopped;
+    cfg.on_change = sim_host_changed;
+    cfg.schedule = sim_host_schedule;
+    /* its log lines go into the trace; formatting them is the cost */
+    cfg.log = sim.trace ? sim_host_log : NULL;
+    cfg.data = in;
 
-    kle_election_init(&el->e, &cfg, sim.seed * 131 + (uint64_t) el->gen);
+    sim_host_enter(i);
+
+    /* as the module: a previous process's claim still read as leading */
+    cfg.resume = kle_claim_leads(&in->zlock, &in->zclaim, &token);
+    now = kle_now_ms();
+
+    el->elector = kle_elector_create(&cfg, &el->http, err, sizeof(err));
+
+    sim_clock_leave();
+
+    if (el->elector == NULL) {
+        el->running = 0;
+        sim_violation(SIM_V_HOST, "%s: kle_elector_create: %s", in->name,
+                      err);
+        return;
+    }
 
     /*
      * The module caps an inherited claim at this elector's start plus its
-     * renew deadline (ngx_http_leader_election_limit(), kle_claim_limit()):
-     * any record it writes (perhaps with a shorter lease) is written
-     * later, and followers time their takeover from it.
+     * renew deadline (ngx_http_leader_election_limit(), kle_claim_limit())
+     * before the elector runs: any record it writes (perhaps with a
+     * shorter lease) is written later, and followers time their takeover
+     * from it.
      */
-    now = sim_mono(in, sim.t);
-    sim_zone_limit(i, now + el->tm.rd);
+    if (cfg.resume) {
+        sim_zone_limit(i, now + el->tm.rd);
+    }
 
     TR(i, "elector #%d starts as %s: lease %.3fs, renew deadline %.3fs, "
        "retry %.3fs", el->gen, el->id, el->tm.ld / 1e3, el->tm.rd / 1e3,
@@ -96,85 +203,69 @@ sim_nonce(int i, char *buf)
 }
 
 
-/* kle_elector_run(): send what next() asks for until it says wait. */
+/* Around every call into the elector: the instance's clocks. */
+void
+sim_host_enter(int i)
+{
+    sim_clock_enter(&sim.inst[i], sim.t);
+}
+
+
+/* After it: a released elector is done (the module destroys it). */
+void
+sim_host_leave(int i)
+{
+    sim_elector_t  *el;
+
+    sim_clock_leave();
+
+    el = &sim.inst[i].el;
+
+    if (el->running && el->elector != NULL && el->releasing
+        && kle_elector_done(el->elector))
+    {
+        TR(i, "released: the elector is done");
+        sim_host_stop(i);
+    }
+}
+
+
+/* The timer: kle_elector_run(), and when it wants to run next. */
 void
 sim_host_run(int i)
 {
     sim_inst_t     *in;
     sim_elector_t  *el;
-    kle_action_t    act;
-    unsigned        ev;
-    int             r, n;
+    long            ms;
 
     in = &sim.inst[i];
     el = &in->el;
+
+    if (!in->up || !el->running) {
+        return;
+    }
 
     if (el->spin_t != sim.t) {
         el->spin_t = sim.t;
         el->spin = 0;
     }
     if (++el->spin > 64) {
-        sim_violation(SIM_V_HOST, "%s: next() asks to run again at once, "
-                      "forever", in->name);
+        sim_violation(SIM_V_HOST, "%s: the elector asks to run again at "
+                      "once, forever", in->name);
         return;
     }
 
-    for (n = 0; n < 8; n++) {
-        if (!in->up || !el->running) {
-            return;
-        }
-
-        ev = kle_election_next(&el->e, sim_mono(in, sim.t),
-                               sim_wall(in, sim.t), &act);
-        sim_host_events(i, ev);
-
-        if (!el->running) {
-            return;
-        }
-
-        if (el->e.state == KLE_STATE_RELEASED) {
-            TR(i, "released: the elector is done");
-            sim_host_stop(i);
-            return;
-        }
-
-        sim_host_watch_keep(i);
-
-        switch (act.kind) {
-
-        case KLE_DO_NOTHING:
-            el->wake_tok = ++sim.tok;
-            if (act.until > 0) {
-                /* leading with a request out: wake when the claim ends */
-                sim_host_wake(i, act.until);
-            }
-            return;
-
-        case KLE_DO_WAIT:
-            sim_host_wake(i, act.until);
-            return;
-
-        default:
-            if (el->req >= 0) {
-                sim_violation(SIM_V_HOST, "%s: next() asked for a second "
-                              "request", in->name);
-                return;
-            }
-            r = sim_send(i, SIM_REQ_MACHINE, &act);
-            if (r < 0) {
-                return;
-            }
-            el->req = r;
-            break;
-        }
+    sim_host_enter(i);
+    ms = kle_elector_run(el->elector);
+    if (el->running) {
+        sim_host_wake(i, ms);
     }
-
-    sim_violation(SIM_V_HOST, "%s: next() never says wait", in->name);
+    sim_host_leave(i);
 }
 
 
 static void
-sim_host_wake(int i, int64_t until)
+sim_host_wake(int i, long ms)
 {
     sim_inst_t     *in;
     sim_elector_t  *el;
@@ -183,96 +274,61 @@ sim_host_wake(int i, int64_t until)
     in = &sim.inst[i];
     el = &in->el;
 
-    at = sim_at_mono(in, until);
+    el->wake_tok = ++sim.tok;
+
+    if (ms < 0) {
+        return;
+    }
+
+    at = sim_at_mono(in, sim_mono(in, sim.t) + ms);
     if (at < sim.t) {
         at = sim.t;
     }
 
-    /* timers may fire early: the machine must cope */
+    /* timers may fire early: the elector must cope */
     if (sim_rand(8) == 0 && at > sim.t + 1) {
         at = sim_between(sim.t + 1, at - 1);
     }
 
-    el->wake_tok = ++sim.tok;
     sim_push(at, SIM_EV_WAKE, i, el->wake_tok);
 }
 
 
-static void
-sim_host_events(int i, unsigned ev)
-{
-    sim_inst_t     *in;
-    sim_elector_t  *el;
-    unsigned        more;
-
-    in = &sim.inst[i];
-    el = &in->el;
-
-    if (ev & KLE_EV_STOPPED_LEADING) {
-        if (!el->leading) {
-            sim_violation(SIM_V_EVENTS, "%s: STOPPED_LEADING while not "
-                          "leading", in->name);
-        }
-        el->leading = 0;
-        TR(i, "STOPPED_LEADING");
-    }
-
-    if (ev & KLE_EV_STARTED_LEADING) {
-        if (el->leading) {
-            sim_violation(SIM_V_EVENTS, "%s: STARTED_LEADING twice",
-                          in->name);
-        }
-        el->leading = 1;
-        sim.st->started++;
-        TR(i, "STARTED_LEADING term %d, claim until +%.3fs",
-           (int) kle_election_term(&el->e),
-           (kle_election_claim_until(&el->e) - sim_mono(in, sim.t)) / 1e3);
-
-        /* the watch starts again from the write that made us leader */
-        if (el->ws != SIM_WS_NONE) {
-            sim_watch_cancel(el);
-        }
-        el->resume_rv = el->write_rv;
-        el->watch_after = 0;
-        if (el->watching) {
-            el->watching = 0;
-            more = kle_election_watching(&el->e, sim_mono(in, sim.t), 0);
-            sim_host_events(i, more);
-            return;
-        }
-    }
-
-    if (el->leading != (el->e.state == KLE_STATE_LEADING)) {
-        sim_violation(SIM_V_EVENTS, "%s: events say %sleading, the state "
-                      "is %s", in->name, el->leading ? "" : "not ",
-                      kle_state_name(el->e.state));
-    }
-
-    sim_host_publish(i);
-}
-
-
-/* The module's shared zone: leading, claim_until and term in one copy. */
+/*
+ * The module's ngx_http_leader_election_changed(): the elector's status
+ * into the shared zone, as ngx_http_leader_election_publish() writes it.
+ */
 static void
 sim_host_publish(int i)
 {
-    sim_inst_t      *in;
-    sim_elector_t   *el;
-    kle_election_t  *e;
-    sim_pub_t        p;
+    sim_inst_t            *in;
+    sim_elector_t         *el;
+    kle_elector_status_t   st;
+    sim_pub_t              p;
 
     in = &sim.inst[i];
     el = &in->el;
-    e = &el->e;
 
+    if (!el->running || el->elector == NULL) {
+        return;
+    }
+
+    kle_elector_status(el->elector, &st);
+
+    if (el->leading != (st.state == KLE_STATE_LEADING)) {
+        sim_violation(SIM_V_EVENTS, "%s: events say %sleading, the state "
+                      "is %s", in->name, el->leading ? "" : "not ",
+                      kle_state_name(st.state));
+    }
+
+    /*
+     * A new generation (reload, respawn) first reads the record; while it
+     * is this instance's and not yet renewed, the claim published before
+     * stands.
+     */
     if (el->inherit) {
-        /*
-         * A new generation (reload, respawn) leaves the claim published
-         * before until it leads or reads a record not naming it.
-         */
-        if (e->state == KLE_STATE_LEADING
-            || (e->state != KLE_STATE_STARTING
-                && !sim_names(&e->observed, el->id)))
+        if (st.state == KLE_STATE_LEADING
+            || (st.state != KLE_STATE_STARTING && !st.record_mine))
         {
             el->inherit = 0;
         } else {
@@ -280,17 +336,12 @@ sim_host_publish(int i)
         }
     }
 
-    /*
-     * As ngx_http_leader_election_publish() reads kle_elector_status():
-     * the claim is kle_election_claim_until()'s, none once a release is
-     * asked for.
-     */
     memset(&p, 0, sizeof(p));
 
-    p.leading = (e->state == KLE_STATE_LEADING);
-    p.claim_until = p.leading ? kle_election_claim_until(e) : 0;
-    p.term = p.claim_until ? kle_election_term(e) : 0;
-    p.renew_start = p.leading ? e->renew_start : 0;
+    p.leading = (st.state == KLE_STATE_LEADING);
+    p.claim_until = p.leading ? st.claim_until : 0;
+    p.term = p.claim_until ? st.term : 0;
+    p.renew_start = p.leading ? st.renew_start : 0;
 
     if (p.leading == in->pub.leading && p.claim_until == in->pub.claim_until
         && p.term == in->pub.term)
@@ -428,351 +479,16 @@ sim_claim_holds(const sim_inst_t *in, int64_t t)
 }
 
 
+
 /*
- * What an instance's machine is fed.  A seconds-granular follower (as
- * client-go, which compares records as its LeaderElectionRecord marshals
- * them, metav1.Time in whole seconds) sees acquire and renew times
- * truncated to the second: renewals within one second look unchanged, so
- * its lease clock can start up to a second before the leader's claim.
+ * The generation stops (kle_elector_stop(), as a reload or a dying
+ * worker): what it had in flight may still land.
  */
-static const kle_record_t *
-sim_host_sees(const sim_inst_t *in, const kle_record_t *rec,
-    kle_record_t *buf)
-{
-    if (rec == NULL || !in->secs) {
-        return rec;
-    }
-
-    *buf = *rec;
-    buf->acquire_time -= buf->acquire_time % 1000000;
-    buf->renew_time -= buf->renew_time % 1000000;
-
-    return buf;
-}
-
-
-/* The newest version read that does not name this instance. */
-static void
-sim_host_seen(sim_inst_t *in, int64_t rv, const kle_record_t *rec)
-{
-    if (rec != NULL && sim_names(rec, in->el.id)) {
-        return;
-    }
-
-    if (rv > in->seen_rv) {
-        in->seen_rv = rv;
-    }
-
-}
-
-
-void
-sim_host_answer(int r, int timed_out)
-{
-    sim_inst_t        *in;
-    sim_elector_t     *el;
-    sim_req_t         *q;
-    kle_api_status_t   status;
-    kle_record_t       rec, secs;
-    const kle_record_t *got;
-    char               rvs[32], buf[200];
-    unsigned           ev;
-    int                i, role, kind, ra, ours;
-    int64_t            now;
-
-    q = &sim_req[r];
-    i = q->inst;
-    in = &sim.inst[i];
-    el = &in->el;
-
-    q->pending = 0;
-    role = q->role;
-    kind = q->kind;
-
-    if (role == SIM_REQ_MACHINE) {
-        el->req = -1;
-    } else {
-        el->relist = -1;
-    }
-
-    status = timed_out ? KLE_API_TRANSPORT : q->status;
-    got = NULL;
-    rvs[0] = '\0';
-
-    if (status == KLE_API_OK && q->has_result) {
-        rec = q->result;
-        got = &rec;
-        snprintf(rvs, sizeof(rvs), "%" PRId64, q->result_rv);
-        if (el->ws == SIM_WS_NONE && el->relist < 0) {
-            /* no watch running: the next one starts from this read */
-            el->resume_rv = q->result_rv;
-            el->want_relist = 0;
-        }
-        sim_host_seen(in, q->result_rv, got);
-        if (kind != KLE_DO_GET) {
-            el->write_rv = q->result_rv;
-        }
-    }
-
-    if (role == SIM_REQ_RELIST && status == KLE_API_NOT_FOUND) {
-        /* no object: watch from now, without a version */
-        el->resume_rv = 0;
-        el->want_relist = 0;
-    }
-
-    ra = status == KLE_API_TOO_MANY_REQUESTS ? q->retry_after : 0;
-
-    if (q->applied || q->lost) {
-        q->used = 0;
-    }
-
-    TR(i, "answer %s%s: %s%s%s%s%s", role == SIM_REQ_RELIST ? "relist " : "",
-       kind == KLE_DO_GET ? "GET" : kind == KLE_DO_CREATE ? "CREATE"
-                                                        : "UPDATE",
-       timed_out ? "timed out" : sim_status_name(status),
-       got ? " " : "", got ? sim_rec_text(got, buf, sizeof(buf)) : "",
-       rvs[0] ? " rv=" : "", rvs);
-
-    now = sim_mono(in, sim.t);
-
-    if (role == SIM_REQ_MACHINE) {
-        ev = kle_election_on_result(&el->e, now, status,
-                                    sim_host_sees(in, got, &secs),
-                                    got ? rvs : NULL, ra);
-        sim_host_events(i, ev);
-
-    } else if (status == KLE_API_OK || status == KLE_API_NOT_FOUND) {
-        ours = got != NULL && el->e.state == KLE_STATE_LEADING
-               && sim_names(got, el->id);
-        if (!ours) {
-            ev = kle_election_observe(&el->e, now,
-                                      sim_host_sees(in, got, &secs),
-                                      got ? rvs : NULL);
-            sim_host_events(i, ev);
-        }
-
-    } else {
-        el->want_relist = 1;
-        el->watch_after = sim.t + el->tm.rp;
-        sim_push(el->watch_after, SIM_EV_WAKE, i, 0);
-    }
-
-    sim_host_run(i);
-}
-
-
-/* One watch, whether following or leading; a relist after a 410. */
-static void
-sim_host_watch_keep(int i)
-{
-    sim_elector_t  *el;
-    kle_action_t    act;
-    int             r;
-
-    el = &sim.inst[i].el;
-
-    if (el->ws != SIM_WS_NONE || el->relist >= 0 || el->e.release_wanted
-        || (el->e.state != KLE_STATE_FOLLOWING
-            && el->e.state != KLE_STATE_LEADING)
-        || sim.t < el->watch_after)
-    {
-        return;
-    }
-
-    if (el->want_relist) {
-        memset(&act, 0, sizeof(act));
-        act.kind = KLE_DO_GET;
-        act.timeout = el->tm.rd / 2;
-        r = sim_send(i, SIM_REQ_RELIST, &act);
-        if (r >= 0) {
-            el->relist = r;
-            el->want_relist = 0;
-        }
-        return;
-    }
-
-    if (!el->e.have_observed) {
-        return;
-    }
-
-    sim_watch_start(i);
-}
-
-
-void
-sim_host_watch_opened(int i)
-{
-    sim_inst_t     *in;
-    sim_elector_t  *el;
-    unsigned        ev;
-
-    in = &sim.inst[i];
-    el = &in->el;
-
-    TR(i, "watch established");
-
-    el->watching = 1;
-    ev = kle_election_watching(&el->e, sim_mono(in, sim.t), 1);
-    sim_host_events(i, ev);
-    sim_host_run(i);
-}
-
-
-static void
-sim_host_watch_closed(int i, int relist, int64_t backoff)
-{
-    sim_inst_t     *in;
-    sim_elector_t  *el;
-    unsigned        ev;
-
-    in = &sim.inst[i];
-    el = &in->el;
-
-    sim_watch_cancel(el);
-
-    if (relist) {
-        el->want_relist = 1;
-    }
-
-    el->watch_after = sim.t + backoff;
-    if (backoff > 0) {
-        sim_push(el->watch_after, SIM_EV_WAKE, i, 0);
-    }
-
-    if (el->watching) {
-        el->watching = 0;
-        ev = kle_election_watching(&el->e, sim_mono(in, sim.t), 0);
-        sim_host_events(i, ev);
-    }
-}
-
-
-/* The connection could not be made (cut off from the API). */
-void
-sim_host_watch_end(int i, unsigned tok, int clean)
-{
-    sim_elector_t  *el;
-
-    el = &sim.inst[i].el;
-
-    if (tok != el->wtok) {
-        return;
-    }
-
-    TR(i, "watch failed");
-    sim_host_watch_closed(i, 0, clean ? 0 : el->tm.rp);
-    sim_host_run(i);
-}
-
-
-void
-sim_host_watch_event(int i, unsigned tok)
-{
-    sim_inst_t     *in;
-    sim_elector_t  *el;
-    sim_change_t    c;
-    kle_record_t    secs;
-    char            rvs[32], buf[200];
-    unsigned        ev;
-
-    in = &sim.inst[i];
-    el = &in->el;
-    (void) tok;
-
-    if (sim_wq_pop(i, &c) != 0) {
-        return;
-    }
-
-    sim.st->watch_events++;
-    snprintf(rvs, sizeof(rvs), "%" PRId64, c.rv);
-
-    switch (c.kind) {
-
-    case SIM_W_CHANGE:
-    case SIM_W_DELETED:
-        el->resume_rv = c.rv;
-
-        if (c.kind == SIM_W_CHANGE && el->e.state == KLE_STATE_LEADING
-            && sim_names(&c.rec, el->id))
-        {
-            TR(i, "watch MODIFIED rv=%s names us: ignored while leading",
-               rvs);
-            break;
-        }
-
-        sim_host_seen(in, c.rv, c.kind == SIM_W_DELETED ? NULL : &c.rec);
-
-        TR(i, "watch %s rv=%s %s",
-           c.kind == SIM_W_DELETED ? "DELETED" : "MODIFIED", rvs,
-           c.kind == SIM_W_DELETED ? "" : sim_rec_text(&c.rec, buf,
-                                                       sizeof(buf)));
-
-        ev = kle_election_observe(&el->e, sim_mono(in, sim.t),
-                           sim_host_sees(in, c.kind == SIM_W_DELETED
-                                             ? NULL : &c.rec, &secs),
-                           rvs);
-        sim_host_events(i, ev);
-        break;
-
-    case SIM_W_BOOKMARK:
-        el->resume_rv = c.rv;
-        TR(i, "watch BOOKMARK rv=%s", rvs);
-        break;
-
-    case SIM_W_GONE:
-        TR(i, "watch ERROR 410 Expired: relist, then watch again");
-        sim_host_watch_closed(i, 1, 0);
-        break;
-
-    case SIM_W_END_DROP:
-        TR(i, "watch connection broke");
-        sim_host_watch_closed(i, 0, el->tm.rp);
-        break;
-
-    case SIM_W_END_CLOSE:
-        TR(i, "watch ended by the server");
-        sim_host_watch_closed(i, 0, 0);
-        break;
-    }
-
-    sim_host_run(i);
-}
-
-
-/* Requests in flight are abandoned: the server may still apply them. */
-static void
-sim_host_cancel(int i)
-{
-    sim_elector_t  *el;
-    sim_req_t      *q;
-    int             k, r;
-
-    el = &sim.inst[i].el;
-
-    for (k = 0; k < 2; k++) {
-        r = k == 0 ? el->req : el->relist;
-        if (r < 0) {
-            continue;
-        }
-        q = &sim_req[r];
-        q->pending = 0;
-        if (q->applied || q->lost) {
-            q->used = 0;
-        }
-    }
-
-    el->req = -1;
-    el->relist = -1;
-
-    sim_watch_cancel(el);
-    el->watching = 0;
-}
-
-
 void
 sim_host_stop(int i)
 {
     sim_elector_t  *el;
+    int             r;
 
     el = &sim.inst[i].el;
 
@@ -784,16 +500,41 @@ sim_host_stop(int i)
 
     el->running = 0;
     el->wake_tok = ++sim.tok;
-    sim_host_cancel(i);
+
+    sim_host_enter(i);
+    kle_elector_stop(el->elector);
+    kle_elector_destroy(el->elector);
+    sim_clock_leave();
+
+    el->elector = NULL;
+
+    /* a request the elector dropped without cancelling is a leak */
+    for (r = 0; r < SIM_REQ_MAX; r++) {
+        if (sim_req[r].used && sim_req[r].pending && sim_req[r].inst == i
+            && sim_req[r].gen == el->gen)
+        {
+            sim_violation(SIM_V_HOST, "%s: a request left in flight after "
+                          "kle_elector_stop()", sim.inst[i].name);
+            sim_http_free(r);
+        }
+    }
+
+    sim_watch_cancel(el);
+    el->watch_req = -1;
 }
 
 
-/* nginx -s quit: revoke the published claim, then release. */
+/*
+ * nginx -s quit: the module revokes the published claim, then a leader
+ * releases (kle_elector_release(), run until kle_elector_done()); any
+ * other elector is destroyed.
+ */
 void
 sim_host_release(int i)
 {
-    sim_inst_t     *in;
-    sim_elector_t  *el;
+    sim_inst_t            *in;
+    sim_elector_t         *el;
+    kle_elector_status_t   st;
 
     in = &sim.inst[i];
     el = &in->el;
@@ -809,8 +550,21 @@ sim_host_release(int i)
         return;
     }
 
-    sim_host_cancel(i);
-    kle_election_release(&el->e);
+    sim_host_enter(i);
+    kle_elector_status(el->elector, &st);
+    sim_clock_leave();
+
+    if (st.state != KLE_STATE_LEADING) {
+        sim_host_stop(i);
+        return;
+    }
+
+    el->releasing = 1;
+
+    sim_host_enter(i);
+    kle_elector_release(el->elector);
+    sim_host_leave(i);
+
     sim_host_run(i);
 }
 
@@ -821,4 +575,18 @@ sim_host_reload(int i, int pool, int new_id)
 {
     sim_host_stop(i);
     sim_host_start(i, pool, new_id);
+}
+
+
+/* The end of a run: every elector is freed. */
+void
+sim_host_end(void)
+{
+    int  i;
+
+    for (i = 0; i < sim.n; i++) {
+        sim_host_stop(i);
+    }
+
+    kle_lock_free(&sim.lock);
 }

@@ -3,6 +3,8 @@
  *     disjoint seeds, and prints the figures; exit 1 if any seed failed.
  * sim --seed S: replays one seed with its trace.
  * --expect-fail: a planted bug; exit 0 only if some seed failed.
+ * --list: print each failing seed; --stop: every process stops once any
+ *     seed failed (a planted bug needs one).
  */
 
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,7 +24,7 @@ static void
 sim_usage(void)
 {
     fprintf(stderr, "usage: sim [--seeds N] [--from S] [--jobs J] "
-            "[--replay CMD] [--expect-fail] [--list]\n"
+            "[--replay CMD] [--expect-fail] [--list] [--stop]\n"
             "       sim --seed S\n");
     exit(2);
 }
@@ -75,6 +78,8 @@ sim_merge(sim_stats_t *to, const sim_stats_t *from)
 
 
 static int  sim_list;
+static int  sim_stop;
+static int *sim_failed_any;    /* shared by the processes of a run */
 
 
 static void
@@ -86,7 +91,14 @@ sim_span(uint64_t from, uint64_t count, uint64_t step, uint64_t k,
     int       n;
 
     for (s = from + k; s < from + count; s += step) {
-        if (sim_run(s, 0, st) != 0 && sim_list) {
+        if (sim_stop && *sim_failed_any) {
+            break;
+        }
+        if (sim_run(s, 0, st) == 0) {
+            continue;
+        }
+        *sim_failed_any = 1;
+        if (sim_list) {
             n = snprintf(line, sizeof(line), "seed %" PRIu64 ": %s\n", s,
                          sim.why);
             if (write(1, line, (size_t) n) < 0) {
@@ -181,6 +193,8 @@ main(int argc, char **argv)
             replay = argv[++i];
         } else if (strcmp(argv[i], "--list") == 0) {
             sim_list = 1;
+        } else if (strcmp(argv[i], "--stop") == 0) {
+            sim_stop = 1;
         } else if (strcmp(argv[i], "--expect-fail") == 0) {
             expect_fail = 1;
         } else {
@@ -193,6 +207,14 @@ main(int argc, char **argv)
     }
 
     memset(&st, 0, sizeof(st));
+
+    sim_failed_any = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sim_failed_any == MAP_FAILED) {
+        perror("mmap");
+        return 2;
+    }
+    *sim_failed_any = 0;
 
     if (one) {
         rc = sim_run(seed, 1, &st);

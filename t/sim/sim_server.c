@@ -14,7 +14,7 @@
 #include "sim.h"
 
 static int64_t sim_oneway(void);
-static int sim_store(const kle_record_t *rec);
+static int sim_store(const kle_record_t *rec, const sim_raw_t *raw);
 static void sim_change(int kind);
 static void sim_wq_add(int i, const sim_change_t *c, int64_t lag);
 static int64_t sim_lag(int i);
@@ -23,6 +23,16 @@ static int64_t sim_lag(int i);
 void
 sim_server_init(void)
 {
+    char  err[256];
+
+    /* the lock's kind, to read what the electors send */
+    if (kle_lock_init(&sim.lock, sim.whole_seconds ? "configmaps" : "leases",
+                      "sim/lock", err, sizeof(err))
+        != 0)
+    {
+        sim_violation(SIM_V_HOST, "kle_lock_init: %s", err);
+    }
+
     sim.exists = 0;
     sim.counter = sim_between(1, 100000);
     sim.compacted = 0;
@@ -49,11 +59,12 @@ sim_oneway(void)
 
 
 int
-sim_send(int i, int role, const kle_action_t *act)
+sim_send(int i, int role, int kind, const kle_record_t *rec, const char *rv,
+    int64_t timeout)
 {
     sim_inst_t  *in;
     sim_req_t   *q;
-    int64_t      up, timeout, ld;
+    int64_t      up, ld;
     int          r;
 
     in = &sim.inst[i];
@@ -74,21 +85,20 @@ sim_send(int i, int role, const kle_action_t *act)
     q->inst = i;
     q->gen = in->el.gen;
     q->role = role;
-    q->kind = act->kind;
+    q->kind = kind;
     q->sent = sim.t;
     q->chaos = sim.chaos;
     q->pending = 1;
     q->err_before = KLE_API_OK;
     q->err_after = KLE_API_OK;
 
-    if (act->kind != KLE_DO_GET) {
-        q->rec = act->record;
+    if (kind != KLE_DO_GET) {
+        q->rec = *rec;
     }
-    if (act->kind == KLE_DO_UPDATE) {
-        memcpy(q->rv, act->rv, sizeof(q->rv));
+    if (kind == KLE_DO_UPDATE) {
+        snprintf(q->rv, sizeof(q->rv), "%s", rv);
     }
 
-    timeout = act->timeout > 0 ? act->timeout : in->el.tm.rd / 2;
     q->deadline = sim_at_mono(in, sim_mono(in, sim.t) + timeout);
     if (q->deadline <= sim.t) {
         q->deadline = sim.t + 1;
@@ -142,17 +152,17 @@ sim_send(int i, int role, const kle_action_t *act)
     if (sim.trace) {
         char  buf[200];
 
-        if (act->kind == KLE_DO_GET) {
+        if (kind == KLE_DO_GET) {
             buf[0] = '\0';
         } else {
             sim_rec_text(&q->rec, buf, sizeof(buf));
         }
         sim_tr(i, "send %s%s%s%s%s (times out at +%.3fs)",
-               role == SIM_REQ_RELIST ? "relist " : "",
-               act->kind == KLE_DO_GET ? "GET"
-               : act->kind == KLE_DO_CREATE ? "CREATE " : "UPDATE ",
-               buf, act->kind == KLE_DO_UPDATE ? " rv=" : "",
-               act->kind == KLE_DO_UPDATE ? q->rv : "",
+               role == SIM_REQ_RELIST ? "list " : "",
+               kind == KLE_DO_GET ? "GET"
+               : kind == KLE_DO_CREATE ? "CREATE " : "UPDATE ",
+               buf, kind == KLE_DO_UPDATE ? " rv=" : "",
+               kind == KLE_DO_UPDATE ? q->rv : "",
                (q->deadline - sim.t) / 1e3);
     }
 
@@ -189,12 +199,15 @@ sim_apply(int r)
     switch (q->kind) {
 
     case KLE_DO_GET:
+        q->list_rv = sim.counter;           /* a list's version */
         if (!sim.exists) {
-            q->status = KLE_API_NOT_FOUND;
-            q->result_rv = sim.counter;     /* a list's version */
+            /* a list is 200 with no items */
+            q->status = q->role == SIM_REQ_RELIST ? KLE_API_OK
+                                                  : KLE_API_NOT_FOUND;
             break;
         }
         q->result = sim.rec;
+        q->result_raw = sim.raw;
         q->result_rv = sim.rv;
         q->has_result = 1;
         break;
@@ -204,7 +217,7 @@ sim_apply(int r)
             q->status = KLE_API_ALREADY_EXISTS;
             break;
         }
-        changed = sim_store(&q->rec);
+        changed = sim_store(&q->rec, NULL);
         break;
 
     default:
@@ -225,12 +238,13 @@ sim_apply(int r)
             sim.st->conflicts++;
             break;
         }
-        changed = sim_store(&q->rec);
+        changed = sim_store(&q->rec, NULL);
         break;
     }
 
     if (q->status == KLE_API_OK && q->kind != KLE_DO_GET) {
         q->result = sim.rec;
+        q->result_raw = sim.raw;
         q->result_rv = sim.rv;
         q->has_result = 1;
         sim_check_write(q->inst, q->kind, &old, existed, &sim.rec);
@@ -279,7 +293,7 @@ answer:
 
 /* A write: 0 if it stored the same values (a no-op keeps the version). */
 static int
-sim_store(const kle_record_t *rec)
+sim_store(const kle_record_t *rec, const sim_raw_t *raw)
 {
     kle_record_t  s;
 
@@ -295,6 +309,13 @@ sim_store(const kle_record_t *rec)
     }
 
     sim.rec = s;
+    if (raw != NULL) {
+        sim.raw = *raw;
+    } else {
+        memset(&sim.raw, 0, sizeof(sim.raw));
+        sim.raw.hlen = (int) strlen(s.holder);
+        memcpy(sim.raw.holder, s.holder, (size_t) sim.raw.hlen);
+    }
     sim.exists = 1;
     sim.rv = ++sim.counter;
     sim_change(SIM_W_CHANGE);
@@ -324,6 +345,7 @@ sim_change(int kind)
     c->kind = kind;
     c->rv = sim.rv;
     c->rec = sim.rec;
+    c->raw = sim.raw;
 
     for (i = 0; i < sim.n; i++) {
         if (sim.inst[i].up && sim.inst[i].el.running
@@ -446,12 +468,14 @@ sim_wq_pop(int i, sim_change_t *c)
 
 
 void
-sim_watch_start(int i)
+sim_watch_start(int i, int64_t rv, int64_t limit)
 {
     sim_elector_t  *el;
 
     el = &sim.inst[i].el;
 
+    el->resume_rv = rv;
+    el->wlimit = limit;
     el->ws = SIM_WS_CONNECTING;
     el->wtok = ++sim.tok;
     el->wq_head = 0;
@@ -480,6 +504,7 @@ sim_watch_cancel(sim_elector_t *el)
 void
 sim_watch_open(int i, unsigned tok)
 {
+    int64_t         end;
     sim_elector_t  *el;
     sim_change_t    g;
     int             k;
@@ -496,6 +521,7 @@ sim_watch_open(int i, unsigned tok)
             g.kind = SIM_W_CHANGE;
             g.rv = sim.rv;
             g.rec = sim.rec;
+            g.raw = sim.raw;
             sim_wq_add(i, &g, sim_lag(i));
         }
 
@@ -518,11 +544,15 @@ sim_watch_open(int i, unsigned tok)
         }
     }
 
-    /* the server ends every watch after a while */
-    sim_push(sim.t + sim_between(sim.wclose_min, 2 * sim.wclose_min),
-             SIM_EV_WATCH_END, i, el->wtok);
+    /* the server ends every watch after a while, at the latest when the
+       client's timeoutSeconds runs out */
+    end = sim_between(sim.wclose_min, 2 * sim.wclose_min);
+    if (el->wlimit > 0 && end > el->wlimit) {
+        end = el->wlimit;
+    }
+    sim_push(sim.t + end, SIM_EV_WATCH_END, i, el->wtok);
 
-    sim_host_watch_opened(i);
+    sim_http_watch_opened(i);
 }
 
 
@@ -558,11 +588,13 @@ sim_foreign_write(int kind)
 
     sim_foreign_t  *f;
     kle_record_t    rec;
+    sim_raw_t       raw;
     char            json[512], err[256], holder[320];
     int64_t         lease;
     int             i, changed;
 
     memset(&rec, 0, sizeof(rec));
+    memset(&raw, 0, sizeof(raw));
     rec.acquire_time = SIM_WALL0 + sim.t * 1000;
     rec.renew_time = rec.acquire_time;
     rec.transitions = (int32_t) sim_between(0, 5);
@@ -599,17 +631,21 @@ sim_foreign_write(int kind)
                           "refused: %s", err);
             return;
         }
+        /* a ConfigMap holds it as written */
+        snprintf(raw.ann, sizeof(raw.ann), "%s", json);
         break;
 
     case SIM_F_FOREIGN_LONG:
         /* a holder no lock can hold */
         memset(holder, 'h', sizeof(holder));
         if (sim_rand(2)) {
-            kle_record_set_holder(&rec, holder, 300);
+            raw.hlen = 300;
         } else {
             holder[10] = '\0';
-            kle_record_set_holder(&rec, holder, 20);
+            raw.hlen = 20;
         }
+        kle_record_set_holder(&rec, holder, (size_t) raw.hlen);
+        memcpy(raw.holder, holder, (size_t) raw.hlen);
         break;
 
     case SIM_F_FOREIGN_DELETE:
@@ -622,9 +658,14 @@ sim_foreign_write(int kind)
         break;
     }
 
+    if (raw.hlen == 0) {
+        raw.hlen = (int) strlen(rec.holder);
+        memcpy(raw.holder, rec.holder, (size_t) raw.hlen);
+    }
+
     changed = 1;
     if (kind != SIM_F_FOREIGN_DELETE) {
-        changed = sim_store(&rec);
+        changed = sim_store(&rec, &raw);
     }
 
     if (!changed) {

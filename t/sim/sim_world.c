@@ -627,7 +627,19 @@ sim_dispatch(const sim_ev_t *ev)
             /* cut off after it was sent: the answer never comes */
             return;
         }
-        sim_host_answer(ev->a, ev->type == SIM_EV_TIMEOUT);
+        sim_http_answer(ev->a, ev->type == SIM_EV_TIMEOUT);
+        return;
+
+    case SIM_EV_REAP:
+        in = &sim.inst[ev->a];
+        if (!in->up || !in->el.running || ev->tok != (unsigned) in->el.gen) {
+            return;
+        }
+        if (sim_paused(in, &until)) {
+            sim_push(until, ev->type, ev->a, ev->tok);
+            return;
+        }
+        sim_http_reap(ev->a);
         return;
 
     case SIM_EV_WATCH_OPEN:
@@ -642,7 +654,7 @@ sim_dispatch(const sim_ev_t *ev)
         }
         if (in->cut_until > sim.t) {
             if (ev->type == SIM_EV_WATCH_OPEN) {
-                sim_host_watch_end(ev->a, ev->tok, 0);
+                sim_http_watch_failed(ev->a);
             } else {
                 /* TCP holds the stream until the network is back */
                 sim_push(in->cut_until, ev->type, ev->a, ev->tok);
@@ -652,7 +664,7 @@ sim_dispatch(const sim_ev_t *ev)
         if (ev->type == SIM_EV_WATCH_OPEN) {
             sim_watch_open(ev->a, ev->tok);
         } else {
-            sim_host_watch_event(ev->a, ev->tok);
+            sim_http_watch_event(ev->a);
         }
         return;
 
@@ -781,6 +793,9 @@ sim_run(uint64_t seed, int trace, sim_stats_t *st)
     if (sim.v_first < 0) {
         sim_check_end();
     }
+
+    sim.trace = 0;
+    sim_host_end();
 
     st->seeds++;
     st->sim_ms += (uint64_t) sim.t;
