@@ -51,8 +51,9 @@ static int kle_kc_exec_config(kle_kc_t *kc, yaml_node_t *cl,
 static int kle_kc_json(kle_kc_t *kc, yaml_node_t *n, int depth,
     size_t *nodes, json_object **out);
 static int kle_kc_json_scalar(yaml_node_t *n, json_object **out);
-static int kle_kc_find(kle_kc_t *kc, const char *list, const char *item,
-    const char *name, yaml_node_t **body, char *pfx, size_t pfxlen);
+static int kle_kc_find(kle_kc_t *kc, yaml_node_t *map, const char *at,
+    const char *list, const char *item, const char *name, yaml_node_t **body,
+    char *pfx, size_t pfxlen);
 static yaml_node_t *kle_kc_get(kle_kc_t *kc, yaml_node_t *map,
     const char *key);
 static int kle_kc_str(kle_kc_t *kc, yaml_node_t *map, const char *key,
@@ -408,7 +409,7 @@ kle_kc_config(kle_kc_t *kc, const char *context)
         }
     }
 
-    switch (kle_kc_find(kc, "contexts", "context", context, &ctx, cpfx,
+    switch (kle_kc_find(kc, NULL, NULL, "contexts", "context", context, &ctx, cpfx,
                         sizeof(cpfx)))
     {
     case -1:
@@ -429,7 +430,7 @@ kle_kc_config(kle_kc_t *kc, const char *context)
                             context);
     }
 
-    switch (kle_kc_find(kc, "clusters", "cluster", cluster, &cl, lpfx,
+    switch (kle_kc_find(kc, NULL, NULL, "clusters", "cluster", cluster, &cl, lpfx,
                         sizeof(lpfx)))
     {
     case -1:
@@ -445,7 +446,7 @@ kle_kc_config(kle_kc_t *kc, const char *context)
 
     /* a context without a user talks to the server unauthenticated */
     if (user != NULL && user[0] != '\0') {
-        switch (kle_kc_find(kc, "users", "user", user, &u, upfx,
+        switch (kle_kc_find(kc, NULL, NULL, "users", "user", user, &u, upfx,
                             sizeof(upfx)))
         {
         case -1:
@@ -556,71 +557,39 @@ kle_kc_cluster(kle_kc_t *kc, const char *name, yaml_node_t *cl,
 static int
 kle_kc_exec_config(kle_kc_t *kc, yaml_node_t *cl, const char *pfx)
 {
-    int                i, found;
-    char               ipfx[300];
-    size_t             nodes;
-    const char        *name;
-    json_object       *o;
-    yaml_node_t       *seq, *entry, *ext;
-    yaml_node_item_t  *it;
+    char          epfx[320];
+    size_t        nodes;
+    json_object  *o;
+    yaml_node_t  *ext;
 
-    seq = kle_kc_get(kc, cl, "extensions");
-    if (seq == NULL) {
+    switch (kle_kc_find(kc, cl, pfx, "extensions", "extension",
+                        KLE_KC_EXEC_EXTENSION, &ext, epfx, sizeof(epfx)))
+    {
+    case -1:
+        return -1;
+    case 0:
         return 0;
     }
 
-    if (seq->type != YAML_SEQUENCE_NODE) {
-        return kle_kc_error(kc, "%s.extensions: expected a list", pfx);
+    if (ext == NULL) {
+        return 0;
     }
 
-    found = 0;
+    nodes = 0;
+    if (kle_kc_json(kc, ext, 0, &nodes, &o) != 0) {
+        return kle_kc_error(kc, "%s: nested deeper than %d levels or more "
+                            "than %d nodes (through aliases), or out of "
+                            "memory", epfx, KLE_KC_DEPTH_MAX,
+                            KLE_KC_NODES_MAX);
+    }
 
-    for (it = seq->data.sequence.items.start, i = 0;
-         it < seq->data.sequence.items.top;
-         it++, i++)
-    {
-        entry = yaml_document_get_node(kc->doc, *it);
-        snprintf(ipfx, sizeof(ipfx), "%s.extensions[%d]", pfx, i);
+    kc->c->exec_config = strdup(json_object_to_json_string_ext(o,
+                                    JSON_C_TO_STRING_PLAIN
+                                    | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
 
-        if (entry == NULL || entry->type != YAML_MAPPING_NODE) {
-            return kle_kc_error(kc, "%s: expected a mapping", ipfx);
-        }
-
-        if (kle_kc_str(kc, entry, "name", ipfx, &name) != 0) {
-            return -1;
-        }
-
-        if (name == NULL || strcmp(name, KLE_KC_EXEC_EXTENSION) != 0) {
-            continue;
-        }
-
-        /* a kubeconfig's named lists refuse duplicate names */
-        if (found++) {
-            return kle_kc_error(kc, "%s: duplicate extension \"%s\"", ipfx,
-                                name);
-        }
-
-        ext = kle_kc_get(kc, entry, "extension");
-        if (ext == NULL) {
-            continue;
-        }
-
-        nodes = 0;
-        if (kle_kc_json(kc, ext, 0, &nodes, &o) != 0) {
-            return kle_kc_error(kc, "%s.extension: nested deeper than %d "
-                                "levels or more than %d nodes (through "
-                                "aliases), or out of memory", ipfx,
-                                KLE_KC_DEPTH_MAX, KLE_KC_NODES_MAX);
-        }
-
-        kc->c->exec_config = strdup(json_object_to_json_string_ext(o,
-                                        JSON_C_TO_STRING_PLAIN
-                                        | JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(o);
-
-        if (kc->c->exec_config == NULL) {
-            return kle_kc_error(kc, "out of memory");
-        }
+    if (kc->c->exec_config == NULL) {
+        return kle_kc_error(kc, "out of memory");
     }
 
     return 0;
@@ -1047,17 +1016,20 @@ kle_kc_exec(kle_kc_t *kc, const char *name, yaml_node_t *ex, const char *pfx)
 
 
 /*
- * Finds the entry of the top-level list (contexts, clusters, users) called
- * name: 1 with *body its item mapping (NULL if absent) and pfx the path of
- * that mapping for messages, 0 if there is none, -1 on a malformed list.
+ * Finds the entry of a named list called name: a top-level one (contexts,
+ * clusters, users) when map is NULL, else map's (a cluster's extensions,
+ * at the path "at").  1 with *body its item mapping (NULL if absent) and
+ * pfx the path of that mapping for messages, 0 if there is none, -1 on a
+ * malformed list.
  */
 
 static int
-kle_kc_find(kle_kc_t *kc, const char *list, const char *item,
-    const char *name, yaml_node_t **body, char *pfx, size_t pfxlen)
+kle_kc_find(kle_kc_t *kc, yaml_node_t *map, const char *at,
+    const char *list, const char *item, const char *name, yaml_node_t **body,
+    char *pfx, size_t pfxlen)
 {
     int                found, i;
-    char               ipfx[32];
+    char               ipfx[300];
     const char        *n;
     yaml_node_t       *seq, *entry, *b;
     yaml_node_item_t  *it;
@@ -1065,13 +1037,15 @@ kle_kc_find(kle_kc_t *kc, const char *list, const char *item,
     found = 0;
     *body = NULL;
 
-    seq = kle_kc_get(kc, yaml_document_get_root_node(kc->doc), list);
+    seq = kle_kc_get(kc, map ? map : yaml_document_get_root_node(kc->doc),
+                     list);
     if (seq == NULL) {
         return 0;
     }
 
     if (seq->type != YAML_SEQUENCE_NODE) {
-        return kle_kc_error(kc, "%s: expected a list", list);
+        return kle_kc_error(kc, "%s%s%s: expected a list", at ? at : "",
+                            at ? "." : "", list);
     }
 
     for (it = seq->data.sequence.items.start, i = 0;
@@ -1079,7 +1053,8 @@ kle_kc_find(kle_kc_t *kc, const char *list, const char *item,
          it++, i++)
     {
         entry = yaml_document_get_node(kc->doc, *it);
-        snprintf(ipfx, sizeof(ipfx), "%s[%d]", list, i);
+        snprintf(ipfx, sizeof(ipfx), "%s%s%s[%d]", at ? at : "",
+                 at ? "." : "", list, i);
 
         if (entry == NULL || entry->type != YAML_MAPPING_NODE) {
             return kle_kc_error(kc, "%s: expected a mapping", ipfx);

@@ -1150,11 +1150,19 @@ test_exec_extension(void)
 
     put("e4", EXT_HEAD
               "    extensions:\n"
-              "    - {name: client.authentication.k8s.io/exec, extension: 1}\n"
-              "    - {name: client.authentication.k8s.io/exec, extension: 2}\n");
+              "    - {name: client.authentication.k8s.io/exec, extension: {a: 1}}\n"
+              "    - {name: client.authentication.k8s.io/exec, extension: {a: 2}}\n");
     is_int(kle_kubeconfig_load(&c, at("e4"), NULL, err, sizeof(err)), -1,
            "the exec extension twice");
     ok(strstr(err, "extensions[1]: duplicate extension") != NULL, "refused");
+
+    put("e6", EXT_HEAD
+              "    extensions:\n"
+              "    - {name: client.authentication.k8s.io/exec, extension: 1}\n");
+    is_int(kle_kubeconfig_load(&c, at("e6"), NULL, err, sizeof(err)), -1,
+           "the exec extension not an object");
+    ok(strstr(err, "clusters[0].cluster.extensions[0].extension: expected a "
+                   "mapping") != NULL, "says where");
 
     /* aliases expand: a few lines may stand for more nodes than the scan
        counted */
