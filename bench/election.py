@@ -36,7 +36,8 @@ requests by verb and watch events (its /metrics), bytes in each direction
 CPU (/proc/PID/stat) and RSS.  Results: OUT/election.json.
 Environment: LOCKS (10), KILLS (10), HANDOFFS (2), STEADY (40 s),
 SERVERS (real,emu5,emu50,emu200), TIMINGS (default,tight),
-CANDIDATES (3,10,100), COST_WINDOW (30 s), PHASES (election,cost).
+CANDIDATES (3,10,100,1000), COST_WINDOW (30 s), PHASES (election,cost),
+RESULT (election.json: the file written in OUT).
 """
 
 import datetime
@@ -44,6 +45,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import ssl
@@ -86,8 +88,9 @@ def log(*a):
 
 # --- processes ---------------------------------------------------------------
 
-def children(pid):
-    out = []
+def parents():
+    """{pid: parent pid} of every process, read once."""
+    out = {}
     for d in os.listdir('/proc'):
         if d.isdigit():
             try:
@@ -95,9 +98,13 @@ def children(pid):
                     st = f.read()
             except OSError:
                 continue
-            if int(st[st.rfind(')') + 2:].split()[1]) == pid:
-                out.append(int(d))
+            out[int(d)] = int(st[st.rfind(')') + 2:].split()[1])
     return out
+
+
+def children(pid, tree=None):
+    tree = parents() if tree is None else tree
+    return [p for p, pp in tree.items() if pp == pid]
 
 
 def proc_stat(pid):
@@ -158,6 +165,7 @@ class Candidate:
         if self.system == 'client-go':
             return [CLIENTGO, '--kubeconfig', self.kubeconfig,
                     '--lock', self.lock, '--identity', self.id,
+                    '--count', str(self.count),
                     '--lease-duration', '%gs' % ld,
                     '--renew-deadline', '%gs' % rd,
                     '--retry-period', '%gs' % rp]
@@ -177,10 +185,10 @@ class Candidate:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def pids(self):
+    def pids(self, tree=None):
         if not self.alive():
             return []
-        return [self.proc.pid] + children(self.proc.pid)
+        return [self.proc.pid] + children(self.proc.pid, tree)
 
     def kill(self):
         """kill -9 of the whole process group, as a crashed pod."""
@@ -492,6 +500,7 @@ class Group(threading.Thread):
             s = dict(old=h, new=new[HOLDER], acquire=new[ACQ],
                      t_stop=tk, arrival=new[T],
                      last_renew=last and last[RENEW],
+                     last_arrival=last and last[T],
                      lease=last and last[LEASE])
             if last and last[RENEW] is not None and last[LEASE]:
                 s['excess'] = new[ACQ] - (last[RENEW] + last[LEASE])
@@ -597,13 +606,14 @@ def sockets(port, pids):
     except (OSError, subprocess.TimeoutExpired):
         return out
     key = None
+    pids = set(pids)
     for line in text.splitlines():
         if 'users:((' in line:
             key = None
             f = line.split()
-            for pid in pids:
-                if 'pid=%d,' % pid in line:
-                    key = (pid, f[2])
+            for pid in re.findall(r'pid=(\d+),', line):
+                if int(pid) in pids:
+                    key = (int(pid), f[2])
         elif key:
             kv = dict(x.split(':', 1) for x in line.split()
                       if x.startswith(('bytes_acked:', 'bytes_received:')))
@@ -618,7 +628,8 @@ def snapshot(server, cands):
             'cand_cpu': 0.0}
     for w, pid in server.pids().items():
         snap['server'][w] = proc_stat(pid) if pid else None
-    pids = [pid for c in cands for pid in c.pids()]
+    tree = parents()
+    pids = [pid for c in cands for pid in c.pids(tree)]
     for pid in pids:
         st = proc_stat(pid)
         if st:
@@ -647,7 +658,11 @@ def cost(bench, server, system, n, window):
     lock = '%s/%s/%s' % (kind, NS, name)
     d = os.path.join(server.dir, name)
     cands = []
-    per = 25 if system == 'python' else 1     # Python: threads
+    # candidates per process: Python's are threads; client-go's are one
+    # process each up to 100, then 25 electors a process (1,000 Go
+    # processes would not fit in memory), each on a connection of its own
+    per = 25 if system == 'python' or (system == 'client-go' and n > 100) \
+        else 1
     k = 0
     while k < n:
         c = Candidate(system, '%s-%d' % (name, k), lock, t,
@@ -742,7 +757,7 @@ def main():
            'loadavg_start': os.getloadavg(), 'runs': [], 'samples': [],
            'cost': [], 'env': {k: os.environ[k] for k in (
                'LOCKS', 'KILLS', 'HANDOFFS', 'STEADY', 'SERVERS',
-               'TIMINGS', 'CANDIDATES', 'COST_WINDOW', 'PHASES')
+               'TIMINGS', 'CANDIDATES', 'COST_WINDOW', 'PHASES', 'RESULT')
                if k in os.environ}}
     log('versions: %s' % res['versions'])
     try:
@@ -762,7 +777,7 @@ def main():
                     window = env_int('COST_WINDOW', 30)
                     res['cost_idle'] = idle_cost(server, window)
                     for n in [int(x) for x in
-                              env_list('CANDIDATES', '3,10,100')]:
+                              env_list('CANDIDATES', '3,10,100,1000')]:
                         for s in SYSTEMS:
                             r = cost(b, server, s, n, window)
                             r['loadavg'] = os.getloadavg()
@@ -776,7 +791,7 @@ def main():
     finally:
         res['wall_s'] = time.time() - res['start']
         res['loadavg_end'] = os.getloadavg()
-        path = os.path.join(out, 'election.json')
+        path = os.path.join(out, os.environ.get('RESULT', 'election.json'))
         with open(path, 'w') as f:
             json.dump(res, f, indent=1)
         log('wrote %s (%.0f s)' % (path, res['wall_s']))
