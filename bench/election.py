@@ -37,7 +37,8 @@ CPU (/proc/PID/stat) and RSS.  Results: OUT/election.json.
 Environment: LOCKS (10), KILLS (10), HANDOFFS (2), STEADY (40 s),
 SERVERS (real,emu5,emu50,emu200), TIMINGS (default,tight),
 CANDIDATES (3,10,100,1000), COST_WINDOW (30 s), PHASES (election,cost),
-RESULT (election.json: the file written in OUT).
+SYSTEMS (module,client-go,python), RESULT (election.json: the file written
+in OUT).
 """
 
 import datetime
@@ -69,7 +70,6 @@ CLIENTGO = os.environ.get('KLE_CLIENTGO') or \
 PYTHON = '/usr/bin/python3'             # the one with python3-kubernetes
 ANN = 'control-plane.alpha.kubernetes.io/leader'
 NS = 'default'
-SYSTEMS = ('module', 'client-go', 'python')
 TIMINGS = {'default': (15, 10, 2), 'tight': (4, 3, 0.5)}
 HZ = os.sysconf('SC_CLK_TCK')
 
@@ -80,6 +80,9 @@ def env_int(name, default):
 
 def env_list(name, default):
     return [x for x in os.environ.get(name, default).split(',') if x]
+
+
+SYSTEMS = tuple(env_list('SYSTEMS', 'module,client-go,python'))
 
 
 def log(*a):
@@ -757,7 +760,8 @@ def main():
            'loadavg_start': os.getloadavg(), 'runs': [], 'samples': [],
            'cost': [], 'env': {k: os.environ[k] for k in (
                'LOCKS', 'KILLS', 'HANDOFFS', 'STEADY', 'SERVERS',
-               'TIMINGS', 'CANDIDATES', 'COST_WINDOW', 'PHASES', 'RESULT')
+               'TIMINGS', 'CANDIDATES', 'COST_WINDOW', 'PHASES', 'SYSTEMS',
+               'RESULT')
                if k in os.environ}}
     log('versions: %s' % res['versions'])
     try:
