@@ -450,6 +450,7 @@ BENCH_STEADY = SERVERS=emu200 TIMINGS=default PHASES=election LOCKS=1 \
 # milliseconds without the other systems' load (n = 102)
 BENCH_QUIET  = SERVERS=real TIMINGS=default PHASES=election SYSTEMS=module \
                LOCKS=3 KILLS=34 HANDOFFS=0 STEADY=10 RESULT=quiet.json
+# then the real server's own write path, probe.json: the floor under that
 
 bench: bench-deps all kube-apiserver clientgo
 	@mkdir -p $(BENCH_OUT)
@@ -463,6 +464,8 @@ bench: bench-deps all kube-apiserver clientgo
 	$(BENCH_ENV) /usr/bin/python3 bench/election.py $(BENCH_OUT) && \
 	$(BENCH_ENV) $(BENCH_QUIET) /usr/bin/python3 bench/election.py \
 	    $(BENCH_OUT) && \
+	$(BENCH_ENV) SERVERS=real PHASES=probe RESULT=probe.json \
+	    /usr/bin/python3 bench/election.py $(BENCH_OUT) && \
 	wait $$steady && \
 	printf '{"make_bench": "%d s"}\n' $$(( $$(date +%s) - start )) \
 	    > $(BENCH_OUT)/machine.json

@@ -36,7 +36,9 @@ requests by verb and watch events (its /metrics), bytes in each direction
 CPU (/proc/PID/stat) and RSS.  Results: OUT/election.json.
 Environment: LOCKS (10), KILLS (10), HANDOFFS (2), STEADY (40 s),
 SERVERS (real,emu5,emu50,emu200), TIMINGS (default,tight),
-CANDIDATES (3,10,100,1000), COST_WINDOW (30 s), PHASES (election,cost),
+CANDIDATES (3,10,100,1000), COST_WINDOW (30 s), PHASES (election,cost;
+probe: the real server's own answer and watch event times of a Lease
+UPDATE),
 SYSTEMS (module,client-go,python), RESULT (election.json: the file written
 in OUT).
 """
@@ -715,6 +717,54 @@ def idle_cost(server, window):
                            'rss': b['server'][w][1]} for w in b['server']}}
 
 
+# --- the server's own write path ---------------------------------------------
+
+def write_probe(server, n=200, gap=0.1):
+    """n UPDATEs of a scratch Lease from one connection, gap s apart, with
+    a watch of it open on another: how long the server takes to answer a
+    write and to send its watch event, on nothing but its own path (the
+    floor of a follower's view of a renewal).  Times from the monotonic
+    clock of this process, in s."""
+    path = '/apis/coordination.k8s.io/v1/namespaces/%s/leases' % NS
+    hdr = {'Authorization': 'Bearer ' + server.token,
+           'Content-Type': 'application/json'}
+    c = server.connection()
+    c.request('POST', path, json.dumps({
+        'metadata': {'name': 'probe'},
+        'spec': {'holderIdentity': 'probe', 'leaseTransitions': 0}}), hdr)
+    obj = json.loads(c.getresponse().read())
+    seen = {}
+
+    def watch(rv):
+        w = server.connection()
+        w.request('GET', path + '?watch=1&fieldSelector=metadata.name%3D'
+                  'probe&resourceVersion=' + rv, headers=hdr)
+        r = w.getresponse()
+        while True:
+            line = r.readline()
+            if not line:
+                return
+            ev = json.loads(line)['object']
+            seen[ev['spec'].get('leaseTransitions')] = time.monotonic()
+
+    threading.Thread(target=watch, daemon=True,
+                     args=(obj['metadata']['resourceVersion'],)).start()
+    time.sleep(1)
+    sent, answered = {}, {}
+    for i in range(1, n + 1):
+        obj['spec']['leaseTransitions'] = i
+        sent[i] = time.monotonic()
+        c.request('PUT', path + '/probe', json.dumps(obj), hdr)
+        obj = json.loads(c.getresponse().read())
+        answered[i] = time.monotonic()
+        time.sleep(gap)
+    time.sleep(1)
+    c.close()
+    return {'updates': n, 'gap_s': gap,
+            'answer_s': [answered[i] - sent[i] for i in sent],
+            'event_s': [seen[i] - sent[i] for i in sent if i in seen]}
+
+
 # --- the run -----------------------------------------------------------------
 
 def versions():
@@ -777,6 +827,8 @@ def main():
                         info, samples = Run(b, server, tname).go()
                         res['runs'].append(info)
                         res['samples'].extend(samples)
+                if 'probe' in phases and server.real:
+                    res['probe'] = write_probe(server)
                 if 'cost' in phases and server.real:
                     window = env_int('COST_WINDOW', 30)
                     res['cost_idle'] = idle_cost(server, window)

@@ -46,10 +46,10 @@ set key top left
 set xlabel "candidates"
 set title "requests per retry period (all verbs)"
 set ylabel "requests"
-plot for [s=0:2] data.'/cost.dat' using ($2==s ? $1 : NaN):3 \
+plot for [s=0:2] data.'/cost.dat' index s using 1:3 \
     with linespoints lw 2 pt 7 title word(titles, s+1)
 set title "kube-apiserver CPU per retry period, above idle"
 set ylabel "ms"
-plot for [s=0:2] data.'/cost.dat' using ($2==s ? $1 : NaN):4 \
+plot for [s=0:2] data.'/cost.dat' index s using 1:4 \
     with linespoints lw 2 pt 7 title word(titles, s+1)
 unset multiplot
