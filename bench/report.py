@@ -422,31 +422,23 @@ def splice(text, key, body):
     return text[:i] + '\n' + body.strip('\n') + '\n' + text[j:]
 
 
+def load(out, name):
+    """A result file of out, None if that part was not run."""
+    path = os.path.join(out, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def main():
     out = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                           os.path.join(HERE, 'results'))
-    with open(os.path.join(out, 'election.json')) as f:
-        r = json.load(f)
-    st = qu = None
-    if os.path.exists(os.path.join(out, 'steady.json')):
-        with open(os.path.join(out, 'steady.json')) as f:
-            st = json.load(f)
-    if os.path.exists(os.path.join(out, 'quiet.json')):
-        with open(os.path.join(out, 'quiet.json')) as f:
-            qu = json.load(f)
-    prj = pr = None
-    if os.path.exists(os.path.join(out, 'probe.json')):
-        with open(os.path.join(out, 'probe.json')) as f:
-            prj = json.load(f)
-        pr = prj.get('probe')
-    res = None
-    if os.path.exists(os.path.join(out, 'resources.json')):
-        with open(os.path.join(out, 'resources.json')) as f:
-            res = json.load(f)
-    extra = {}
-    if os.path.exists(os.path.join(out, 'machine.json')):
-        with open(os.path.join(out, 'machine.json')) as f:
-            extra = json.load(f)
+    r = load(out, 'election.json')
+    st, qu, prj, res = (load(out, name) for name in (
+        'steady.json', 'quiet.json', 'probe.json', 'resources.json'))
+    pr = prj.get('probe') if prj else None
+    extra = load(out, 'machine.json') or {}
     docs = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else HERE)
     readme = os.path.join(docs, 'README.md')
     tmp = tempfile.mkdtemp(prefix='bench-plot-')
