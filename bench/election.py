@@ -505,7 +505,6 @@ class Group(threading.Thread):
             s = dict(old=h, new=new[HOLDER], acquire=new[ACQ],
                      t_stop=tk, arrival=new[T],
                      last_renew=last and last[RENEW],
-                     last_arrival=last and last[T],
                      lease=last and last[LEASE])
             if last and last[RENEW] is not None and last[LEASE]:
                 s['excess'] = new[ACQ] - (last[RENEW] + last[LEASE])
